@@ -1,6 +1,6 @@
 """The ``mailer`` command line: one module per command group.
 
-Each command module exposes ``register(subparsers)``, which adds its
+Every module in this package is a command group and exposes ``register(subparsers)``, which adds its
 sub-command(s) and sets ``func`` to a callable taking the parsed arguments and
 returning an exit code.
 """
@@ -13,16 +13,18 @@ from collections.abc import Sequence
 
 from mailer.errors import MailerError
 
-COMMAND_MODULES = ("mailer.cli.render",)
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
+    import pkgutil
+
+    import mailer.cli as package
 
     parser = argparse.ArgumentParser(prog="mailer", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{package.__name__}.{info.name}").register(subparsers)
     return parser
 
 
