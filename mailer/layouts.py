@@ -1,0 +1,631 @@
+"""Layouts: MJML + Jinja sources compiled once into per-recipient templates.
+
+A layout is ``layouts/<name>.mjml`` plus an optional ``layouts/<name>.toml``
+that declares its slot groups (``[slots] picks = 6``). Its source speaks two
+template languages:
+
+* ``[% ... %]`` / ``[[ ... ]]`` run **once, when the layout compiles**: they
+  include partials and expand structure such as a product grid of N slots.
+* ``{% ... %}`` / ``{{ ... }}`` run **once per recipient** (Jinja2, sandboxed,
+  autoescaped, ``StrictUndefined``), with ``jinja2.ext.i18n`` for translations.
+
+Compiling hides every per-recipient tag behind an opaque token, compiles the
+MJML (mrml) and inlines the CSS of ``<mj-style inline="inline">`` (css-inline)
+exactly once, then puts the tags back. The same tokenised HTML is turned into
+the plain-text template, so the per-recipient cost is two Jinja renders and
+nothing else. Each restored tag starts on a line of its own, so a Jinja error
+in the compiled template maps back to the source file and line it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import html2text
+import jinja2
+import markupsafe
+from jinja2.sandbox import SandboxedEnvironment
+from mjml import mjml2html
+
+from mailer.errors import LayoutError, LayoutNotFound, LayoutSyntaxError, SlotError
+
+DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parent.parent / "layouts"
+
+_OPEN_TAG = re.compile(r"(\{\{|\{%)(-?)")
+_COMMENT = re.compile(r"\{#.*?#\}", re.S)
+# A per-recipient tag after the loader marked it with its origin ``@file:line``.
+_MARKED_TAG = re.compile(
+    r"(?P<open>\{\{|\{%)(?P<lws>-?)@(?P<file>\d+):(?P<line>\d+) (?P<body>.*?)(?P<close>-?(?:\}\}|%\}))",
+    re.S,
+)
+_TRANS_END = re.compile(r"\{%-?@\d+:\d+ \s*endtrans\s*-?%\}")
+_INLINE_STYLE = re.compile(r"<mj-style\s+inline=\"inline\"\s*>(.*?)</mj-style>", re.S)
+_VALUE_TOKEN = "jjv{}vjj"
+_BLOCK_TOKEN = "<!--jjb{}bjj-->"
+_ANY_TOKEN = re.compile(r"(?:<!--|&lt;!--)jjb(\d+)bjj(?:-->|--&gt;)|jjb(\d+)bjj|jjv(\d+)vjj")
+_PREHEADER_DIV = re.compile(r"<div style=\"display:none;[^\"]*\">.*?</div>", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where a per-recipient tag came from."""
+
+    path: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Tag:
+    text: str
+    kind: str  # "value" (renders inline) or "block" (control flow)
+    origin: SourceLocation
+
+
+class _LineMap:
+    """Compiled-template line → source location of the tag on that line."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._origins: list[SourceLocation] = []
+
+    def add(self, first_line: int, origin: SourceLocation) -> None:
+        self._starts.append(first_line)
+        self._origins.append(origin)
+
+    def locate(self, line: int) -> SourceLocation | None:
+        import bisect
+
+        index = bisect.bisect_right(self._starts, line) - 1
+        return self._origins[index] if index >= 0 else None
+
+
+@dataclass(frozen=True)
+class CompiledLayout:
+    """A layout ready to render: HTML and text Jinja templates plus metadata.
+
+    ``slots`` maps each slot group to the number of products it shows.
+    ``digest`` identifies the compiled content (sources and options).
+    """
+
+    name: str
+    slots: Mapping[str, int]
+    html: jinja2.Template
+    text: jinja2.Template
+    html_source: str
+    text_source: str
+    digest: str
+    html_lines: _LineMap = field(repr=False)
+    text_lines: _LineMap = field(repr=False)
+    description: str = ""
+
+    def locate(self, template: jinja2.Template, line: int | None) -> SourceLocation | None:
+        """Map a line of the compiled HTML or text template back to its source."""
+        if line is None:
+            return None
+        lines = self.html_lines if template is self.html else self.text_lines
+        return lines.locate(line)
+
+
+class _MarkingLoader(jinja2.BaseLoader):
+    """Loads layout sources and marks each per-recipient tag with its origin."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: list[Path] = []
+        self.sources: dict[Path, str] = {}
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        path = (self.root / template).resolve()
+        if self.root.resolve() not in path.parents or not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        source = path.read_text(encoding="utf-8")
+        self.sources[path] = source
+        if path not in self.files:
+            self.files.append(path)
+        return _mark_tags(source, self.files.index(path)), str(path), lambda: False
+
+
+def _mark_tags(source: str, file_id: int) -> str:
+    """Drop ``{# #}`` comments and tag each ``{{``/``{%`` with ``@file:line``.
+
+    >>> _mark_tags("a\\n{{ x }}{%- if y %}", 3)
+    'a\\n{{@3:2  x }}{%-@3:2  if y %}'
+    """
+    source = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), source)
+    pieces: list[str] = []
+    line = 1
+    last = 0
+    for match in _OPEN_TAG.finditer(source):
+        line += source.count("\n", last, match.start())
+        pieces.append(source[last : match.end()])
+        pieces.append(f"@{file_id}:{line} ")
+        last = match.end()
+    pieces.append(source[last:])
+    return "".join(pieces)
+
+
+def _structure_environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=loader,
+        block_start_string="[%",
+        block_end_string="%]",
+        variable_start_string="[[",
+        variable_end_string="]]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _tokenise(structure: str, files: list[Path]) -> tuple[str, list[_Tag]]:
+    """Replace every marked per-recipient tag by an opaque token.
+
+    A ``{% trans %}...{% endtrans %}`` block becomes one token so that its
+    message id reaches the catalog lookup exactly as extracted.
+    """
+    tags: list[_Tag] = []
+    out: list[str] = []
+    pos = 0
+    while True:
+        match = _MARKED_TAG.search(structure, pos)
+        if match is None:
+            break
+        out.append(structure[pos : match.start()])
+        origin = SourceLocation(str(files[int(match["file"])]), int(match["line"]))
+        body = match["body"]
+        end = match.end()
+        kind = "value" if match["open"] == "{{" else "block"
+        if match["open"] == "{%" and re.match(r"\s*(trans|pluralize)\b", body):
+            closing = _TRANS_END.search(structure, end)
+            if closing is None:
+                raise LayoutSyntaxError(
+                    "{% trans %} without {% endtrans %}", path=origin.path, line=origin.line
+                )
+            text = _strip_markers(structure[match.start() : closing.end()])
+            end = closing.end()
+            kind = "value"
+        else:
+            text = f"{match['open']}{match['lws']} {body}{match['close']}"
+        out.append((_VALUE_TOKEN if kind == "value" else _BLOCK_TOKEN).format(len(tags)))
+        tags.append(_Tag(text, kind, origin))
+        pos = end
+    out.append(structure[pos:])
+    return "".join(out), tags
+
+
+def _strip_markers(text: str) -> str:
+    return re.sub(r"(\{\{|\{%)(-?)@\d+:\d+ ", r"\1\2", text)
+
+
+_STATIC_GETTEXT = re.compile(
+    r"""\{\{-?\s*(?:_|gettext)\(\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*\)\s*-?\}\}"""
+)
+
+
+def _static_message(tag_text: str) -> str | None:
+    """The message id of a tag that only translates a literal, else None.
+
+    >>> _static_message('{{ _("Shop now") }}')
+    'Shop now'
+    >>> _static_message('{{ _("Hi %(name)s", name=x) }}') is None
+    True
+    """
+    match = _STATIC_GETTEXT.fullmatch(tag_text)
+    if match is None:
+        return None
+    import ast
+
+    return str(ast.literal_eval(match.group(1)))
+
+
+def _restore(
+    tokenised: str,
+    tags: list[_Tag],
+    translate: Callable[[str], str] | None = None,
+    *,
+    escape: bool = False,
+) -> tuple[str, _LineMap]:
+    """Put the tags back, each starting on a fresh line inside its delimiters.
+
+    The newline sits inside the tag, so it never reaches the output, and the
+    compiled template's line numbers identify the tag (hence its origin).
+    With ``translate``, a tag that only translates a literal (``{{ _("Shop
+    now") }}``) is replaced by its translation: it is the same for every
+    recipient of that locale, so it is looked up once, not once per recipient.
+    ``escape`` says whether the output is HTML.
+    """
+    lines = _LineMap()
+    out: list[str] = []
+    line = 1
+    pos = 0
+    for match in _ANY_TOKEN.finditer(tokenised):
+        chunk = tokenised[pos : match.start()]
+        out.append(chunk)
+        line += chunk.count("\n")
+        pos = match.end()
+        tag = tags[int(match.group(1) or match.group(2) or match.group(3))]
+        message = _static_message(tag.text) if translate is not None else None
+        if message is not None:
+            assert translate is not None
+            text = translate(message)
+            if "{" in text:  # keep it inert for Jinja, which would read "{{"
+                text = "{{ " + repr(text) + " }}"
+            elif escape:
+                text = str(markupsafe.escape(text))
+            out.append(text)
+            line += text.count("\n")
+            continue
+        opener = re.match(r"(\{\{|\{%)(-?)", tag.text)
+        assert opener is not None
+        text = tag.text[: opener.end()] + "\n" + tag.text[opener.end() :]
+        lines.add(line + 1, tag.origin)
+        out.append(text)
+        line += text.count("\n")
+        pos = match.end()
+    out.append(tokenised[pos:])
+    return "".join(out), lines
+
+
+def _split_inline_css(mjml: str) -> tuple[str, str]:
+    """Take ``<mj-style inline="inline">`` blocks out of the MJML.
+
+    Their plain rules are returned for inlining; their ``@media`` (and other
+    at-rules, which cannot be inlined) go back as an ordinary ``<mj-style>`` so
+    they stay in the ``<style>`` of the head.
+    """
+    inline_css: list[str] = []
+
+    def take(match: re.Match[str]) -> str:
+        rules, at_rules = _separate_at_rules(match.group(1))
+        inline_css.append(rules)
+        return f"<mj-style>{at_rules}</mj-style>" if at_rules.strip() else ""
+
+    return _INLINE_STYLE.sub(take, mjml), "\n".join(inline_css)
+
+
+def _separate_at_rules(css: str) -> tuple[str, str]:
+    """Split CSS into plain rules and ``@`` blocks (brace-matched).
+
+    >>> _separate_at_rules("a{b:c} @media x{a{b:d}} e{f:g}")
+    ('a{b:c}  e{f:g}', '@media x{a{b:d}}')
+    """
+    plain: list[str] = []
+    at_rules: list[str] = []
+    pos = 0
+    while (start := css.find("@", pos)) != -1:
+        plain.append(css[pos:start])
+        depth = 0
+        index = start
+        while index < len(css):
+            if css[index] == "{":
+                depth += 1
+            elif css[index] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif css[index] == ";" and depth == 0:
+                break
+            index += 1
+        at_rules.append(css[start : index + 1])
+        pos = index + 1
+    plain.append(css[pos:])
+    return "".join(plain), "\n".join(at_rules)
+
+
+def _html_to_text_source(tokenised_html: str) -> str:
+    """Turn the compiled (still tokenised) HTML into a plain-text template source."""
+    body = _PREHEADER_DIV.sub("", tokenised_html, count=1)
+    body = re.sub(r"(?:<!--|&lt;!--)(jjb\d+bjj)(?:-->|--&gt;)", r"\1", body)
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.ignore_tables = True
+    converter.inline_links = True
+    converter.protect_links = False
+    converter.skip_internal_links = True
+    converter.use_automatic_links = True
+    text = converter.handle(body)
+    # Image-only links become "[](url)"; they carry nothing readable.
+    text = re.sub(r"\[\s*\]\((?:jjv\d+vjj|[^)]*)\)", "", text)
+    # "[label](url)" reads worse in plain text than "label <url>".
+    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 <\2>", text)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+@dataclass(frozen=True)
+class _Tokenised:
+    """A layout after MJML and CSS inlining, its per-recipient tags still hidden."""
+
+    name: str
+    slots: Mapping[str, int]
+    description: str
+    html: str
+    text: str
+    tags: list[_Tag]
+    digest: str
+
+
+Translate = Callable[[str], str]
+
+
+class LayoutLibrary:
+    """The layouts of one directory, each compiled once and cached by content.
+
+    ``environment_factory`` builds the per-recipient Jinja environment; it is
+    called with ``True`` for the HTML part and ``False`` for the text part.
+    ``translations(locale)`` returns the catalog of a locale (anything with
+    ``gettext``); with it, literal ``_("...")`` tags are translated when a
+    layout compiles for a locale instead of once per recipient.
+
+    MJML compilation and CSS inlining run once per distinct layout content;
+    each locale then costs one Jinja compile.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path = DEFAULT_LAYOUTS_DIR,
+        *,
+        environment_factory: Callable[[bool], jinja2.Environment],
+        translations: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise LayoutNotFound(f"layouts directory {self.directory} does not exist")
+        self._html_env = environment_factory(True)
+        self._text_env = environment_factory(False)
+        self._translations = translations
+        self._structures: dict[str, tuple[dict[Path, str], _Tokenised]] = {}
+        self._tokenised: dict[str, _Tokenised] = {}
+        self._compiled: dict[tuple[str, str | None], CompiledLayout] = {}
+        self._lock = threading.RLock()
+        self.compilations = 0
+        """How many times MJML + CSS inlining ran (for tests and benchmarks)."""
+
+    def names(self) -> list[str]:
+        """Names of the layouts in the directory (partials excluded)."""
+        return sorted(p.stem for p in self.directory.glob("*.mjml"))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def get(self, name: str, locale: str | None = None) -> CompiledLayout:
+        """Layout ``name`` compiled for ``locale``; recompiled only when a
+        source file changed."""
+        with self._lock:
+            tokenised = self._tokenise(name)
+            key = (tokenised.digest, locale)
+            compiled = self._compiled.get(key)
+            if compiled is None:
+                translate = None
+                if locale is not None and self._translations is not None:
+                    translate = self._translations(locale).gettext
+                compiled = self._finish(tokenised, translate)
+                self._compiled[key] = compiled
+            return compiled
+
+    def _tokenise(self, name: str) -> _Tokenised:
+        cached = self._structures.get(name)
+        if cached is not None and all(
+            path.is_file() and path.read_text(encoding="utf-8") == text
+            for path, text in cached[0].items()
+        ):
+            return cached[1]
+        sources, structure, slots, meta, files, path = self._expand(name)
+        marked, tags = _tokenise(structure, files)
+        digest = hashlib.sha256(marked.encode() + repr(tags).encode()).hexdigest()
+        tokenised = self._tokenised.get(digest)
+        if tokenised is None:
+            tokenised = self._compile_mjml(name, slots, meta, marked, tags, digest, path)
+            self._tokenised[digest] = tokenised
+        self._structures[name] = (sources, tokenised)
+        return tokenised
+
+    def _expand(
+        self, name: str
+    ) -> tuple[dict[Path, str], str, dict[str, int], dict[str, Any], list[Path], Path]:
+        """Run the compile-time (``[% %]``) pass: partials and structure."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise LayoutNotFound(f"invalid layout name {name!r}", layout=name)
+        path = self.directory / f"{name}.mjml"
+        if not path.is_file():
+            raise LayoutNotFound(
+                f"no layout {name!r} in {self.directory} (have: {', '.join(self.names())})",
+                layout=name,
+            )
+        meta_path = path.with_suffix(".toml")
+        meta: dict[str, Any] = {}
+        sources: dict[Path, str] = {}
+        if meta_path.is_file():
+            meta_text = meta_path.read_text(encoding="utf-8")
+            sources[meta_path] = meta_text
+            try:
+                meta = tomllib.loads(meta_text)
+            except tomllib.TOMLDecodeError as err:
+                raise LayoutSyntaxError(str(err), layout=name, path=str(meta_path)) from err
+        try:
+            slots = {str(k): int(v) for k, v in meta.get("slots", {}).items()}
+        except (TypeError, ValueError, AttributeError) as err:
+            raise LayoutSyntaxError(
+                "[slots] must map slot group names to product counts",
+                layout=name,
+                path=str(meta_path),
+            ) from err
+
+        loader = _MarkingLoader(self.directory)
+        structure_env = _structure_environment(loader)
+        try:
+            structure = structure_env.get_template(f"{name}.mjml").render(
+                layout={"name": name, "slots": slots}
+            )
+        except jinja2.TemplateSyntaxError as err:
+            raise LayoutSyntaxError(
+                err.message or str(err), layout=name, path=err.filename, line=err.lineno
+            ) from err
+        except jinja2.TemplateNotFound as err:
+            raise LayoutNotFound(
+                f"partial {err.name!r} not found", layout=name, path=str(path)
+            ) from err
+        except jinja2.UndefinedError as err:
+            location = _template_frame(err, {str(p) for p in loader.files})
+            raise SlotError(
+                f"{err.message} (in a [[ ]] or [% %] tag, which runs when the layout compiles)",
+                name=_undefined_name(err.message),
+                layout=name,
+                path=location[0] if location else str(path),
+                line=location[1] if location else None,
+            ) from err
+        sources.update(loader.sources)
+        return sources, structure, slots, meta, loader.files, path
+
+    def _compile_mjml(
+        self,
+        name: str,
+        slots: dict[str, int],
+        meta: Mapping[str, Any],
+        marked: str,
+        tags: list[_Tag],
+        digest: str,
+        path: Path,
+    ) -> _Tokenised:
+        """MJML → HTML → inlined CSS → text: the expensive part, once per content."""
+        self.compilations += 1
+        mjml_source, inline_css = _split_inline_css(marked)
+        try:
+            html = mjml2html(mjml_source, fonts={})
+        except ValueError as err:
+            raise LayoutSyntaxError(f"MJML: {err}", layout=name, path=str(path)) from err
+        inliner = css_inline.CSSInliner(
+            inline_style_tags=False,
+            keep_style_tags=True,
+            keep_link_tags=True,
+            load_remote_stylesheets=False,
+            extra_css=inline_css or None,
+        )
+        inlined = inliner.inline(html)
+        return _Tokenised(
+            name=name,
+            slots=slots,
+            description=str(meta.get("description", "")),
+            html=inlined,
+            text=_html_to_text_source(inlined),
+            tags=tags,
+            digest=digest,
+        )
+
+    def _finish(self, tokenised: _Tokenised, translate: Translate | None) -> CompiledLayout:
+        """Put the per-recipient tags back and compile both Jinja templates."""
+        html_source, html_lines = _restore(tokenised.html, tokenised.tags, translate, escape=True)
+        text_source, text_lines = _restore(tokenised.text, tokenised.tags, translate)
+        name = tokenised.name
+        return CompiledLayout(
+            name=name,
+            slots=tokenised.slots,
+            html=self._compile_template(self._html_env, html_source, name, html_lines),
+            text=self._compile_template(self._text_env, text_source, name, text_lines),
+            html_source=html_source,
+            text_source=text_source,
+            digest=tokenised.digest,
+            html_lines=html_lines,
+            text_lines=text_lines,
+            description=tokenised.description,
+        )
+
+    @staticmethod
+    def _compile_template(
+        env: jinja2.Environment, source: str, name: str, lines: _LineMap
+    ) -> jinja2.Template:
+        try:
+            check_fragments(env, env.parse(source), name, lines)
+            return env.from_string(source)
+        except jinja2.TemplateSyntaxError as err:
+            origin = lines.locate(err.lineno)
+            raise LayoutSyntaxError(
+                err.message or str(err),
+                layout=name,
+                path=origin.path if origin else None,
+                line=origin.line if origin else None,
+            ) from err
+
+
+_FRAGMENT_ALLOWED = frozenset(
+    {"l10n", "_", "gettext", "ngettext", "pgettext", "npgettext", "fragment_cache"}
+)
+
+
+def check_fragments(
+    env: jinja2.Environment, tree: jinja2.nodes.Template, name: str, lines: _LineMap
+) -> None:
+    """Refuse a ``{% cached key %}`` fragment that reads more than its key.
+
+    A cached fragment is shared by every recipient of a locale and currency;
+    if it read ``recipient.first_name`` one customer's name would reach all
+    the others. Only the variables named in the key (and the translation
+    helpers) may be used inside.
+    """
+    from jinja2 import meta, nodes
+
+    for block in tree.find_all(nodes.CallBlock):
+        call = block.call
+        if not (
+            isinstance(call, nodes.Call)
+            and isinstance(call.node, nodes.ExtensionAttribute)
+            and call.node.name == "_render"
+        ):
+            continue
+        key_names = {n.name for n in call.args[1].find_all(nodes.Name)}
+        body = nodes.Template(block.body).set_environment(env)
+        used = meta.find_undeclared_variables(body)
+        leaked = sorted(used - key_names - _FRAGMENT_ALLOWED)
+        if leaked:
+            origin = lines.locate(block.lineno)
+            raise LayoutSyntaxError(
+                f"a cached fragment may only use {sorted(key_names)} (its key), "
+                f"but it uses {leaked}: that would show one recipient's data to others",
+                layout=name,
+                path=origin.path if origin else None,
+                line=origin.line if origin else None,
+            )
+
+
+def _undefined_name(message: str | None) -> str | None:
+    """The variable or attribute an UndefinedError is about.
+
+    >>> _undefined_name("'dict object' has no attribute 'hero_image'")
+    'hero_image'
+    >>> _undefined_name("'offer' is undefined")
+    'offer'
+    """
+    if not message:
+        return None
+    match = re.search(r"has no attribute '([^']+)'|^'([^']+)' is undefined", message)
+    if match:
+        return match.group(1) or match.group(2)
+    return None
+
+
+def _template_frame(err: BaseException, filenames: set[str]) -> tuple[str, int] | None:
+    """The innermost traceback frame in one of ``filenames`` (Jinja rewrites
+    template frames to carry template line numbers)."""
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.filename in filenames and frame.lineno is not None:
+            found = (frame.filename, frame.lineno)
+    return found

@@ -1,0 +1,215 @@
+"""Per-recipient rendering: a compiled layout plus a context → HTML and text.
+
+The Jinja environments here are the only place layouts run per recipient:
+sandboxed (layouts come from the creative team), autoescaped for HTML,
+``StrictUndefined`` so a missing slot fails loudly, and ``jinja2.ext.i18n``
+whose ``gettext``/``ngettext`` read the recipient's catalog from the context
+variable ``l10n`` (a :class:`mailer.localise.Localiser`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from mailer.errors import LayoutError, SlotError
+from mailer.layouts import CompiledLayout, _template_frame, _undefined_name
+from mailer.money import Money
+
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """The two bodies of one recipient's email."""
+
+    html: str
+    text: str
+
+
+FRAGMENT_CACHE_LIMIT = 50_000
+"""Fragments kept per cache dict; past it, fragments render without caching."""
+
+
+class FragmentCache(Extension):
+    """``{% cached key %}...{% endcached %}``: render a fragment once per key.
+
+    A product card looks the same for every recipient of one locale and
+    currency, so it is rendered the first time and reused. The cache is the
+    ``fragment_cache`` dict in the context (none: no caching); its owner keeps
+    one per (layout, locale, currency, part). Layouts are checked when they
+    compile: a cached fragment may only use its key's variables, never the
+    recipient (see :func:`mailer.layouts.check_fragments`).
+    """
+
+    tags = {"cached"}
+
+    def parse(self, parser: jinja2.parser.Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        key = parser.parse_expression()
+        body = parser.parse_statements(("name:endcached",), drop_needle=True)
+        call = self.call_method(
+            "_render", [nodes.Const(lineno), key, nodes.ContextReference()]
+        )
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    @staticmethod
+    def _render(site: int, key: Any, context: jinja2.runtime.Context, caller: Any) -> str:
+        cache = context.get("fragment_cache")
+        if cache is None:
+            return caller()
+        entry = (site, key)
+        fragment = cache.get(entry)
+        if fragment is None:
+            fragment = caller()
+            if len(cache) < FRAGMENT_CACHE_LIMIT:
+                cache[entry] = fragment
+        return fragment
+
+
+class LayoutSandbox(SandboxedEnvironment):
+    """The sandbox, with a fast path for plain dicts.
+
+    Render contexts are dicts of data prepared by `mailer`; reading a key of a
+    plain dict exposes nothing the sandbox guards (attributes, callables), so
+    ``product.title`` on a dict skips the attribute probe and its exception.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+@jinja2.pass_context
+def _gettext(context: jinja2.runtime.Context, message: str) -> str:
+    return context["l10n"].gettext(message)
+
+
+@jinja2.pass_context
+def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
+    return context["l10n"].ngettext(singular, plural, n)
+
+
+@jinja2.pass_context
+def _pgettext(context: jinja2.runtime.Context, ctxt: str, message: str) -> str:
+    return context["l10n"].translations.pgettext(ctxt, message)
+
+
+@jinja2.pass_context
+def _npgettext(
+    context: jinja2.runtime.Context, ctxt: str, singular: str, plural: str, n: int
+) -> str:
+    return context["l10n"].translations.npgettext(ctxt, singular, plural, n)
+
+
+@jinja2.pass_context
+def _money_filter(context: jinja2.runtime.Context, value: Money) -> str:
+    if not isinstance(value, Money):
+        raise TypeError(f"the money filter takes a Money value, not {type(value).__name__}")
+    return context["l10n"].money(value)
+
+
+@jinja2.pass_context
+def _date_filter(context: jinja2.runtime.Context, value: date | datetime, format: str = "long") -> str:
+    return context["l10n"].date(value, format=format)
+
+
+@jinja2.pass_context
+def _datetime_filter(context: jinja2.runtime.Context, value: datetime, format: str = "medium") -> str:
+    return context["l10n"].datetime(value, format=format)
+
+
+@jinja2.pass_context
+def _number_filter(context: jinja2.runtime.Context, value: Any) -> str:
+    return context["l10n"].number(value)
+
+
+def make_environment(autoescape: bool) -> LayoutSandbox:
+    """The per-recipient environment: sandboxed, strict, translated.
+
+    >>> env = make_environment(True)
+    >>> env.from_string("{{ x }}").render(x="<b>")
+    '&lt;b&gt;'
+    """
+    env = LayoutSandbox(
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n", FragmentCache],
+        auto_reload=False,
+        keep_trailing_newline=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_gettext,
+        ngettext=_ngettext,
+        pgettext=_pgettext,
+        npgettext=_npgettext,
+        newstyle=True,
+    )
+    env.filters.update(
+        money=_money_filter,
+        date=_date_filter,
+        datetime=_datetime_filter,
+        number=_number_filter,
+    )
+    return env
+
+
+def render(
+    layout: CompiledLayout,
+    context: Mapping[str, Any],
+    *,
+    text_context: Mapping[str, Any] | None = None,
+) -> RenderedEmail:
+    """Render ``layout`` for one recipient.
+
+    ``text_context`` (default: ``context``) renders the text part; it lets a
+    caller pass unescaped values and its own fragment cache to the text part.
+    Raises :class:`SlotError` naming the layout source file, line and variable
+    when the context lacks something the layout uses, and :class:`LayoutError`
+    when a layout tries something the sandbox forbids.
+    """
+    template = layout.html
+    try:
+        html = template.render(context)
+        template = layout.text
+        text = template.render(context if text_context is None else text_context)
+    except jinja2.UndefinedError as err:
+        raise _located(SlotError, layout, template, err, name=_undefined_name(err.message)) from err
+    except SecurityError as err:
+        raise _located(LayoutError, layout, template, err, prefix="not allowed in a layout: ") from err
+    text = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", text))
+    return RenderedEmail(html=html, text=text.strip() + "\n")
+
+
+def _located(
+    kind: type[LayoutError],
+    layout: CompiledLayout,
+    template: jinja2.Template,
+    err: jinja2.TemplateError,
+    *,
+    prefix: str = "",
+    **extra: Any,
+) -> LayoutError:
+    frame = _template_frame(err, {"<template>"})
+    origin = layout.locate(template, frame[1] if frame else None)
+    return kind(
+        f"{prefix}{err.message or err}",
+        layout=layout.name,
+        path=origin.path if origin else None,
+        line=origin.line if origin else None,
+        **extra,
+    )
