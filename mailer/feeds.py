@@ -137,12 +137,10 @@ def detect_format(path: PathArg, *, error: type[InputError] = FeedError) -> Feed
                 return _detect_text(path, head.decode("utf-16", errors="ignore"), "utf-16", f, head, error)
             if b"\0" in head:
                 raise error("not a text file (it contains NUL bytes)", path=path)
-            try:
-                text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
-            except UnicodeDecodeError as exc:
-                raise error(
-                    f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", path=path
-                ) from None
+            text = head.decode("utf-8-sig", errors="surrogateescape")
+            # Bad bytes in a row are that row's problem; in the first line, the file's.
+            if _UNREADABLE.search(text.lstrip().split("\n", 1)[0]):
+                raise error("not UTF-8 text; save the file as UTF-8", path=path)
             return _detect_text(path, text, "utf-8-sig", f, head, error)
     except OSError as exc:
         raise error(f"cannot read the file: {exc.strerror or exc}", path=path) from None

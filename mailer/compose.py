@@ -1,0 +1,344 @@
+"""Compose: one customer + their products → one complete message.
+
+A :class:`Composer` holds everything that is the same for many recipients —
+compiled layouts per locale, localisers per (locale, currency, time zone),
+product views and rendered product cards per (locale, currency), subject
+templates per language, the campaign's constant headers — so that per
+recipient only what truly differs is done: build a small context, two Jinja
+renders, and the message bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import markupsafe
+
+from mailer.campaign import Campaign
+from mailer.catalogs import Catalogs
+from mailer.customers import Customer
+from mailer.errors import LayoutSyntaxError, MailerError, SlotError
+from mailer.layouts import DEFAULT_LAYOUTS_DIR, CompiledLayout, LayoutLibrary
+from mailer.localise import Localiser, Localisers
+from mailer.mime import MessageTemplate, message_id
+from mailer.money import Rates
+from mailer.products import Product
+from mailer.render import make_environment, render
+from mailer.report import Report
+from mailer.tokens import Signer
+
+GMAIL_CLIP_BYTES = 100 * 1024
+"""Gmail clips HTML bodies past about 102 KB and hides the rest (the footer
+with the unsubscribe link among it); we warn a little before that."""
+
+_SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.I)
+_CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
+_VIEW_CACHE_LIMIT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedMessage:
+    """One recipient's message: the bytes to send and what they were made of."""
+
+    customer_id: str
+    to: str
+    message_id: str
+    subject: str
+    html: str
+    text: str
+    data: bytes
+    warnings: tuple[str, ...] = ()
+
+
+def first_name(name: str, language: str) -> str:
+    """The name to greet someone by.
+
+    Where family names come first and a greeting uses the full name (Japanese,
+    Chinese, Korean), the whole name; elsewhere the first word.
+
+    >>> first_name("Søren Kierkegaard", "da"), first_name("田中 太郎", "ja")
+    ('Søren', '田中 太郎')
+    """
+    name = name.strip()
+    if language in _CJK_LANGUAGES or not name:
+        return name
+    return name.split()[0]
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL, else None (no ``javascript:``).
+
+    >>> safe_url("https://shop.test/p/1"), safe_url("javascript:alert(1)")
+    ('https://shop.test/p/1', None)
+    """
+    if url and _SAFE_URL.match(url):
+        return url
+    return None
+
+
+@dataclass
+class _LocaleState:
+    """What a (layout locale, currency) pair shares across recipients."""
+
+    layout: CompiledLayout
+    views_html: dict[Product, dict[str, Any]] = field(default_factory=dict)
+    views_text: dict[Product, dict[str, Any]] = field(default_factory=dict)
+    fragments_html: dict[Any, Any] = field(default_factory=dict)
+    fragments_text: dict[Any, Any] = field(default_factory=dict)
+    subject: jinja2.Template | None = None
+    preheader: jinja2.Template | None = None
+    constants_html: dict[str, Any] = field(default_factory=dict)
+    constants_text: dict[str, Any] = field(default_factory=dict)
+
+
+class Composer:
+    """Composes a campaign's messages, one customer at a time.
+
+    >>> from mailer.campaign import load_campaign           # doctest: +SKIP
+    >>> composer = Composer(load_campaign("fixtures/campaign.toml"))  # doctest: +SKIP
+    >>> message = composer.compose(customer, {"picks": products})      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        *,
+        layouts: LayoutLibrary | None = None,
+        catalogs: Catalogs | None = None,
+        rates: Rates | None = None,
+        signer: Signer,
+        now: datetime | None = None,
+    ) -> None:
+        self.campaign = campaign
+        self.catalogs = catalogs or Catalogs(DEFAULT_LAYOUTS_DIR.parent / "locales")
+        self.layouts = layouts or LayoutLibrary(
+            environment_factory=make_environment, translations=self.catalogs.translations
+        )
+        if rates is None:
+            if campaign.rates_path is None:
+                rates = Rates.identity()
+            else:
+                rates = Rates.from_csv(campaign.rates_path)
+        self.localisers = Localisers(rates=rates, catalogs=self.catalogs)
+        self.signer = signer
+        self.now = now or campaign.send_date or datetime.now(timezone.utc)
+        self._states: dict[tuple[str, str], _LocaleState] = {}
+        self._text_env = make_environment(False)
+        self._template = MessageTemplate(
+            sender=campaign.sender,
+            reply_to=campaign.reply_to,
+        )
+        self._domain = self._template.domain
+        self.layout = self.layouts.get(campaign.layout)
+
+    # -- shared per (locale, currency) ---------------------------------------------------------
+
+    def _state(self, locale: str, currency: str, l10n: Localiser) -> _LocaleState:
+        key = (locale, currency)
+        state = self._states.get(key)
+        if state is None:
+            chain = self.catalogs.fallback_chain(locale)
+            state = _LocaleState(layout=self.layouts.get(self.campaign.layout, locale))
+            state.subject = self._compile_text("subject", chain)
+            state.preheader = self._compile_text("preheader", chain)
+            content = self.campaign.content_for(chain)
+            brand = dict(self.campaign.brand)
+            offer = dict(self.campaign.offer)
+            offer.setdefault("code", None)
+            offer.setdefault("expires", None)
+            state.constants_text = {"content": content, "brand": brand, "offer": offer}
+            state.constants_html = {
+                "content": _escaped(content),
+                "brand": _escaped(brand),
+                "offer": _escaped(offer),
+            }
+            self._states[key] = state
+        return state
+
+    def _compile_text(self, key: str, chain: Sequence[str]) -> jinja2.Template:
+        source = self.campaign.text(key, chain)
+        try:
+            return self._text_env.from_string(source)
+        except jinja2.TemplateSyntaxError as err:
+            raise LayoutSyntaxError(
+                f"campaign {key}: {err.message}",
+                layout=self.campaign.layout,
+                path=str(self.campaign.source) if self.campaign.source else None,
+            ) from err
+
+    def _view(self, product: Product, l10n: Localiser, state: _LocaleState) -> tuple[dict[str, Any], dict[str, Any]]:
+        html = state.views_html.get(product)
+        if html is not None:
+            return html, state.views_text[product]
+        price = product.current_price(self.now)
+        text = {
+            "id": product.id,
+            "title": product.title,
+            "brand": product.brand or "",
+            "link": safe_url(product.link) or "",
+            "image": safe_url(product.image_link) or "",
+            "price": l10n.money(price),
+            "was_price": l10n.money(product.price) if price is not product.price else "",
+            "color": product.color or "",
+            "size": product.size or "",
+        }
+        html = _escaped(text)
+        if len(state.views_html) >= _VIEW_CACHE_LIMIT:
+            state.views_html.clear()
+            state.views_text.clear()
+        state.views_html[product] = html
+        state.views_text[product] = text
+        return html, text
+
+    # -- per recipient -------------------------------------------------------------------------
+
+    def compose(
+        self, customer: Customer, slots: Mapping[str, Sequence[Product]] | None = None
+    ) -> ComposedMessage:
+        """The complete message for ``customer`` with ``slots`` (group → products)."""
+        l10n = self.localisers.get(customer.locale, customer.currency, customer.timezone)
+        state = self._state(customer.locale, customer.currency, l10n)
+        layout = state.layout
+        slots = slots or {}
+        unknown = set(slots) - set(layout.slots)
+        if unknown:
+            raise SlotError(
+                f"slot group(s) {sorted(unknown)} are not in layout {layout.name!r} "
+                f"(it has {sorted(layout.slots)})",
+                name=sorted(unknown)[0],
+                layout=layout.name,
+            )
+        slots_html: dict[str, list[dict[str, Any]]] = {}
+        slots_text: dict[str, list[dict[str, Any]]] = {}
+        for group, count in layout.slots.items():
+            html_views, text_views = [], []
+            for product in list(slots.get(group, ()))[:count]:
+                html_view, text_view = self._view(product, l10n, state)
+                html_views.append(html_view)
+                text_views.append(text_view)
+            slots_html[group] = html_views
+            slots_text[group] = text_views
+
+        language = l10n.language
+        token = self.signer.sign(customer.id, self.campaign.id)
+        links = self._links(customer, token)
+        recipient = {
+            "id": customer.id,
+            "name": customer.name,
+            "first_name": first_name(customer.name, language),
+            "language": language,
+            "locale": customer.locale,
+        }
+        text_context: dict[str, Any] = {
+            "l10n": l10n,
+            "recipient": recipient,
+            "links": links,
+            "slots": slots_text,
+            "fragment_cache": state.fragments_text,
+            **state.constants_text,
+        }
+        assert state.subject is not None and state.preheader is not None
+        try:
+            subject = " ".join(state.subject.render(text_context).split())
+            preheader = " ".join(state.preheader.render(text_context).split())
+        except jinja2.UndefinedError as err:
+            raise SlotError(
+                f"campaign subject/preheader: {err.message}",
+                layout=layout.name,
+                path=str(self.campaign.source) if self.campaign.source else None,
+            ) from err
+        text_context["subject"] = subject
+        text_context["preheader"] = preheader
+        html_context = dict(
+            text_context,
+            recipient=_escaped(recipient),
+            links=_escaped(links),
+            slots=slots_html,
+            fragment_cache=state.fragments_html,
+            subject=markupsafe.escape(subject),
+            preheader=markupsafe.escape(preheader),
+            **state.constants_html,
+        )
+        bodies = render(layout, html_context, text_context=text_context)
+        msg_id = message_id(self.campaign.id, customer.id, self._domain)
+        data = self._template.build(
+            to=customer.email,
+            to_name=customer.name,
+            subject=subject,
+            html=bodies.html,
+            text=bodies.text,
+            message_id=msg_id,
+            date=self.now,
+            unsubscribe_url=links["unsubscribe"],
+            unsubscribe_mailto=self.campaign.links["unsubscribe_mailto"],
+            recipient_id=customer.id,
+        )
+        warnings: tuple[str, ...] = ()
+        html_size = len(bodies.html.encode("utf-8"))
+        if html_size > GMAIL_CLIP_BYTES:
+            warnings = (
+                f"HTML part is {html_size / 1024:.0f} KB; Gmail clips messages past about "
+                "102 KB and hides the rest, the unsubscribe link included",
+            )
+        return ComposedMessage(
+            customer_id=customer.id,
+            to=customer.email,
+            message_id=msg_id,
+            subject=subject,
+            html=bodies.html,
+            text=bodies.text,
+            data=data,
+            warnings=warnings,
+        )
+
+    def _links(self, customer: Customer, token: str) -> dict[str, str]:
+        values = {
+            "token": token,
+            "campaign": quote(self.campaign.id, safe=""),
+            "customer": quote(customer.id, safe=""),
+        }
+        links = {
+            key: url.format(**values)
+            for key, url in self.campaign.links.items()
+            if key != "unsubscribe_mailto"
+        }
+        links.setdefault("preferences", links["unsubscribe"])
+        links.setdefault("view_online", self.campaign.brand.get("home", links["unsubscribe"]))
+        return links
+
+    def compose_all(
+        self,
+        customers: Iterable[Customer],
+        slots_for: Any,
+        *,
+        report: Report | None = None,
+    ) -> Iterator[ComposedMessage]:
+        """Compose for each customer (streamed); ``slots_for(customer)`` gives
+        the slots. A customer whose message cannot be built is reported and
+        skipped; the rest go on."""
+        for customer in customers:
+            try:
+                yield self.compose(customer, slots_for(customer))
+            except MailerError as err:
+                if report is None:
+                    raise
+                if getattr(err, "recipient", None) is None:
+                    try:
+                        err.recipient = customer.id  # type: ignore[attr-defined]
+                    except AttributeError:
+                        pass
+                report.add(err)
+
+
+def _escaped(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values escaped once for HTML (Markup passes through autoescape untouched)."""
+    return {
+        key: markupsafe.escape(value) if isinstance(value, str) else value
+        for key, value in values.items()
+    }
