@@ -10,14 +10,14 @@ import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from mailer.campaign import Campaign, load_campaign
-from mailer.compose import Composer
-from mailer.customers import iter_customers
 from mailer.errors import ConfigError, FeedError
-from mailer.feeds import iter_products
-from mailer.products import Product
 from mailer.report import Report
-from mailer.tokens import Signer, load_signing_key
+
+if TYPE_CHECKING:
+    from mailer.products import Product
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,6 +81,12 @@ def _file_name(customer_id: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here so that other commands start without the rendering stack.
+    from mailer.compose import Composer
+    from mailer.customers import iter_customers
+    from mailer.feeds import iter_products
+    from mailer.tokens import Signer, load_signing_key
+
     campaign = load_campaign(args.campaign) if args.campaign else default_campaign(args.layout or "newsletter")
     if args.layout:
         campaign = dataclasses.replace(campaign, layout=args.layout)
