@@ -54,6 +54,20 @@ DOMAIN = "messages"
 CONFIG = "babel.cfg"
 LOCALES = "locales"
 
+_HEADER: dict[str, Any] = {
+    "project": "mailer",
+    "copyright_holder": "the mailer contributors",
+    "header_comment": (
+        "# Translations template for PROJECT.\n"
+        "# Copyright (C) YEAR ORGANIZATION\n"
+        "# This file is distributed under the same license as the PROJECT project.\n"
+        "#"
+    ),
+    "last_translator": "mailer contributors",
+    "language_team": "mailer contributors",
+    "charset": "utf-8",
+}
+
 # Header lines that change on every run; ignored when deciding whether a file changed.
 _VOLATILE = re.compile(rb'^"(POT-Creation-Date|PO-Revision-Date): .*\\n"\n', re.MULTILINE)
 
@@ -187,7 +201,7 @@ def extract(root: str | PathLike[str], *, config: str = CONFIG) -> Catalog:
     config_path = root / config
     with config_path.open(encoding="utf-8") as fileobj:
         method_map, options_map = parse_mapping_cfg(fileobj, str(config_path))
-    template = Catalog(project="mailer", charset="utf-8", fuzzy=False)
+    template = Catalog(**_HEADER, fuzzy=False)
     found = extract_from_dir(
         root,
         method_map,
@@ -258,10 +272,15 @@ def _compile(catalog: Catalog) -> bytes:
     return buffer.getvalue()
 
 
+def _frozen(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _mo_content(data: bytes) -> tuple[object, dict[tuple[object, str | None], object]]:
     """What a compiled catalog means: plural rule and translations, ignoring header dates."""
     catalog = read_mo(io.BytesIO(data))
-    messages = {(message.id, message.context): message.string for message in catalog if message.id}
+    messages = {(_frozen(message.id), message.context): _frozen(message.string)
+                for message in catalog if message.id}
     return catalog.plural_forms, messages
 
 
@@ -382,7 +401,7 @@ def init_language(
     path = _po_path(root / LOCALES, str(locale), domain)
     if path.exists():
         raise FileExistsError(f"{path} already exists")
-    catalog = Catalog(locale=locale, domain=domain, project="mailer", charset="utf-8", fuzzy=False)
+    catalog = Catalog(locale=locale, domain=domain, **_HEADER, fuzzy=False)
     catalog.update(template, no_fuzzy_matching=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_po_bytes(catalog))
