@@ -35,7 +35,10 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.support import NullTranslations, Translations
+from jinja2 import TemplateSyntaxError
 from jinja2.ext import babel_extract
+
+from mailer.errors import ConfigError, LayoutSyntaxError, LocaleError
 
 __all__ = [
     "Catalogs",
@@ -194,24 +197,35 @@ class Problem:
 def extract(root: str | PathLike[str], *, config: str = CONFIG) -> Catalog:
     """The message template: every message the files ``root/babel.cfg`` names use.
 
-    Locations are relative to ``root``; template syntax errors propagate (the
-    configuration sets ``silent = false``) rather than hiding messages.
+    Locations are relative to ``root``. A missing configuration raises
+    :class:`ConfigError`; a template syntax error raises
+    :class:`LayoutSyntaxError` naming the file and line, rather than hiding
+    that file's messages.
     """
     root = Path(root)
     config_path = root / config
-    with config_path.open(encoding="utf-8") as fileobj:
-        method_map, options_map = parse_mapping_cfg(fileobj, str(config_path))
+    try:
+        with config_path.open(encoding="utf-8") as fileobj:
+            method_map, options_map = parse_mapping_cfg(fileobj, str(config_path))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: no extraction configuration (is {root} the project root?)") from None
     template = Catalog(**_HEADER, fuzzy=False)
+    current: list[str] = []
     found = extract_from_dir(
         root,
         method_map,
         options_map,
         comment_tags=("Translators:",),
         strip_comment_tags=True,
+        callback=lambda filename, method, options: current.append(filename),
     )
-    for filename, lineno, message, comments, context in found:
-        location = (Path(filename).as_posix(), lineno)
-        template.add(message, None, [location], auto_comments=comments, context=context)
+    try:
+        for filename, lineno, message, comments, context in found:
+            location = (Path(filename).as_posix(), lineno)
+            template.add(message, None, [location], auto_comments=comments, context=context)
+    except TemplateSyntaxError as err:
+        path = Path(current[-1]).as_posix() if current else None
+        raise LayoutSyntaxError(f"cannot extract messages: {err.message}", path=path, line=err.lineno) from err
     return template
 
 
@@ -384,6 +398,13 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
+def _language(identifier: str) -> Locale:
+    locale = _parse_locale(identifier.replace("-", "_"))
+    if locale is None:
+        raise LocaleError(f"unknown language {identifier!r}")
+    return locale
+
+
 def init_language(
     root: str | PathLike[str],
     language: str,
@@ -393,10 +414,7 @@ def init_language(
 ) -> Path:
     """Start a catalog for ``language`` from the extracted messages; returns its ``.po`` path."""
     root = Path(root)
-    try:
-        locale = Locale.parse(language)
-    except (UnknownLocaleError, ValueError) as err:
-        raise ValueError(f"unknown language {language!r}") from err
+    locale = _language(language)
     template = template if template is not None else extract(root)
     path = _po_path(root / LOCALES, str(locale), domain)
     if path.exists():
@@ -429,7 +447,8 @@ def update(
     if _write_if_changed(pot, _po_bytes(template)):
         written.append(pot)
     for language in add:
-        written.append(init_language(root, language, template=template, domain=domain))
+        if not _po_path(locales, str(_language(language)), domain).exists():
+            written.append(init_language(root, language, template=template, domain=domain))
     for language in _languages(locales, domain):
         po_path = _po_path(locales, language, domain)
         if not po_path.is_file():
