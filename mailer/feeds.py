@@ -34,7 +34,6 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import IO, Literal, NoReturn
-from urllib.parse import urlsplit
 from xml.parsers import expat
 
 from babel.numbers import list_currencies
@@ -138,9 +137,6 @@ def detect_format(path: PathArg, *, error: type[InputError] = FeedError) -> Feed
             if b"\0" in head:
                 raise error("not a text file (it contains NUL bytes)", path=path)
             text = head.decode("utf-8-sig", errors="surrogateescape")
-            # Bad bytes in a row are that row's problem; in the first line, the file's.
-            if _UNREADABLE.search(text.lstrip().split("\n", 1)[0]):
-                raise error("not UTF-8 text; save the file as UTF-8", path=path)
             return _detect_text(path, text, "utf-8-sig", f, head, error)
     except OSError as exc:
         raise error(f"cannot read the file: {exc.strerror or exc}", path=path) from None
@@ -155,11 +151,15 @@ def _detect_text(
     first = stripped[0]
     if first == "<":
         return FeedFormat(_xml_root_kind(path, f, head, error))
+    first_line = stripped.split("\n", 1)[0]
+    # Bad bytes in a row are that row's problem; in the first line, the file's.
+    if _UNREADABLE.search(first_line):
+        raise error("not UTF-8 text; save the file as UTF-8", path=path)
     if first == "{":
         return FeedFormat("jsonl", encoding=encoding)
     if first == "[":
         raise error("a JSON array, not JSON Lines (one object per line)", path=path)
-    return FeedFormat("csv", _sniff_delimiter(stripped.split("\n", 1)[0]), encoding)
+    return FeedFormat("csv", _sniff_delimiter(first_line), encoding)
 
 
 def _sniff_delimiter(header: str) -> str:
@@ -420,7 +420,9 @@ class _ItemReader:
     """Feeds bytes to expat; collects each finished ``<item>``/``<entry>`` as a record.
 
     Only the item being read is held: elements are never built into a tree, so
-    memory stays bounded by one item whatever the feed's length.
+    memory stays bounded by one item whatever the feed's length. Text is only
+    collected inside a field the product model knows (``g:shipping`` and other
+    unknown elements are skipped, nested ``g:price`` included).
     """
 
     def __init__(self, kind: FeedKind) -> None:
@@ -428,8 +430,8 @@ class _ItemReader:
         self.parser.buffer_text = True
         self.parser.StartElementHandler = self._start
         self.parser.EndElementHandler = self._end
-        self.parser.CharacterDataHandler = self._text
         self.item_names = ("item",) if kind == "rss" else (f"{ATOM_NS} entry", "entry")
+        self.fields: dict[str, tuple[bool, str] | None] = {}
         self.depth = 0
         self.item_depth = -1
         self.done: list[tuple[int, Record, str | None]] = []
@@ -440,7 +442,6 @@ class _ItemReader:
         self.google: dict[str, str | list[str]] = {}
         self.plain: dict[str, str | list[str]] = {}
         self.field: tuple[dict[str, str | list[str]], str] | None = None
-        self.field_depth = -1
         self.buffer: list[str] = []
         self.size = 0
         self.oversize: str | None = None
@@ -454,38 +455,44 @@ class _ItemReader:
             return
         if self.depth != self.item_depth + 1:
             return
-        ns, _, local = name.rpartition(" ")
-        target = self.google if ns == G_NS else self.plain if ns in ("", ATOM_NS) else None
-        if target is None:
+        spec = self.fields.get(name, False)
+        if spec is False:
+            spec = _field_spec(name)
+            if len(self.fields) < 256:  # element names come from the feed: bound the cache
+                self.fields[name] = spec
+        if spec is None:
             return
-        if ns == ATOM_NS or (not ns and "href" in attrs):
-            # Atom: <link rel="alternate" href="..."/>, <summary>, <content>, <id>.
-            if local == "link":
-                if attrs.get("rel", "alternate") == "alternate" and "href" in attrs:
-                    self._keep(target, "link", attrs["href"])
-                return
-            local = {"summary": "description", "content": "description"}.get(local, local)
-        if local in _KNOWN_FIELDS:
-            self.field, self.field_depth, self.buffer = (target, local), self.depth, []
+        google, local = spec
+        target = self.google if google else self.plain
+        if local == "link" and "href" in attrs:  # Atom: <link rel="alternate" href="..."/>
+            if attrs.get("rel", "alternate") == "alternate":
+                self._keep(target, local, attrs["href"])
+            return
+        self.field, self.buffer = (target, local), []
+        self.parser.CharacterDataHandler = self._text
 
     def _text(self, data: str) -> None:
-        if self.field is None or self.oversize:
+        if self.oversize:
             return
         self.size += len(data)
         if self.size > MAX_LINE_CHARS:
             self.oversize = f"item holds more than {MAX_LINE_CHARS} characters of text"
+            self.buffer = []
         else:
             self.buffer.append(data)
 
     def _end(self, name: str) -> None:
-        if self.field is not None and self.depth == self.field_depth:
+        depth = self.depth
+        self.depth -= 1
+        if self.field is not None and depth == self.item_depth + 1:
+            self.parser.CharacterDataHandler = None
             target, local = self.field
             text = "".join(self.buffer)
             if len(text) > MAX_FIELD_CHARS and not self.oversize:
                 self.oversize = f"field {local!r} longer than {MAX_FIELD_CHARS} characters"
             self._keep(target, local, text)
             self.field, self.buffer = None, []
-        elif self.depth == self.item_depth:
+        elif depth == self.item_depth:
             record: dict[str, str | tuple[str, ...]] = {}
             for source in (self.plain, self.google):  # g: fields win over plain ones
                 for key, value in source.items():
@@ -493,7 +500,6 @@ class _ItemReader:
             self.done.append((self.item_line, record, self.oversize))
             self.item_depth = -1
             self._reset()
-        self.depth -= 1
 
     @staticmethod
     def _keep(target: dict[str, str | list[str]], key: str, text: str) -> None:
@@ -501,8 +507,21 @@ class _ItemReader:
             links = target.setdefault(key, [])
             assert isinstance(links, list)
             links.append(text)
-        elif not str(target.get(key, "")).strip():
-            target[key] = text  # first non-empty value wins
+        elif key not in target or not str(target[key]).strip():
+            target[key] = text  # the first non-blank value wins
+
+
+_ATOM_NAMES = {"summary": "description", "content": "description"}
+
+
+def _field_spec(name: str) -> tuple[bool, str] | None:
+    """``(is_google, field)`` for an element expat named ``"namespace local"``, else None."""
+    ns, _, local = name.rpartition(" ")
+    if ns == ATOM_NS:
+        local = _ATOM_NAMES.get(local, local)
+    elif ns not in (G_NS, ""):
+        return None
+    return (ns == G_NS, local) if local in _KNOWN_FIELDS else None
 
 
 def _xml_records(path: PathArg, kind: FeedKind) -> Iterator[tuple[int, Record, str | None]]:
@@ -578,43 +597,52 @@ def _item_id(record: Record) -> str | None:
 
 def _product_or_report(path: PathArg, line: int, record: Record, report: Report | None) -> Product | None:
     try:
-        return product_from_record(record)
+        return _product(record)
     except _Invalid as bad:
         _skip(report, FeedError(bad.reason, path=path, line=line, item=_item_id(record), field=bad.field))
         return None
 
 
-def _field(record: Record, key: str) -> str | None:
-    """``record_text`` that names the field in its error."""
-    try:
-        return record_text(record, key)
-    except ValueError as exc:
-        raise _Invalid(key, str(exc)) from None
+#: Fields whose value may be a path repeated in XML; the first one is the main one.
+_FIRST_OF_MANY = frozenset({"product_type", "google_product_category"})
 
 
-def _required(record: Record, key: str) -> str:
-    value = _field(record, key)
-    if value is None:
-        raise _Invalid(key, f"missing {key}")
-    return value
+def _texts(record: Record) -> dict[str, str]:
+    """The record's known single-valued fields, stripped, blanks dropped."""
+    texts: dict[str, str] = {}
+    for key, value in record.items():
+        if key not in _KNOWN_FIELDS or key == "additional_image_link":
+            continue
+        if isinstance(value, tuple):
+            if len(value) > 1 and key not in _FIRST_OF_MANY:
+                raise _Invalid(key, f"expected one value, found {len(value)}")
+            value = value[0] if value else ""
+        text = value.strip()
+        if text:
+            if _UNREADABLE.search(text):
+                raise _Invalid(key, "contains bytes that are not valid UTF-8 text")
+            texts[key] = text
+    return texts
 
 
-def product_from_record(record: Record) -> Product:
+def _product(record: Record) -> Product:
     """Build a :class:`Product` from one normalised record; raises ``_Invalid``."""
-    item_id = _required(record, "id")
-    title = _required(record, "title")
-    currency_column = _field(record, "currency")
-    price = _money(record, "price", currency_column)
+    texts = _texts(record)
+    get = texts.get
+    item_id = _required(texts, "id")
+    title = _required(texts, "title")
+    price = _money(texts, "price")
     if price is None:
         raise _Invalid("price", "missing price")
-    link = _url("link", _required(record, "link"))
-    availability_text = _field(record, "availability")
-    try:
-        availability = parse_availability(availability_text) if availability_text else "in_stock"
-    except ValueError as exc:
-        raise _Invalid("availability", str(exc)) from None
+    link = _url("link", _required(texts, "link"))
+    availability: Availability = "in_stock"
+    if availability_text := get("availability"):
+        try:
+            availability = parse_availability(availability_text)
+        except ValueError as exc:
+            raise _Invalid("availability", str(exc)) from None
 
-    sale_price = _money(record, "sale_price", currency_column)
+    sale_price = _money(texts, "sale_price")
     sale_start = sale_end = None
     if sale_price is not None:
         if sale_price.currency != price.currency:
@@ -622,15 +650,14 @@ def product_from_record(record: Record) -> Product:
                 "sale_price",
                 f"sale price currency {sale_price.currency} differs from price currency {price.currency}",
             )
-        dates = _field(record, "sale_price_effective_date")
-        if dates:
+        if dates := get("sale_price_effective_date"):
             try:
                 sale_start, sale_end = parse_effective_dates(dates)
             except ValueError as exc:
                 raise _Invalid("sale_price_effective_date", str(exc)) from None
 
-    image = _field(record, "image_link")
-    extra = {k: v for k in _EXTRA_FIELDS if (v := _field(record, k))}
+    image = get("image_link")
+    gender, age_group = get("gender"), get("age_group")
     return Product(
         id=item_id,
         title=title,
@@ -639,37 +666,37 @@ def product_from_record(record: Record) -> Product:
         availability=availability,
         image_link=_url("image_link", image) if image else None,
         additional_image_links=_image_links(record),
-        description=_field(record, "description") or "",
-        brand=_field(record, "brand"),
-        category=_path(_first_path(record, "product_type")),
-        google_category=_path(_first_path(record, "google_product_category")),
-        item_group_id=_field(record, "item_group_id"),
-        gender=_lower(_field(record, "gender")),
-        age_group=_lower(_field(record, "age_group")),
-        size=_field(record, "size"),
-        color=_field(record, "color"),
+        description=get("description", ""),
+        brand=get("brand"),
+        category=_path(get("product_type")),
+        google_category=_path(get("google_product_category")),
+        item_group_id=get("item_group_id"),
+        gender=gender.lower() if gender else None,
+        age_group=age_group.lower() if age_group else None,
+        size=get("size"),
+        color=get("color"),
         sale_price=sale_price,
         sale_start=sale_start,
         sale_end=sale_end,
-        extra=extra,
+        extra={k: texts[k] for k in _EXTRA_FIELDS if k in texts},
     )
 
 
-def _money(record: Record, key: str, currency: str | None) -> Money | None:
-    text = _field(record, key)
+def _required(texts: dict[str, str], key: str) -> str:
+    value = texts.get(key)
+    if value is None:
+        raise _Invalid(key, f"missing {key}")
+    return value
+
+
+def _money(texts: dict[str, str], key: str) -> Money | None:
+    text = texts.get(key)
     if text is None:
         return None
     try:
-        return parse_price(text, currency=currency)
+        return parse_price(text, currency=texts.get("currency"))
     except ValueError as exc:
         raise _Invalid(key, str(exc)) from None
-
-
-def _first_path(record: Record, key: str) -> str | None:
-    value = record.get(key)
-    if isinstance(value, tuple):  # repeated product_type: the first is the main one
-        record = {key: value[0]} if value else {}
-    return _field(record, key)
 
 
 def _path(text: str | None) -> tuple[str, ...]:
@@ -678,29 +705,26 @@ def _path(text: str | None) -> tuple[str, ...]:
     return tuple(part for p in text.split(">") if (part := p.strip()))
 
 
-def _lower(text: str | None) -> str | None:
-    return text.lower() if text else None
-
-
 def _image_links(record: Record) -> tuple[str, ...]:
     value = record.get("additional_image_link")
-    if value is None:
+    if not value:
         return ()
     texts = value if isinstance(value, tuple) else (value,)
     links: list[str] = []
     for text in texts:
         if _UNREADABLE.search(text):
             raise _Invalid("additional_image_link", "contains bytes that are not valid UTF-8 text")
+        # Text feeds separate several links with commas; XML repeats the element.
         links.extend(_url("additional_image_link", u.strip()) for u in text.split(",") if u.strip())
     return tuple(links)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_URL = re.compile(r"https?://[^\x00-\x20\x7f-\x9f/?#]+[^\x00-\x20\x7f-\x9f]*", re.IGNORECASE)
 
 
 def _url(field: str, text: str) -> str:
-    parts = urlsplit(text) if not _CONTROL.search(text) else None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    """An absolute http(s) URL without spaces or control characters (it will reach an href)."""
+    if not _URL.fullmatch(text):
         raise _Invalid(field, f"expected an http(s) URL, found {text[:80]!r}")
     return text
 
