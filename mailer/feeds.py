@@ -455,8 +455,9 @@ class _ItemReader:
             return
         if self.depth != self.item_depth + 1:
             return
-        spec = self.fields.get(name, False)
-        if spec is False:
+        if name in self.fields:
+            spec = self.fields[name]
+        else:
             spec = _field_spec(name)
             if len(self.fields) < 256:  # element names come from the feed: bound the cache
                 self.fields[name] = spec

@@ -5,7 +5,7 @@ import json
 import os
 import tempfile
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -50,6 +50,11 @@ def load(path: Path) -> tuple[list[Product], Report]:
     return list(iter_products(path, report=report)), report
 
 
+def problems(report: Report) -> list[FeedError]:
+    assert all(isinstance(p, FeedError) for p in report.problems)
+    return [p for p in report.problems if isinstance(p, FeedError)]
+
+
 def by_id(products: list[Product]) -> dict[str, Product]:
     return {p.id: p for p in products}
 
@@ -57,7 +62,7 @@ def by_id(products: list[Product]) -> dict[str, Product]:
 # --------------------------------------------------------------------------- writers
 
 
-def write_rss(path: Path, items: list[dict[str, str | list[str]]], *, plain: tuple[str, ...] = ()) -> Path:
+def write_rss(path: Path, items: Sequence[Mapping[str, str | list[str]]], *, plain: tuple[str, ...] = ()) -> Path:
     """An RSS 2.0 feed; fields named in ``plain`` are written without the g: prefix."""
     with path.open("w", encoding="utf-8") as f:
         f.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:g="{G}">\n<channel>\n')
@@ -78,7 +83,7 @@ def xml_text(value: str) -> str:
     return escape(value).replace("\r", "&#13;")
 
 
-def write_csv(path: Path, rows: list[dict[str, str]], *, delimiter: str = ",") -> Path:
+def write_csv(path: Path, rows: Sequence[Mapping[str, str]], *, delimiter: str = ",") -> Path:
     fields = list(dict.fromkeys(k for row in rows for k in row))
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fields, delimiter=delimiter)
@@ -87,15 +92,16 @@ def write_csv(path: Path, rows: list[dict[str, str]], *, delimiter: str = ",") -
     return path
 
 
-def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:
     with path.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
 
 
-def item(id: str = "A1", **fields: str) -> dict[str, str]:
-    base = {
+def item(id: str = "A1", **fields: str | None) -> dict[str, str]:
+    """A valid item; a field given as None is left out."""
+    base: dict[str, str | None] = {
         "id": id,
         "title": f"Product {id}",
         "link": f"https://www.example-shop.test/p/{id}",
@@ -164,7 +170,7 @@ def test_mixed_currency_rss_loads_four_and_reports_empty_title() -> None:
     path = shared("feeds", "mixed_currency_rss.xml")
     products, report = load(path)
     assert (len(products), report.count) == (4, 1)
-    [problem] = report.problems
+    [problem] = problems(report)
     assert isinstance(problem, FeedError)
     assert (problem.path, problem.line, problem.item, problem.field, problem.reason) == (
         str(path), 67, "PROD-005", "title", "missing title",
@@ -399,15 +405,15 @@ BAD_ITEMS = [
 def test_bad_item_is_reported_and_skipped(
     tmp_path: Path, kind: str, field: str, change: dict[str, str | None], reason: str
 ) -> None:
-    items = [item("A1"), item("A2", **change), item("A3")]  # type: ignore[arg-type]
+    items = [item("A1"), item("A2", **change), item("A3")]
     path = {
         "rss": lambda: write_rss(tmp_path / "f", items),
         "csv": lambda: write_csv(tmp_path / "f", [{**dict.fromkeys(items[0], ""), **i} for i in items]),
-        "jsonl": lambda: write_jsonl(tmp_path / "f", items),  # type: ignore[arg-type]
+        "jsonl": lambda: write_jsonl(tmp_path / "f", items),
     }[kind]()
     products, report = load(path)
     assert [p.id for p in products] == ["A1", "A3"]
-    [problem] = report.problems
+    [problem] = problems(report)
     assert isinstance(problem, FeedError)
     assert (problem.path, problem.item, problem.field) == (str(path), "A2", field)
     assert reason in problem.reason
@@ -417,7 +423,7 @@ def test_bad_item_is_reported_and_skipped(
 def test_missing_id_is_reported_without_item(tmp_path: Path) -> None:
     products, report = load(write_jsonl(tmp_path / "f", [item("A1"), {"title": "No id", "price": "1 GBP"}]))
     assert [p.id for p in products] == ["A1"]
-    assert (report.problems[0].line, report.problems[0].item, report.problems[0].field) == (2, None, "id")
+    assert (problems(report)[0].line, problems(report)[0].item, problems(report)[0].field) == (2, None, "id")
 
 
 def test_report_is_optional(tmp_path: Path) -> None:
@@ -428,7 +434,7 @@ def test_report_is_optional(tmp_path: Path) -> None:
 def test_csv_multiline_field_reports_the_rows_first_line(tmp_path: Path) -> None:
     rows = [item("A1", description="two\nlines"), item("A2", price="TBC")]
     _, report = load(write_csv(tmp_path / "f", rows))
-    assert report.problems[0].line == 4
+    assert problems(report)[0].line == 4
 
 
 def test_csv_row_wider_than_header_is_reported(tmp_path: Path) -> None:
@@ -436,8 +442,8 @@ def test_csv_row_wider_than_header_is_reported(tmp_path: Path) -> None:
     path.write_text("id,title,link,price\nA1,Mug,https://s.test/1,5 GBP\nA2,Mug, large,https://s.test/2,5 GBP\n")
     products, report = load(path)
     assert [p.id for p in products] == ["A1"]
-    assert (report.problems[0].line, report.problems[0].item) == (3, "A2")
-    assert "5 fields but the header has 4" in report.problems[0].reason
+    assert (problems(report)[0].line, problems(report)[0].item) == (3, "A2")
+    assert "5 fields but the header has 4" in problems(report)[0].reason
 
 
 def test_csv_trailing_empty_fields_are_fine(tmp_path: Path) -> None:
@@ -450,7 +456,7 @@ def test_csv_oversized_field_is_reported_and_the_rest_loads(tmp_path: Path) -> N
     rows = [item("A1"), item("A2", description="x" * 200_000), item("A3")]
     products, report = load(write_csv(tmp_path / "f", rows))
     assert [p.id for p in products] == ["A1", "A3"]
-    assert "field larger than field limit" in report.problems[0].reason
+    assert "field larger than field limit" in problems(report)[0].reason
 
 
 def test_csv_undecodable_row_is_reported(tmp_path: Path) -> None:
@@ -460,7 +466,7 @@ def test_csv_undecodable_row_is_reported(tmp_path: Path) -> None:
     )
     products, report = load(path)
     assert [p.id for p in products] == ["A1"]
-    assert (report.problems[0].line, report.problems[0].field) == (3, "title")
+    assert (problems(report)[0].line, problems(report)[0].field) == (3, "title")
 
 
 def test_csv_headers_with_g_prefix_bom_and_spaces(tmp_path: Path) -> None:
@@ -508,14 +514,14 @@ def test_jsonl_bad_line_is_reported_and_skipped(tmp_path: Path, line: str, reaso
     path.write_text(f"{good}\n{line}\n{json.dumps(item('A3'))}\n")
     products, report = load(path)
     assert [p.id for p in products] == ["A1", "A3"]
-    assert (report.problems[0].line, reason in report.problems[0].reason) == (2, True)
+    assert (problems(report)[0].line, reason in problems(report)[0].reason) == (2, True)
 
 
 def test_jsonl_overlong_line_is_reported_and_skipped(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "f", [item("A1"), item("A2", description="x" * 2_000_000), item("A3")])
     products, report = load(path)
     assert [p.id for p in products] == ["A1", "A3"]
-    assert report.problems[0].line == 2 and "longer than" in report.problems[0].reason
+    assert problems(report)[0].line == 2 and "longer than" in problems(report)[0].reason
 
 
 def test_google_category_numeric_id_and_product_type_path(tmp_path: Path) -> None:
@@ -574,7 +580,7 @@ def test_atom_feed(tmp_path: Path) -> None:
     assert (tv.id, tv.title, tv.link, tv.description, tv.availability) == (
         "TV_123456", "LG 22LB4510", "http://www.example.com/tv.html", "A television", "preorder",
     )  # fmt: skip
-    assert (report.problems[0].line, report.problems[0].item, report.problems[0].field) == (13, "TV_2", "price")
+    assert (problems(report)[0].line, problems(report)[0].item, problems(report)[0].field) == (13, "TV_2", "price")
 
 
 def test_xml_declared_encoding_is_honoured(tmp_path: Path) -> None:
@@ -603,7 +609,7 @@ def test_oversized_xml_field_is_reported(tmp_path: Path) -> None:
     path = write_rss(tmp_path / "f.xml", [item("A1"), item("A2", description="x" * 200_000), item("A3")])
     products, report = load(path)
     assert [p.id for p in products] == ["A1", "A3"]
-    assert report.problems[0].item == "A2" and "longer than" in report.problems[0].reason
+    assert problems(report)[0].item == "A2" and "longer than" in problems(report)[0].reason
 
 
 # --------------------------------------------------------------------------- hostile XML
@@ -706,7 +712,7 @@ def _feed_with_text(directory: Path, kind: str, text: str) -> Path:
     if kind == "csv":
         return write_csv(directory / "feed", [row])
     if kind == "jsonl":
-        return write_jsonl(directory / "feed", [row])  # type: ignore[list-item]
+        return write_jsonl(directory / "feed", [row])
     return write_rss(directory / "feed", [row])
 
 
@@ -718,7 +724,7 @@ def _loads_intact_or_reports(directory: Path, kind: str, text: str) -> None:
     except FeedError:
         return  # e.g. control characters XML 1.0 cannot carry: the feed is malformed
     if not text.strip():
-        assert not products and report.problems[0].field == "title"
+        assert not products and problems(report)[0].field == "title"
         return
     if products:
         [product] = products
