@@ -23,10 +23,10 @@ import markupsafe
 from mailer.campaign import Campaign
 from mailer.catalogs import Catalogs
 from mailer.customers import Customer
-from mailer.errors import LayoutSyntaxError, MailerError, SlotError
+from mailer.errors import ConfigError, LayoutSyntaxError, MailerError, SlotError
 from mailer.layouts import DEFAULT_LAYOUTS_DIR, CompiledLayout, LayoutLibrary
 from mailer.localise import Localiser, Localisers
-from mailer.mime import MessageTemplate, message_id
+from mailer.mime import MessageTemplate
 from mailer.money import Rates
 from mailer.products import Product
 from mailer.render import make_environment, render
@@ -120,21 +120,23 @@ class Composer:
         self.layouts = layouts or LayoutLibrary(
             environment_factory=make_environment, translations=self.catalogs.translations
         )
-        if rates is None:
-            if campaign.rates_path is None:
-                rates = Rates.identity()
-            else:
-                rates = Rates.from_csv(campaign.rates_path)
+        if rates is None and campaign.rates_path is not None:
+            rates = Rates.from_csv(campaign.rates_path)
         self.localisers = Localisers(rates=rates, catalogs=self.catalogs)
         self.signer = signer
         self.now = now or campaign.send_date or datetime.now(timezone.utc)
         self._states: dict[tuple[str, str], _LocaleState] = {}
         self._text_env = make_environment(False)
-        self._template = MessageTemplate(
-            sender=campaign.sender,
-            reply_to=campaign.reply_to,
+        from_name, from_address = _mailbox(campaign.sender, "from", campaign)
+        reply_name, reply_address = (
+            _mailbox(campaign.reply_to, "reply_to", campaign) if campaign.reply_to else ("", None)
         )
-        self._domain = self._template.domain
+        self._template = MessageTemplate(
+            from_address=from_address,
+            from_name=from_name,
+            reply_to=reply_address,
+            reply_to_name=reply_name,
+        )
         self.layout = self.layouts.get(campaign.layout)
 
     # -- shared per (locale, currency) ---------------------------------------------------------
@@ -225,7 +227,7 @@ class Composer:
             slots_html[group] = html_views
             slots_text[group] = text_views
 
-        language = l10n.language
+        language = l10n.locale.language
         token = self.signer.sign(customer.id, self.campaign.id)
         links = self._links(customer, token)
         recipient = {
@@ -266,9 +268,9 @@ class Composer:
             **state.constants_html,
         )
         bodies = render(layout, html_context, text_context=text_context)
-        msg_id = message_id(self.campaign.id, customer.id, self._domain)
+        msg_id = self._template.message_id(self.campaign.id, customer.id)
         data = self._template.build(
-            to=customer.email,
+            to_address=customer.email,
             to_name=customer.name,
             subject=subject,
             html=bodies.html,
@@ -334,6 +336,17 @@ class Composer:
                     except AttributeError:
                         pass
                 report.add(err)
+
+
+def _mailbox(value: str, key: str, campaign: Campaign) -> tuple[str, str]:
+    """Split ``"Name <addr@domain>"`` into its display name and address."""
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    if not address or "@" not in address:
+        where = campaign.source or "campaign"
+        raise ConfigError(f"{where}: {key} must be 'Name <address@domain>', got {value!r}")
+    return name, address
 
 
 def _escaped(values: Mapping[str, Any]) -> dict[str, Any]:
