@@ -273,28 +273,22 @@ class MessageTemplate:
         delimiter = b"--=_" + hashlib.blake2b(
             message_id.encode("ascii"), digest_size=16, person=b"mailer.mime.bnd"
         ).hexdigest().encode("ascii")
-        try:
-            text_qp = quoted_printable(text)
-            html_qp = quoted_printable(html)
-        except UnicodeEncodeError as exc:
-            raise MessageError(f"body is not encodable as UTF-8: {exc.reason} at {exc.start}" + _for(rid)) from None
         parts += [
             b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="',
             delimiter[2:],
             b'"\r\n\r\n',
             delimiter,
-            b"\r\n",
-            _TEXT_HEAD,
-            text_qp,
-            b"\r\n",
-            delimiter,
-            b"\r\n",
-            _HTML_HEAD,
-            html_qp,
-            b"\r\n",
-            delimiter,
-            b"--\r\n",
+            b"\r\n" + _TEXT_HEAD,
         ]
+        try:
+            # Encoded lines end in CRLF; the last one is the CRLF that RFC 2046
+            # makes part of the delimiter that follows.
+            parts += _qp_lines(text)
+            parts += (delimiter, b"\r\n" + _HTML_HEAD)
+            parts += _qp_lines(html)
+        except UnicodeEncodeError as exc:
+            raise MessageError(f"body is not encodable as UTF-8: {exc.reason} at {exc.start}" + _for(rid)) from None
+        parts += (delimiter, b"--\r\n")
         return b"".join(parts)
 
 
@@ -307,13 +301,18 @@ def quoted_printable(text: str) -> bytes:
     >>> quoted_printable("Grüße\\r\\nFrom the shop = you \\n.")
     b'Gr=C3=BC=C3=9Fe\\r\\n=46rom the shop =3D you=20\\r\\n=2E'
     """
+    return b"".join(_qp_lines(text))[:-2]
+
+
+def _qp_lines(text: str) -> list[bytes]:
+    """The lines of ``text`` quoted-printable encoded, each ending in CRLF."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return b"\r\n".join(map(_LINES.__getitem__, text.split("\n")))
+    return list(map(_LINES.__getitem__, text.split("\n")))
 
 
 class _LineCache(dict[str, bytes]):
-    """Encoded body lines by text; cleared wholesale when it grows too big."""
+    """Encoded body lines (with their CRLF) by text; emptied when it grows too big."""
 
     def __missing__(self, line: str) -> bytes:
         encoded = _qp_line(line)
@@ -333,7 +332,7 @@ def _qp_line(line: str) -> bytes:
         encoded = encoded.replace(b"\n", b"\r\n")
     if encoded.startswith(b"From ") or b"\nFrom " in encoded:
         encoded = _protect_from(encoded)
-    return encoded
+    return encoded + b"\r\n"
 
 
 def _protect_from(encoded: bytes) -> bytes:
