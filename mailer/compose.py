@@ -126,6 +126,7 @@ class Composer:
         self.signer = signer
         self.now = now or campaign.send_date or datetime.now(timezone.utc)
         self._states: dict[tuple[str, str], _LocaleState] = {}
+        self._view_serial = 0
         self._text_env = make_environment(False)
         from_name, from_address = _mailbox(campaign.sender, "from", campaign)
         reply_name, reply_address = (
@@ -179,7 +180,11 @@ class Composer:
         if html is not None:
             return html, state.views_text[product]
         price = product.current_price(self.now)
+        self._view_serial += 1
         text = {
+            # Identifies this exact view (product content, locale, currency,
+            # date) for the fragment cache; a changed product gets a new one.
+            "key": self._view_serial,
             "id": product.id,
             "title": product.title,
             "brand": product.brand or "",
@@ -194,6 +199,8 @@ class Composer:
         if len(state.views_html) >= _VIEW_CACHE_LIMIT:
             state.views_html.clear()
             state.views_text.clear()
+            state.fragments_html.clear()
+            state.fragments_text.clear()
         state.views_html[product] = html
         state.views_text[product] = text
         return html, text

@@ -33,6 +33,7 @@ def localisers() -> Localisers:
 
 def product_view(index: int = 0, **overrides: Any) -> dict[str, Any]:
     view = {
+        "key": index,
         "id": f"p{index}",
         "title": f"Wool scarf {index}",
         "brand": "Acme",
