@@ -134,12 +134,22 @@ def detect_format(path: PathArg, *, error: type[InputError] = FeedError) -> Feed
             head = f.read(_CHUNK)
             if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 return _detect_text(path, head.decode("utf-16", errors="ignore"), "utf-16", f, head, error)
-            if b"\0" in head:
+            for magic, what in _BINARY_KINDS:
+                if head.startswith(magic):
+                    raise error(f"not a text file: {what}", path=path)
+            if b"\0" in head.lstrip().split(b"\n", 1)[0]:
                 raise error("not a text file (it contains NUL bytes)", path=path)
             text = head.decode("utf-8-sig", errors="surrogateescape")
             return _detect_text(path, text, "utf-8-sig", f, head, error)
     except OSError as exc:
         raise error(f"cannot read the file: {exc.strerror or exc}", path=path) from None
+
+
+_BINARY_KINDS = (
+    (b"PK\x03\x04", "a ZIP archive or Excel workbook (export the sheet as CSV, UTF-8)"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (export the sheet as CSV, UTF-8)"),
+    (b"\x1f\x8b", "a gzip archive (decompress it first)"),
+)
 
 
 def _detect_text(

@@ -218,6 +218,32 @@ def test_meta_catalog_fields_and_ignored_columns() -> None:
     assert "shipping" not in bowl.extra and "ios_url" not in bowl.extra
 
 
+# --------------------------------------------------------------------------- the fixture feed
+
+
+def test_fixture_feed_loads_sixty_and_reports_two() -> None:
+    products, report = load(FIXTURES / "products.xml")
+    assert (len(products), report.count) == (60, 2)
+    assert [(p.line, p.item, p.field) for p in problems(report)] == [
+        (1009, "HK4099", "price"),
+        (1025, "BS5099", "price"),
+    ]
+
+
+def test_fixture_feed_is_a_gbp_shop_with_eight_top_categories() -> None:
+    products, _ = load(FIXTURES / "products.xml")
+    assert {p.price.currency for p in products} == {"GBP"}
+    assert len({p.category[0] for p in products}) == 8
+    dress = by_id(products)["WD1001-L"]
+    assert (dress.item_group_id, dress.size, dress.availability, dress.google_category) == (
+        "WD1001", "L", "out_of_stock", ("2271",),
+    )  # fmt: skip
+    assert dress.on_sale(datetime(2026, 11, 28, tzinfo=timezone.utc))
+    assert not dress.on_sale(datetime(2026, 12, 5, tzinfo=timezone.utc))
+    assert dress.image_link == "https://cdn.example-shop.test/img/WD1001-L.jpg"
+    assert dress.link == "https://www.example-shop.test/p/WD1001-L"
+
+
 # --------------------------------------------------------------------------- detection
 
 
@@ -253,7 +279,10 @@ def test_detect_utf16_tab_separated(tmp_path: Path) -> None:
     [
         (b"", "empty"),
         (b"   \n\n", "empty"),
-        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "NUL bytes"),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not UTF-8"),
+        (b"id\0,title\0\n", "NUL bytes"),
+        (b"PK\x03\x04\x14\0\x06\0", "Excel workbook"),
+        (b"\x1f\x8b\x08\0", "gzip"),
         (b"caf\xe9,bar\n", "not UTF-8"),
         (b"<html><body>hello</body></html>", "root element is <html>"),
         (b"<rss><channel><item>", "malformed XML"),
@@ -467,6 +496,11 @@ def test_csv_undecodable_row_is_reported(tmp_path: Path) -> None:
     products, report = load(path)
     assert [p.id for p in products] == ["A1"]
     assert (problems(report)[0].line, problems(report)[0].field) == (3, "title")
+
+
+def test_csv_nul_inside_a_row_does_not_sink_the_file(tmp_path: Path) -> None:
+    products, report = load(write_csv(tmp_path / "f", [item("A1", title="Mug\0"), item("A2")]))
+    assert [p.title for p in products] == ["Mug\0", "Product A2"] and not report
 
 
 def test_csv_headers_with_g_prefix_bom_and_spaces(tmp_path: Path) -> None:
