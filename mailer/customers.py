@@ -75,7 +75,7 @@ def iter_customers(
     ``timezone``, optional ``gender`` and ``birthday``; others are ignored.
     ``today`` (default: the local date) bounds birthdays.
 
-    >>> import tempfile
+    >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
     ...     _ = f.write("id;email;name;locale;currency;timezone\\n"
     ...                 "c1;Zoe@Example.com;Zoë;fr-CH;chf;Europe/Zurich\\n"
@@ -85,6 +85,7 @@ def iter_customers(
     [Customer(id='c1', email='Zoe@example.com', name='Zoë', locale='fr_CH', currency='CHF', timezone='Europe/Zurich', gender=None, birthday=None)]
     >>> report.problems[0].line, report.problems[0].field
     (3, 'email')
+    >>> os.remove(f.name)
     """
     today = today or date.today()
     first_line: dict[str, int] = {}

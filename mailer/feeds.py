@@ -7,8 +7,9 @@ content, never from the file name (a ``.csv`` file may be tab-separated).
 
 Feeds are streamed: XML through a pyexpat parser that keeps only the item it
 is reading (never a tree), CSV and JSON Lines row by row. Feeds are untrusted:
-entity declarations (the "billion laughs" bomb, external entities) are refused,
-fields and lines are bounded.
+entity declarations (the "billion laughs" bomb, external entities) are refused
+the way ``defusedxml`` refuses them, by expat handlers that raise, and fields
+and lines are bounded.
 
 A bad item (missing title, unparseable price, unknown currency, ...) becomes a
 :class:`~mailer.errors.FeedError` with ``path``, ``line``, ``item``, ``field``
@@ -60,7 +61,7 @@ __all__ = [
 FeedKind = Literal["rss", "atom", "csv", "jsonl"]
 #: One row or item, keys normalised (``g:Price `` → ``price``). Values are text,
 #: or a tuple of texts for repeated XML elements and JSON arrays.
-Record = Mapping[str, "str | tuple[str, ...]"]
+Record = Mapping[str, str | tuple[str, ...]]
 PathArg = str | os.PathLike[str]
 
 G_NS = "http://base.google.com/ns/1.0"
@@ -75,14 +76,14 @@ _SNIFF_BYTES = 1 << 20
 _CHUNK = 1 << 16
 
 _REQUIRED_COLUMNS = ("id", "title", "price", "link")
-_TEXT_FIELDS = (
+#: The fields a product is built from; every other column or element is ignored.
+_KNOWN_FIELDS = frozenset({
     "id", "title", "description", "link", "price", "sale_price", "sale_price_effective_date",
     "currency", "availability", "brand", "product_type", "google_product_category",
     "item_group_id", "gender", "age_group", "size", "color", "image_link",
     "additional_image_link", "condition", "gtin", "mpn",
     "custom_label_0", "custom_label_1", "custom_label_2", "custom_label_3", "custom_label_4",
-)  # fmt: skip
-_KNOWN_FIELDS = frozenset(_TEXT_FIELDS)
+})  # fmt: skip
 #: Kept in ``Product.extra``: useful for segmenting, not modelled.
 _EXTRA_FIELDS = ("condition", "gtin", "mpn", "custom_label_0", "custom_label_1",
                  "custom_label_2", "custom_label_3", "custom_label_4")  # fmt: skip
@@ -106,7 +107,7 @@ class FeedFormat:
 
 
 class _Invalid(ValueError):
-    """One field of one record is wrong; turned into a FeedError/CustomerError by the caller."""
+    """One field of one record is wrong; the caller turns it into a located FeedError."""
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)
@@ -123,11 +124,12 @@ def detect_format(path: PathArg, *, error: type[InputError] = FeedError) -> Feed
     Raises ``error`` (a :class:`FeedError` unless told otherwise) naming the
     file when it cannot be read or is none of those.
 
-    >>> import tempfile
+    >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
     ...     _ = f.write("id\\ttitle\\tprice\\n1\\tMug\\t5.00 GBP\\n")
     >>> detect_format(f.name)
     FeedFormat(kind='csv', delimiter='\\t', encoding='utf-8-sig')
+    >>> os.remove(f.name)
     """
     try:
         with open(path, "rb") as f:
@@ -255,11 +257,12 @@ def iter_records(
     A CSV header lacking a ``required`` column raises ``error``; a row that
     cannot be read at all is reported as ``error`` and skipped.
 
-    >>> import tempfile
+    >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", delete=False) as f:
     ...     _ = f.write('{"id": "A1", "price": 9.90}\\n\\n{"id": "A2"}\\n')
     >>> list(iter_records(f.name))
     [(1, {'id': 'A1', 'price': '9.90'}), (3, {'id': 'A2'})]
+    >>> os.remove(f.name)
     """
     fmt = fmt or detect_format(path, error=error)
     if fmt.kind not in ("csv", "jsonl"):
@@ -314,7 +317,8 @@ def _csv_records(
             path=path,
             line=1,
         )
-    columns = [(i, k) for i, k in enumerate(header) if k and k not in header[:i]]
+    first_index = {k: i for i, k in reversed(list(enumerate(header))) if k}  # a repeated column: the first wins
+    columns = sorted((i, k) for k, i in first_index.items())
     width = len(header)
     last = reader.line_num
     while True:
@@ -572,7 +576,7 @@ def iter_products(path: PathArg, *, report: Report | None = None) -> Iterator[Pr
     skipped. Raises :class:`FeedError` when the file is not a feed, cannot be
     read, or its XML breaks off (items before the break are yielded first).
 
-    >>> import tempfile
+    >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
     ...     _ = f.write("id,title,link,price\\n"
     ...                 "A1,Mug,https://shop.test/a1,5.00 GBP\\n"
@@ -582,6 +586,7 @@ def iter_products(path: PathArg, *, report: Report | None = None) -> Iterator[Pr
     ['Mug']
     >>> report.problems[0].line, report.problems[0].field, report.problems[0].reason
     (3, 'price', "unparseable price 'TBC' (expected e.g. '15.00 USD')")
+    >>> os.remove(f.name)
     """
     fmt = detect_format(path)
     if fmt.kind in ("rss", "atom"):

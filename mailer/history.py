@@ -141,13 +141,14 @@ def iter_purchases(path: PathArg, *, report: Report | None = None) -> Iterator[P
     ``quantity`` (default 1), ``unit_price`` (``15.00 GBP``, or a number with a
     ``currency`` column), ``category`` and ``brand``.
 
-    >>> import tempfile
+    >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", delete=False) as f:
     ...     _ = f.write('{"customer_id": "c1", "product_id": "P1", "purchased_at": "2026-03-01T10:00Z",'
     ...                 ' "quantity": 2, "unit_price": 15.5, "currency": "GBP", "category": "Home > Kitchen"}\\n')
     >>> [p] = iter_purchases(f.name)
     >>> p.quantity, p.unit_price, p.category
     (2, Money(amount=Decimal('15.5'), currency='GBP'), ('Home', 'Kitchen'))
+    >>> os.remove(f.name)
     """
     required = ("customer_id", "product_id", "purchased_at")
     for _, purchase in read_rows(path, _purchase, required=required, report=report):
@@ -171,7 +172,7 @@ def _purchase(record: Record) -> Purchase:
 def iter_engagements(path: PathArg, *, report: Report | None = None) -> Iterator[Engagement]:
     """Stream engagements (one row per message sent) from CSV or JSON Lines.
 
-    >>> import tempfile
+    >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", delete=False) as f:
     ...     _ = f.write("customer_id,timezone,sent_at,opened_at,clicked_at,machine_open\\n"
     ...                 "c1,Europe/Paris,2026-05-04T09:00Z,2026-05-04T11:12+02:00,,false\\n"
@@ -181,6 +182,7 @@ def iter_engagements(path: PathArg, *, report: Report | None = None) -> Iterator
     ['c1']
     >>> report.problems[0].field, report.problems[0].reason
     ('opened_at', 'opened_at is before sent_at')
+    >>> os.remove(f.name)
     """
     for _, engagement in read_rows(path, _engagement, required=("customer_id",), report=report):
         yield engagement
