@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -195,5 +195,36 @@ class Rates:
         """
         if money.currency == currency:
             return money
-        exact = _CONTEXT.divide(_CONTEXT.multiply(money.amount, self.rate(currency)), self.rate(money.currency))
-        return Money(exact.quantize(minor_unit(currency), rounding=ROUND_HALF_UP, context=_CONTEXT), currency)
+        return Money(self.convert_amount(money.amount, money.currency, currency), currency)
+
+    def convert_amount(self, amount: Decimal, currency: str, to: str) -> Decimal:
+        """:meth:`convert` on a bare amount: ``amount`` of ``currency`` in ``to``.
+
+        >>> Rates(base="EUR", as_of=date(2025, 6, 2), rates={"USD": Decimal("1.5")}).convert_amount(
+        ...     Decimal("0.03"), "EUR", "USD")
+        Decimal('0.05')
+        """
+        return self.converter(currency, to)(amount)
+
+    def converter(self, currency: str, to: str) -> Callable[[Decimal], Decimal]:
+        """A function converting amounts of ``currency`` into ``to``, for many amounts.
+
+        The rates are looked up once (:class:`RatesError` now if one is absent).
+
+        >>> to_jpy = Rates(base="EUR", as_of=date(2025, 6, 2), rates={"JPY": Decimal("163.45")}).converter("EUR", "JPY")
+        >>> to_jpy(Decimal("19.99")), to_jpy(Decimal("0.01"))
+        (Decimal('3267'), Decimal('2'))
+        """
+        if currency == to:
+            return _unchanged
+        numerator, denominator, quantum = self.rate(to), self.rate(currency), minor_unit(to)
+        multiply, divide = _CONTEXT.multiply, _CONTEXT.divide
+
+        def convert(amount: Decimal) -> Decimal:
+            return divide(multiply(amount, numerator), denominator).quantize(quantum, ROUND_HALF_UP, _CONTEXT)
+
+        return convert
+
+
+def _unchanged(amount: Decimal) -> Decimal:
+    return amount
