@@ -91,14 +91,16 @@ def fallback_chain(locale: str, *, default: str = DEFAULT_LANGUAGE) -> tuple[str
     >>> fallback_chain("fr_BE", default="de")
     ('fr_BE', 'fr', 'de')
     """
-    parsed = _parse_locale(locale.replace("-", "_"))
+    given = locale.replace("-", "_")
+    parsed = _parse_locale(given)
     if parsed is None:
-        parsed = _parse_locale(re.split(r"[-_]", locale, maxsplit=1)[0])
+        given = re.split(r"[-_]", locale, maxsplit=1)[0]
+        parsed = _parse_locale(given)
     if parsed is None:
         return (default,)
-    chain = [str(parsed)]
-    if parsed.script and parsed.territory:
-        chain.append(f"{parsed.language}_{parsed.territory}")
+    # Babel may add a script the identifier implied (zh_TW is zh_Hant_TW);
+    # catalogs are often named without it.
+    chain = [str(parsed), given]
     if parsed.script:
         chain.append(f"{parsed.language}_{parsed.script}")
     chain += [parsed.language, default]
@@ -426,6 +428,17 @@ def init_language(
     return path
 
 
+def _revive(catalog: Catalog, template: Catalog) -> None:
+    """Bring back obsolete entries the template uses again, translations and all.
+
+    (Babel's ``Catalog.update`` would start them afresh, untranslated.)
+    """
+    for key, message in list(catalog.obsolete.items()):
+        if template.get(message.id, message.context) is not None:
+            del catalog.obsolete[key]
+            catalog[message.id] = message
+
+
 def update(
     root: str | PathLike[str],
     *,
@@ -437,6 +450,7 @@ def update(
     Writes ``locales/messages.pot``, merges it into each ``.po`` (new messages
     untranslated, near matches fuzzy, removed ones kept as obsolete) after
     starting catalogs for the languages in ``add``, and compiles each ``.mo``.
+    A message a layout uses again gets its old translation back.
     Only files whose content changed are written; returns their paths.
     """
     root = Path(root)
@@ -455,6 +469,7 @@ def update(
             continue
         with po_path.open("rb") as fileobj:
             catalog = read_po(fileobj, locale=language, domain=domain)
+        _revive(catalog, template)
         catalog.update(template)
         if _write_if_changed(po_path, _po_bytes(catalog)):
             written.append(po_path)
