@@ -387,7 +387,9 @@ def _relative(path: Path, root: Path) -> str:
 
 def _po_bytes(catalog: Catalog) -> bytes:
     buffer = io.BytesIO()
-    write_po(buffer, catalog, width=100)
+    # Sorted by message and located by file only, so editing a layout does not
+    # reorder or renumber every catalog.
+    write_po(buffer, catalog, width=100, sort_output=True, include_lineno=False)
     return buffer.getvalue()
 
 

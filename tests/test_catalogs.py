@@ -55,7 +55,7 @@ def edit_po(root: Path, language: str, msgid: str, **changes: object) -> None:
     for name, value in changes.items():
         setattr(message, name, value)
     with path.open("wb") as fileobj:
-        write_po(fileobj, catalog, width=100)
+        write_po(fileobj, catalog, width=100, sort_output=True, include_lineno=False)
 
 
 # --- the shipped catalogs ------------------------------------------------------------------------
