@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -208,7 +208,7 @@ def extract(root: str | PathLike[str], *, config: str = CONFIG) -> Catalog:
     config_path = root / config
     try:
         with config_path.open(encoding="utf-8") as fileobj:
-            method_map, options_map = parse_mapping_cfg(fileobj, str(config_path))
+            method_map, options_map = parse_mapping_cfg(fileobj, str(config_path))  # type: ignore[no-untyped-call]
     except FileNotFoundError:
         raise ConfigError(f"{config_path}: no extraction configuration (is {root} the project root?)") from None
     template = Catalog(**_HEADER, fuzzy=False)
@@ -257,8 +257,8 @@ def _blank_structure(source: str) -> str:
 
 def extract_layout(
     fileobj: BinaryIO,
-    keywords: Mapping[str, Any],
-    comment_tags: Collection[str],
+    keywords: Sequence[str],
+    comment_tags: Sequence[str],
     options: dict[str, Any],
 ) -> Iterator[tuple[int, str, Any, list[str]]]:
     """Babel extraction method for layouts: Jinja's, once the structure-time tags are hidden.
@@ -305,8 +305,8 @@ def _describe(message_id: object, context: str | None) -> str:
     return f"{text!r} (context {context!r})" if context else repr(text)
 
 
-def _translated(string: str | tuple[str, ...]) -> bool:
-    return all(string) if isinstance(string, tuple) else bool(string)
+def _translated(string: object) -> bool:
+    return all(string) if isinstance(string, (tuple, list)) else bool(string)
 
 
 def find_problems(

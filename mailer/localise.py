@@ -88,7 +88,7 @@ def _currency_format(locale: Locale, currency: str) -> Callable[[Decimal], str]:
         # Patterns this fast path does not take apart (none of CLDR's standard
         # currency formats today) are left to Babel.
         def babel(amount: Decimal) -> str:
-            return pattern.apply(amount.quantize(quantum, ROUND_HALF_UP), locale, currency=currency)
+            return str(pattern.apply(amount.quantize(quantum, ROUND_HALF_UP), locale, currency=currency))
 
         return babel
 
@@ -221,7 +221,7 @@ class Localiser:
         ('1.234,567', '1.234,00')
         """
         pattern = self._decimal_pattern if format is None else self._pattern(format)
-        return pattern.apply(value, self.locale)
+        return str(pattern.apply(value, self.locale))
 
     def percent(self, value: Decimal | int | float, format: str | None = None) -> str:
         """``value`` (0.25 for 25 %) as a percentage, in the locale's or the given CLDR pattern.
@@ -230,7 +230,7 @@ class Localiser:
         '25\\xa0%'
         """
         pattern = self._percent_pattern if format is None else self._pattern(format)
-        return pattern.apply(value, self.locale)
+        return str(pattern.apply(value, self.locale))
 
     def _pattern(self, format: str) -> NumberPattern:
         pattern = self._patterns.get(format)
@@ -307,12 +307,12 @@ class Localiser:
 
     def pgettext(self, context: str, message: str, /, **variables: object) -> str:
         """:meth:`gettext` of ``message`` in a ``context`` (``msgctxt``)."""
-        text = self.translations.pgettext(context, message)
+        text = str(self.translations.pgettext(context, message))
         return text % variables if variables else text
 
     def npgettext(self, context: str, singular: str, plural: str, n: int, /, **variables: object) -> str:
         """:meth:`ngettext` of ``singular``/``plural`` in a ``context`` (``msgctxt``)."""
-        text = self.translations.npgettext(context, singular, plural, n)
+        text = str(self.translations.npgettext(context, singular, plural, n))
         return text % variables if variables else text
 
 

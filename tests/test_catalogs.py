@@ -47,7 +47,7 @@ def po_path(root: Path, language: str) -> Path:
     return root / "locales" / language / "LC_MESSAGES" / "messages.po"
 
 
-def edit_po(root: Path, language: str, msgid: str, **changes: object) -> None:
+def edit_po(root: Path, language: str, msgid: str | tuple[str, str], **changes: object) -> None:
     path = po_path(root, language)
     with path.open("rb") as fileobj:
         catalog = read_po(fileobj, locale=language)
@@ -252,8 +252,9 @@ def test_extract_reads_layouts_with_compile_time_tags_and_fragment_caches(projec
         encoding="utf-8",
     )
     template = extract(project)
-    assert template.get("Add to bag").locations == [("layouts/grid.mjml", 4)]
-    assert template.get("One colour").id == ("One colour", "%(count)s colours")
+    add, colours = template.get("Add to bag"), template.get("One colour")
+    assert add is not None and add.locations == [("layouts/grid.mjml", 4)]
+    assert colours is not None and colours.id == ("One colour", "%(count)s colours")
 
 
 def test_extract_names_the_layout_and_line_of_a_syntax_error(project: Path) -> None:
