@@ -18,11 +18,11 @@ ones (LRU), so the per-recipient work is only what truly differs.
 >>> l10n.gettext("Hi %(name)s,", name="Anna")
 'Hallo Anna,'
 
-Cost (CPython 3.11, one core, after warm-up; measured with ``timeit`` over a
-million calls): ``money()`` of a price seen before for this localiser takes
-about 0.3 µs (memoised per ``Money``); a new price takes about 2.5 µs,
-conversion included. Babel's ``format_currency`` takes about 14 µs a call for
-the same work.
+Cost (CPython 3.11, one core, after warm-up; best of 7 runs over 100,000
+distinct prices): ``money()`` takes about 1.8 µs for a new price already in the
+localiser's currency and 2.4 µs for one it converts; a price it has formatted
+before (memoised per ``Money``) about 0.2 µs. ``babel.numbers.format_currency``
+takes about 25 µs for the same text (31 µs with the conversion): 13 times slower.
 """
 
 from __future__ import annotations
