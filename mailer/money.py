@@ -9,10 +9,12 @@ Rounding policy
 A converted amount is computed at full Decimal precision (28 significant
 digits: ``amount × rate[to] ÷ rate[from]``, never through float), then rounded
 **once**, to the target currency's minor unit as CLDR defines it (0 digits for
-JPY, KRW and ISK, 2 for EUR, USD and most others, 3 for KWD and BHD), half away
-from zero (``ROUND_HALF_UP``, commercial rounding: 0.125 → 0.13, −0.125 →
-−0.13). An amount already in the target currency is not converted and not
-rounded: feed prices are shown as the retailer gave them.
+JPY, KRW and ISK, 2 for EUR, USD and most others including HUF and CZK, 3 for
+KWD and BHD), half away from zero (``ROUND_HALF_UP``, commercial rounding:
+0.125 → 0.13, −0.125 → −0.13). An amount already in the target currency is not
+converted and not rounded: feed prices are shown as the retailer gave them.
+Only display rounds such a price, and the same way, if it has more places than
+its currency shows (12.345 EUR is shown as 12,35 €).
 
 >>> rates = Rates(base="EUR", as_of=date(2025, 6, 2),
 ...               rates={"USD": Decimal("1.1372"), "JPY": Decimal("163.45")})
