@@ -500,6 +500,9 @@ BODIES = {
     "mixed": "a\r\nb\nc\rd",
     "controls": "nul\x00 bell\x07 esc\x1b nel\x85 ls\u2028 ps\u2029 ff\x0c vt\x0b",
     "blank-lines": "\n\n\n",
+    "long-table-line": "<table><tr>" + "<td>Grüße – 19,99 € =</td>" * 80 + "</tr></table>\n",
+    "long-line-ending-in-cut": "<td>" + "x" * 1100 + "</td></td>",
+    "cut-then-from": "<p>" + "y" * 1000 + "</td>From here</td>. </td>.",
 }
 
 
@@ -523,6 +526,21 @@ def test_from_protection_keeps_lines_short(body: str) -> None:
     assert b"\nFrom " not in encoded and not encoded.startswith(b"From ")
     assert encoded.isascii()
     assert quopri.decodestring(encoded).decode() == canonical(body)
+
+
+FRAGMENTS = ["</td>", "From ", "x", "x" * 70, "ü" * 30, "=", " ", "\t", ".", "\n", "z" * 600, "🎉"]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join))
+@example("z" * 1001 + "</td>" + "x" * 71 + "</td>")  # a 76-character piece, then a soft break
+@example("z" * 999 + "==</td>" + "x" * 73 + "=</td>")
+def test_pieces_of_long_lines_join_to_valid_short_lines(body: str) -> None:
+    encoded = quoted_printable(body)
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    assert b"\nFrom " not in encoded and not encoded.startswith(b"From ")
+    assert quopri.decodestring(encoded).decode() == canonical(body)
+    assert_round_trip(build(html=body), html=body)
 
 
 def test_lone_surrogate_in_body_is_a_message_error() -> None:
@@ -727,3 +745,9 @@ def test_same_headers_and_contents_as_email_message(overrides: dict[str, Any]) -
         assert mine.get_content_charset() == std.get_content_charset()
         assert mine["Content-Transfer-Encoding"] == std["Content-Transfer-Encoding"]
         assert drop_final_newline(mine.get_content()) == drop_final_newline(std.get_content())
+
+
+def test_same_instant_in_another_zone_keeps_its_own_offset() -> None:
+    utc = SENT.astimezone(timezone.utc)
+    assert b"\r\nDate: Sun, 01 Mar 2026 09:30:15 +0100\r\n" in build(date=SENT)
+    assert b"\r\nDate: Sun, 01 Mar 2026 08:30:15 +0000\r\n" in build(date=utc)
