@@ -477,7 +477,8 @@ def _fold(name: str, tokens: Iterable[str], strict: bool = True) -> str:
     line = name + ":"
     first = True
     for token in tokens:
-        if first or len(line) + 1 + len(token) <= MAX_LINE:
+        # Never fold before an empty token: the new line would hold only white space.
+        if first or not token or len(line) + 1 + len(token) <= MAX_LINE:
             line += " " + token
         else:
             lines.append(line)
@@ -554,7 +555,9 @@ def _mailbox_field(name: str, display: str, address: str, smtputf8: bool, recipi
         if _ATOM_PHRASE.fullmatch(display) is not None:
             folded = _fold(name, display.split(" ") + tail)
         elif _PRINTABLE.fullmatch(display) is not None:
-            folded = _fold(name, ['"' + _QUOTED_SPECIALS.sub(r"\\\g<0>", display) + '"', *tail])
+            # Folding white space inside a quoted-string unfolds to what it was.
+            quoted = '"' + _QUOTED_SPECIALS.sub(r"\\\g<0>", display) + '"'
+            folded = _fold(name, quoted.split(" ") + tail)
     return folded or _encoded_field(name, display, tail)
 
 
@@ -580,12 +583,17 @@ def _unsubscribe_field(url: str, mailto: str | None, recipient: str | None) -> s
 
 def _extra_fields(headers: Mapping[str, str], taken: frozenset[str], recipient: str | None) -> str:
     fields = []
+    seen: set[str] = set()
     for name, value in headers.items():
         _check_chars(name, name, recipient)
         if _HEADER_NAME.fullmatch(name) is None:
             raise MessageError(f"not a valid header name: {name!r}" + _for(recipient))
-        if name.lower() in _GENERATED or name.lower() in taken:
+        key = name.lower()
+        if key in _GENERATED or key in taken:
             raise MessageError(f"header {name!r} is set by the message builder or the template" + _for(recipient))
+        if key in seen:
+            raise MessageError(f"header {name!r} given twice" + _for(recipient))
+        seen.add(key)
         _check_chars(value, name, recipient)
         fields.append(_unstructured(name, value))
     return "".join(fields)

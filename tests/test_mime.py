@@ -272,7 +272,22 @@ def test_awkward_subjects_fold_and_round_trip(subject: str) -> None:
     assert_round_trip(raw, subject=subject)
 
 
-@pytest.mark.parametrize("name", ["Ö" * 120, "A" * 90, "Doe, " + "J" * 80, "Zoë Ångström-Øster"])
+def test_long_ascii_display_name_is_quoted_and_folded_not_encoded() -> None:
+    name = "Doe, John  (Head of Purchasing, Northern Europe) at Example Trading Company Ltd."
+    raw = build(to_name=name)
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert b'To: "Doe, John  (Head' in head
+    assert b"=?" not in head.partition(b"\r\nTo:")[2].partition(b"\r\nSubject:")[0]
+    assert_wire_form(raw)
+    assert_round_trip(raw, to_name=name)
+
+
+def test_extra_header_given_twice_is_refused() -> None:
+    with pytest.raises(MessageError, match="twice"):
+        build(headers={"X-Campaign": "a", "x-campaign": "b"})
+
+
+@pytest.mark.parametrize("name", ["Ö" * 120, "A" * 90, "Doe, " + "J" * 80, "Zoë Ångström-Øster", "a  b " * 20])
 def test_long_display_names_fold_and_round_trip(name: str) -> None:
     raw = build(to_name=name)
     assert_wire_form(raw)
