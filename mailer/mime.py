@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import lru_cache
+from itertools import chain, islice, repeat
 from types import MappingProxyType
 from urllib.parse import quote
 
@@ -113,7 +114,7 @@ _EW_MAX = 75
 _QP_MAX = 76
 """RFC 2045 section 6.7: encoded lines are at most 76 characters."""
 _CUT = "</td>"
-_LONG_LINE = 1000
+_LONG_PIECE = 4096
 _CACHE_CHARS = 1 << 24
 _UNSUBSCRIBE_POST = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 _PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
@@ -314,44 +315,53 @@ def quoted_printable(text: str) -> bytes:
 def _qp_parts(text: str) -> list[bytes]:
     """``text`` quoted-printable encoded, in pieces whose concatenation ends in CRLF.
 
-    A hard line break resets QP's line state, and so does a soft one, so a
-    line can be cut anywhere and its pieces encoded apart, joined by soft
-    breaks. Long lines (MJML writes most of a layout on one line) are cut
-    after each ``</td>``: the cut points depend only on the nearby text, so
-    a personalised value costs the piece that holds it, not the whole line.
+    QP line state resets at every line break, hard or soft, so text can be
+    cut anywhere, its pieces encoded apart and joined by soft breaks. HTML is
+    cut before each ``</td>`` (MJML writes most of a layout on one line, and
+    a cell is about the size of a personalised value's surroundings); the cut
+    points depend only on the nearby text, so a personalised value costs the
+    piece that holds it. Other text, and pieces too long to be worth memoising
+    whole, are cut at their line breaks.
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    if max(map(len, lines)) <= _LONG_LINE:
-        return list(map(_LINE_ENDS.__getitem__, lines))
-    parts: list[bytes] = []
-    for line in lines:
-        if len(line) > _LONG_LINE and _CUT in line:
-            pieces = line.split(_CUT)
-            last = pieces.pop()
-            parts += map(_CUT_PIECES.__getitem__, pieces)
-            parts.append(_LINE_ENDS[last])
-        else:
-            parts.append(_LINE_ENDS[line])
+    pieces = text.split(_CUT)
+    if len(pieces) == 1:
+        lines = text.split("\n")
+        parts = [_STARTS[lines[0]]]
+        parts += map(_AFTER_BREAK.__getitem__, islice(lines, 1, None))
+    elif max(map(len, pieces)) <= _LONG_PIECE:
+        parts = [_STARTS[pieces[0]]]
+        parts += map(_AFTER_CUT.__getitem__, islice(pieces, 1, None))
+    else:
+        parts = []
+        for piece, cache in zip(pieces, chain((_STARTS,), repeat(_AFTER_CUT))):
+            if len(piece) <= _LONG_PIECE:
+                parts.append(cache[piece])
+            else:
+                lines = piece.split("\n")
+                parts.append(cache[lines[0]])
+                parts += map(_AFTER_BREAK.__getitem__, islice(lines, 1, None))
+    parts.append(b"\r\n")
     return parts
 
 
 class _Encoded(dict[str, bytes]):
-    """Encoded body text by text, each value followed by ``end``; the text
-    is encoded with ``suffix`` appended (the cut string the key was split on).
+    """Encoded body text by text: the value for ``text`` is ``lead`` (the line
+    break before it) then ``cut + text`` encoded, its last line short enough
+    for a soft break to follow.
 
     Emptied wholesale when the text it holds passes ``_CACHE_CHARS``.
     """
 
-    def __init__(self, suffix: str, end: bytes) -> None:
+    def __init__(self, lead: bytes, cut: str = "") -> None:
         super().__init__()
-        self.suffix = suffix
-        self.end = end
+        self.lead = lead
+        self.cut = cut
         self.chars = 0
 
     def __missing__(self, text: str) -> bytes:
-        encoded = _qp_piece(text + self.suffix, soft=self.end != b"\r\n") + self.end
+        encoded = self.lead + _qp_piece(self.cut + text)
         self.chars += len(text) + len(encoded)
         if self.chars > _CACHE_CHARS:
             self.clear()
@@ -360,19 +370,20 @@ class _Encoded(dict[str, bytes]):
         return encoded
 
 
-def _qp_piece(text: str, soft: bool) -> bytes:
-    """One line (or piece of one) encoded; 75 characters for its last line when
-    a soft break (``=``) will follow it, else 76."""
-    # With no newline in its input b2a_qp writes its soft breaks as "=\n".
+def _qp_piece(text: str) -> bytes:
+    """Text encoded with CRLF line breaks, its last line at most 75 characters
+    (room for the ``=`` of a soft break) and the others at most 76."""
+    # With no line break in its input b2a_qp writes soft breaks as "=\n";
+    # with LF line breaks, it writes them as LF too.
     encoded = b2a_qp(text.encode("utf-8"), istext=True)
     if b"\n" in encoded:
         encoded = encoded.replace(b"\n", b"\r\n")
     if (
         encoded.startswith(b"From ")
         or b"\nFrom " in encoded
-        or (soft and len(encoded) - encoded.rfind(b"\n") - 1 > _QP_MAX - 1)
+        or len(encoded) - encoded.rfind(b"\n") - 1 > _QP_MAX - 1
     ):
-        encoded = _tidy(encoded, _QP_MAX - 1 if soft else _QP_MAX)
+        encoded = _tidy(encoded, _QP_MAX - 1)
     return encoded
 
 
@@ -399,8 +410,9 @@ def _tidy(encoded: bytes, last_max: int) -> bytes:
     return b"\r\n".join(out)
 
 
-_LINE_ENDS = _Encoded("", b"\r\n")
-_CUT_PIECES = _Encoded(_CUT, b"=\r\n")
+_STARTS = _Encoded(b"")
+_AFTER_BREAK = _Encoded(b"\r\n")
+_AFTER_CUT = _Encoded(b"=\r\n", _CUT)
 
 
 def clear_body_cache() -> None:
@@ -409,7 +421,7 @@ def clear_body_cache() -> None:
 
     >>> clear_body_cache()
     """
-    for cache in (_LINE_ENDS, _CUT_PIECES):
+    for cache in (_STARTS, _AFTER_BREAK, _AFTER_CUT):
         cache.clear()
         cache.chars = 0
 
@@ -547,7 +559,7 @@ def _mailbox_field(name: str, display: str, address: str, smtputf8: bool, recipi
     _check_chars(display, name, recipient)
     _check_chars(address, name, recipient)
     spec = _addr_spec(address, name, smtputf8, recipient)
-    if not display:
+    if not display or display.isspace():  # a blank name says nothing; readers disagree on it
         return _fold(name, [spec], strict=False)
     tail = [f"<{spec}>"]
     folded = ""
