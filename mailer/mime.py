@@ -393,28 +393,29 @@ def _qp_piece(text: str) -> bytes:
     # With no line break in its input b2a_qp writes soft breaks as "=\n";
     # with LF line breaks, it writes them as LF too.
     encoded = b2a_qp(text.encode("utf-8"), istext=True)
-    if b"\n" in encoded:
-        encoded = encoded.replace(b"\n", b"\r\n")
+    lines = encoded.split(b"\n")
+    # b2a_qp can write 78 characters when it encodes white space before a
+    # line break (=20), so every line is checked, not only the last.
     if (
-        encoded.startswith(b"From ")
+        max(map(len, lines)) > _QP_MAX
+        or len(lines[-1]) > _QP_MAX - 1
+        or encoded.startswith(b"From ")
         or b"\nFrom " in encoded
-        or len(encoded) - encoded.rfind(b"\n") - 1 > _QP_MAX - 1
     ):
-        encoded = _tidy(encoded, _QP_MAX - 1)
-    return encoded
+        lines = _tidy(lines)
+    return b"\r\n".join(lines)
 
 
-def _tidy(encoded: bytes, last_max: int) -> bytes:
-    """Write ``From `` starting an encoded line as ``=46rom `` and re-split
-    lines longer than 76 (the last one: ``last_max``) with soft breaks."""
+def _tidy(lines: list[bytes]) -> list[bytes]:
+    """Encoded lines with ``From `` at a line start written ``=46rom `` and
+    lines longer than 76 (the last: 75) re-split with soft breaks."""
     out: list[bytes] = []
-    pending = encoded.split(b"\r\n")
-    pending.reverse()
+    pending = lines[::-1]
     while pending:
         line = pending.pop()
         if line.startswith(b"From "):
             line = b"=46" + line[1:]
-        if len(line) > (_QP_MAX if pending else last_max):
+        if len(line) > (_QP_MAX if pending else _QP_MAX - 1):
             cut = _QP_MAX - 1
             if line[cut - 1 : cut] == b"=":  # never split an =XX escape
                 cut -= 1
@@ -424,7 +425,7 @@ def _tidy(encoded: bytes, last_max: int) -> bytes:
             line = line[:cut] + b"="
             pending.append(b"=2E" if rest == b"." else rest)
         out.append(line)
-    return b"\r\n".join(out)
+    return out
 
 
 _STARTS = _Encoded(b"")

@@ -525,6 +525,7 @@ BODIES = {
     "long-table-line": "<table><tr>" + "<td>Grüße – 19,99 € =</td>" * 80 + "</tr></table>\n",
     "long-line-ending-in-cut": "<td>" + "x" * 1100 + "</td></td>",
     "cut-then-from": "<p>" + "y" * 1000 + "</td>From here</td>. </td>.",
+    "space-at-column-76": "x" * 75 + " \n" + "y" * 75 + "\t\n" + "z" * 75 + " ",
     "pretty-table": "<table>\n" + "  <tr>\n    <td>Grüße</td>\n    <td>From x </td>\n  </tr>\n" * 50 + "</table>",
     "huge-cell": "<td>" + "Zeile ü \n.\nFrom x\n" * 400 + "</td>" + "x" * 5000 + "</td>From y",
 }
@@ -558,6 +559,7 @@ FRAGMENTS = ["</td>", "From ", "x", "x" * 70, "ü" * 30, "=", " ", "\t", ".", "\
 @settings(max_examples=300)
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join))
 @example("z" * 1001 + "</td>" + "x" * 71 + "</td>")  # a 76-character piece, then a soft break
+@example("x" * 75 + " \n" + "y" * 74 + "\t")  # b2a_qp writes these lines with 78 characters
 @example("z" * 999 + "==</td>" + "x" * 73 + "=</td>")
 def test_pieces_of_long_lines_join_to_valid_short_lines(body: str) -> None:
     encoded = quoted_printable(body)
