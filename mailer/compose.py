@@ -39,7 +39,9 @@ with the unsubscribe link among it); we warn a little before that."""
 
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.I)
 _CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
-_VIEW_CACHE_LIMIT = 200_000
+_VIEW_CACHE_LIMIT = 2_000
+"""Product views kept per (locale, currency); past it, new ones are built
+each time (see :data:`mailer.render.FRAGMENT_CACHE_LIMIT` for why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +149,18 @@ class Composer:
         state = self._states.get(key)
         if state is None:
             chain = self.catalogs.fallback_chain(locale)
-            state = _LocaleState(layout=self.layouts.get(self.campaign.layout, locale))
-            state.subject = self._compile_text("subject", chain)
-            state.preheader = self._compile_text("preheader", chain)
             content = self.campaign.content_for(chain)
             brand = dict(self.campaign.brand)
             offer = dict(self.campaign.offer)
             offer.setdefault("code", None)
             offer.setdefault("expires", None)
-            state.constants_text = {"content": content, "brand": brand, "offer": offer}
+            constants = {"content": content, "brand": brand, "offer": offer}
+            state = _LocaleState(
+                layout=self.layouts.get(self.campaign.layout, locale, constants=constants, l10n=l10n)
+            )
+            state.subject = self._compile_text("subject", chain)
+            state.preheader = self._compile_text("preheader", chain)
+            state.constants_text = constants
             state.constants_html = {
                 "content": _escaped(content),
                 "brand": _escaped(brand),
@@ -196,13 +201,9 @@ class Composer:
             "size": product.size or "",
         }
         html = _escaped(text)
-        if len(state.views_html) >= _VIEW_CACHE_LIMIT:
-            state.views_html.clear()
-            state.views_text.clear()
-            state.fragments_html.clear()
-            state.fragments_text.clear()
-        state.views_html[product] = html
-        state.views_text[product] = text
+        if len(state.views_html) < _VIEW_CACHE_LIMIT:
+            state.views_html[product] = html
+            state.views_text[product] = text
         return html, text
 
     # -- per recipient -------------------------------------------------------------------------

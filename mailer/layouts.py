@@ -235,18 +235,17 @@ def _static_message(tag_text: str) -> str | None:
 def _restore(
     tokenised: str,
     tags: list[_Tag],
-    translate: Callable[[str], str] | None = None,
-    *,
-    escape: bool = False,
+    folds: Mapping[int, str] | None = None,
+    rewrites: Mapping[int, str] | None = None,
 ) -> tuple[str, _LineMap]:
     """Put the tags back, each starting on a fresh line inside its delimiters.
 
     The newline sits inside the tag, so it never reaches the output, and the
     compiled template's line numbers identify the tag (hence its origin).
-    With ``translate``, a tag that only translates a literal (``{{ _("Shop
-    now") }}``) is replaced by its translation: it is the same for every
-    recipient of that locale, so it is looked up once, not once per recipient.
-    ``escape`` says whether the output is HTML.
+    ``folds`` maps a tag's index to the text that replaces it outright: what
+    it renders to, worked out when the layout compiled (see
+    :meth:`LayoutLibrary.get`); ``rewrites`` gives a tag a new text that keeps
+    its place in the line map.
     """
     lines = _LineMap()
     out: list[str] = []
@@ -257,27 +256,79 @@ def _restore(
         out.append(chunk)
         line += chunk.count("\n")
         pos = match.end()
-        tag = tags[int(match.group(1) or match.group(2) or match.group(3))]
-        message = _static_message(tag.text) if translate is not None else None
-        if message is not None:
-            assert translate is not None
-            text = translate(message)
-            if "{" in text:  # keep it inert for Jinja, which would read "{{"
-                text = "{{ " + repr(text) + " }}"
-            elif escape:
-                text = str(markupsafe.escape(text))
-            out.append(text)
-            line += text.count("\n")
-            continue
-        opener = re.match(r"(\{\{|\{%)(-?)", tag.text)
-        assert opener is not None
-        text = tag.text[: opener.end()] + "\n" + tag.text[opener.end() :]
-        lines.add(line + 1, tag.origin)
+        index = int(match.group(1) or match.group(2) or match.group(3))
+        if folds is not None and index in folds:
+            text = folds[index]
+        else:
+            tag = tags[index]
+            tag_text = rewrites.get(index, tag.text) if rewrites else tag.text
+            opener = re.match(r"(\{\{|\{%)(-?)", tag_text)
+            assert opener is not None
+            text = tag_text[: opener.end()] + "\n" + tag_text[opener.end() :]
+            lines.add(line + 1, tag.origin)
         out.append(text)
         line += text.count("\n")
-        pos = match.end()
     out.append(tokenised[pos:])
     return "".join(out), lines
+
+
+_I18N_NAMES = frozenset({"_", "gettext", "ngettext", "pgettext", "npgettext"})
+_ZONED_FILTERS = frozenset({"date", "datetime"})
+
+
+_CACHED_TAG = re.compile(r"\{%(-?)\s*cached\s(.*?)(-?)%\}\Z", re.S)
+_ENDCACHED_TAG = re.compile(r"\{%-?\s*endcached\s*-?%\}\Z")
+
+
+def _fragment_sites(tokenised: str, tags: list[_Tag]) -> dict[int, str]:
+    """Name each ``{% cached key %}`` fragment by a digest of its code.
+
+    Cells of a product grid hold the same card; with one name they share
+    cache entries, so a product is rendered once, not once per cell it
+    lands in. Only a single-expression key is rewritten (a tag naming its
+    site already is left alone); tags must not nest.
+    """
+    rewrites: dict[int, str] = {}
+    for match in _ANY_TOKEN.finditer(tokenised):
+        index = int(match.group(1) or match.group(2) or match.group(3))
+        opening = _CACHED_TAG.match(tags[index].text)
+        if opening is None or "," in opening.group(2):
+            continue
+        body = []
+        for inner in _ANY_TOKEN.finditer(tokenised, match.end()):
+            inner_index = int(inner.group(1) or inner.group(2) or inner.group(3))
+            if _ENDCACHED_TAG.match(tags[inner_index].text):
+                body.append(tokenised[match.end() : inner.start()])
+                break
+            body.append(tags[inner_index].text)
+        else:
+            continue
+        code = re.sub(r"jj[vb]\d+[vb]jj", "", "".join(body))
+        site = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        key = opening.group(2).strip()
+        rewrites[index] = f"{{%{opening.group(1)} cached ({key}), {site!r} {opening.group(3)}%}}"
+    return rewrites
+
+
+def _inert(text: str) -> str | None:
+    """``text`` made safe to sit in a Jinja template as plain output, or
+    None if it cannot be (it would need to contain ``{% endraw %}``)."""
+    if "{" not in text:
+        return text
+    if "endraw" in text:
+        return None
+    return "{% raw %}" + text + "{% endraw %}"
+
+
+def _bound_names(env: jinja2.Environment, source: str) -> set[str]:
+    """Names a template binds itself (loop targets, ``with``, ``set``, macro
+    parameters): a tag reading one of them is never constant."""
+    from jinja2 import nodes
+
+    tree = env.parse(source)
+    return {
+        node.name for node in tree.find_all(nodes.Name) if node.ctx in ("store", "param")
+    }
 
 
 def _split_inline_css(mjml: str) -> tuple[str, str]:
@@ -404,18 +455,35 @@ class LayoutLibrary:
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def get(self, name: str, locale: str | None = None) -> CompiledLayout:
+    def get(
+        self,
+        name: str,
+        locale: str | None = None,
+        *,
+        constants: Mapping[str, Any] | None = None,
+        l10n: Any = None,
+    ) -> CompiledLayout:
         """Layout ``name`` compiled for ``locale``; recompiled only when a
-        source file changed."""
+        source file changed.
+
+        ``constants`` are context values that are the same for every
+        recipient using this compiled layout (a campaign's ``brand``,
+        ``content``, ``offer``); with ``l10n`` (the localiser of the locale
+        and currency) a tag reading nothing else, such as ``{{ brand.shop }}``
+        or ``{% trans shop=brand.shop %}``, is rendered now, once, instead of
+        once per recipient. Tags using time-zone dependent filters (``date``,
+        ``datetime``) or names the template binds itself stay dynamic.
+        """
         with self._lock:
             tokenised = self._tokenise(name)
-            key = (tokenised.digest, locale)
+            constants_key = _digest_of(constants, l10n) if constants is not None else None
+            key = (tokenised.digest, locale, constants_key)
             compiled = self._compiled.get(key)
             if compiled is None:
                 translate = None
                 if locale is not None and self._translations is not None:
                     translate = self._translations(locale).gettext
-                compiled = self._finish(tokenised, translate)
+                compiled = self._finish(tokenised, translate, constants, l10n)
                 self._compiled[key] = compiled
             return compiled
 
@@ -528,10 +596,22 @@ class LayoutLibrary:
             digest=digest,
         )
 
-    def _finish(self, tokenised: _Tokenised, translate: Translate | None) -> CompiledLayout:
+    def _finish(
+        self,
+        tokenised: _Tokenised,
+        translate: Translate | None,
+        constants: Mapping[str, Any] | None,
+        l10n: Any,
+    ) -> CompiledLayout:
         """Put the per-recipient tags back and compile both Jinja templates."""
-        html_source, html_lines = _restore(tokenised.html, tokenised.tags, translate, escape=True)
-        text_source, text_lines = _restore(tokenised.text, tokenised.tags, translate)
+        html_folds = self._folds(self._html_env, tokenised.html, tokenised.tags, translate, constants, l10n)
+        text_folds = self._folds(self._text_env, tokenised.text, tokenised.tags, translate, constants, l10n)
+        html_source, html_lines = _restore(
+            tokenised.html, tokenised.tags, html_folds, _fragment_sites(tokenised.html, tokenised.tags)
+        )
+        text_source, text_lines = _restore(
+            tokenised.text, tokenised.tags, text_folds, _fragment_sites(tokenised.text, tokenised.tags)
+        )
         name = tokenised.name
         return CompiledLayout(
             name=name,
@@ -545,6 +625,53 @@ class LayoutLibrary:
             text_lines=text_lines,
             description=tokenised.description,
         )
+
+    @staticmethod
+    def _folds(
+        env: jinja2.Environment,
+        tokenised: str,
+        tags: list[_Tag],
+        translate: Translate | None,
+        constants: Mapping[str, Any] | None,
+        l10n: Any,
+    ) -> dict[int, str]:
+        """The tags of one part that render the same for every recipient, and
+        what they render to (escaped for HTML when ``env`` autoescapes)."""
+        from jinja2 import meta, nodes
+
+        folds: dict[int, str] = {}
+        allowed: set[str] = set()
+        if constants is not None:
+            allowed = set(constants) - _bound_names(env, _restore(tokenised, tags)[0])
+            if l10n is not None:
+                allowed |= _I18N_NAMES | {"l10n"}
+        for index, tag in enumerate(tags):
+            if tag.kind != "value" or f"jjv{index}vjj" not in tokenised:
+                continue
+            message = _static_message(tag.text) if translate is not None else None
+            if message is not None:
+                assert translate is not None
+                text = translate(message)
+                folded = _inert(str(markupsafe.escape(text)) if env.autoescape else text)
+            elif allowed:
+                try:
+                    tree = env.parse(tag.text)
+                except jinja2.TemplateSyntaxError:
+                    continue  # reported with its location when the whole template compiles
+                if not meta.find_undeclared_variables(tree) <= allowed or any(
+                    f.name in _ZONED_FILTERS for f in tree.find_all(nodes.Filter)
+                ):
+                    continue
+                try:
+                    rendered = env.from_string(tag.text).render({**constants, "l10n": l10n})  # type: ignore[dict-item]
+                except jinja2.TemplateError:
+                    continue  # left dynamic: it fails per recipient, with its location
+                folded = _inert(rendered)
+            else:
+                continue
+            if folded is not None:
+                folds[index] = folded
+        return folds
 
     @staticmethod
     def _compile_template(
@@ -566,6 +693,15 @@ class LayoutLibrary:
 _FRAGMENT_ALLOWED = frozenset(
     {"l10n", "_", "gettext", "ngettext", "pgettext", "npgettext", "fragment_cache"}
 )
+
+
+def _digest_of(constants: Mapping[str, Any], l10n: Any) -> str:
+    """A key for compiled layouts that folded ``constants`` with ``l10n``."""
+    described = repr(sorted(constants.items(), key=lambda item: item[0]))
+    if l10n is not None:
+        # Folded tags never use the time zone, so it is not part of the key.
+        described += f"|{getattr(l10n, 'locale', '')}|{getattr(l10n, 'currency', '')}"
+    return hashlib.sha256(described.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def check_fragments(

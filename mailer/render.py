@@ -36,8 +36,12 @@ class RenderedEmail:
     text: str
 
 
-FRAGMENT_CACHE_LIMIT = 50_000
-"""Fragments kept per cache dict; past it, fragments render without caching."""
+FRAGMENT_CACHE_LIMIT = 3_000
+"""Fragments kept per cache dict; past it, new fragments render uncached.
+
+Recommendations are skewed towards popular products, which also come first,
+so the first few thousand cards per locale and currency take most of the
+hits; the bound keeps memory flat however many recipients a campaign has."""
 
 
 class FragmentCache(Extension):
@@ -56,14 +60,18 @@ class FragmentCache(Extension):
     def parse(self, parser: jinja2.parser.Parser) -> nodes.Node:
         lineno = next(parser.stream).lineno
         key = parser.parse_expression()
+        # An optional second expression names the fragment's code, so that
+        # identical fragments (the same card in several grid cells) share
+        # entries; without it each tag is its own.
+        site: nodes.Expr = nodes.Const(lineno)
+        if parser.stream.skip_if("comma"):
+            site = parser.parse_expression()
         body = parser.parse_statements(("name:endcached",), drop_needle=True)
-        call = self.call_method(
-            "_render", [nodes.Const(lineno), key, nodes.ContextReference()]
-        )
+        call = self.call_method("_render", [site, key, nodes.ContextReference()])
         return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
 
     @staticmethod
-    def _render(site: int, key: Any, context: jinja2.runtime.Context, caller: Any) -> str:
+    def _render(site: Any, key: Any, context: jinja2.runtime.Context, caller: Any) -> str:
         cache = context.get("fragment_cache")
         if cache is None:
             return caller()

@@ -150,3 +150,38 @@ def test_text_part_keeps_links_readable(library: LayoutLibrary) -> None:
     text = render(layout, layout_context()).text
     assert "Unsubscribe <https://shop.test/u/TOKEN>" in text
     assert "<td" not in text and "{{" not in text and "{%" not in text
+
+
+def test_campaign_constants_are_folded_into_the_compiled_template(library: LayoutLibrary) -> None:
+    context = layout_context()
+    constants = {k: context[k] for k in ("brand", "content", "offer")}
+    layout = library.get("newsletter", "en_GB", constants=constants, l10n=context["l10n"])
+    assert "content.hero_heading" not in layout.html_source
+    assert "Shop &amp; Co" in layout.html_source  # folded, and escaped for HTML
+    assert "Shop & Co" in layout.text_source
+    assert "recipient.first_name" in layout.html_source  # per recipient: stays dynamic
+    assert render(layout, context).html == render(library.get("newsletter", "en_GB"), context).html
+
+
+def test_a_name_the_template_binds_is_never_folded(own_layouts: Path) -> None:
+    welcome = own_layouts / "welcome.mjml"
+    welcome.write_text(
+        welcome.read_text().replace(
+            '<mj-text font-weight="bold">{{ _("Free returns") }}</mj-text>',
+            '<mj-text font-weight="bold">{% for brand in [{"shop": "Loop"}] %}{{ brand.shop }}{% endfor %}</mj-text>',
+        )
+    )
+    library = LayoutLibrary(own_layouts, environment_factory=make_environment)
+    context = layout_context()
+    constants = {k: context[k] for k in ("brand", "content", "offer")}
+    layout = library.get("welcome", constants=constants, l10n=context["l10n"])
+    assert "Loop" in render(layout, context).html
+
+
+def test_a_product_card_renders_once_whatever_cell_it_lands_in(library: LayoutLibrary) -> None:
+    context = layout_context()
+    same = context["slots"]["picks"][0]
+    context["slots"]["picks"] = [same] * 6
+    html = render(library.get("newsletter", "en_GB"), context).html
+    assert html.count("Wool scarf 0") >= 6
+    assert len(context["fragment_cache"]) == 1
