@@ -1,0 +1,60 @@
+"""``mailer render``: the sample campaign to .eml files, with a report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+from mailer.cli import main
+
+from .conftest import FIXTURES, ROOT
+
+
+def render_args(out: Path, customers: Path = FIXTURES / "customers.csv") -> list[str]:
+    return [
+        "render",
+        "--layout", "newsletter",
+        "--feed", str(FIXTURES / "products.xml"),
+        "--customers", str(customers),
+        "--campaign", str(FIXTURES / "campaign.toml"),
+        "--out", str(out),
+        "--state-dir", str(out.parent / "state"),
+    ]
+
+
+def test_sample_campaign_renders_one_eml_per_valid_customer(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "mailer", *render_args(out)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert str(out.resolve()) in result.stdout
+    files = sorted(out.glob("*.eml"))
+    assert len(files) == 30
+    for path in files:
+        message = BytesParser(policy=policy.strict).parsebytes(path.read_bytes())
+        assert message.get_content_type() == "multipart/alternative"
+    report = json.loads((out / "report.json").read_text())
+    assert report["count"] == 4
+    reasons = " ".join(p["message"] for p in report["problems"])
+    assert "TBC" in reasons and "GPB" in reasons and "Europe/Londres" in reasons
+    assert all("line" in p for p in report["problems"])
+
+
+def test_exit_code_is_nonzero_only_when_nothing_rendered(tmp_path: Path) -> None:
+    bad = tmp_path / "customers.csv"
+    bad.write_text("id,email,name,locale,currency,timezone\nc1,not-an-email,Ann,en_GB,GBP,Europe/London\n")
+    assert main(render_args(tmp_path / "out", bad)) == 1
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert any("not-an-email" in p["message"] for p in report["problems"])
+
+
+def test_unknown_layout_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    args = render_args(tmp_path / "out")
+    args[args.index("newsletter")] = "nope"
+    assert main(args) == 2
+    assert "no layout 'nope'" in capsys.readouterr().err
