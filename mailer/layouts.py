@@ -377,6 +377,23 @@ def _separate_at_rules(css: str) -> tuple[str, str]:
     return "".join(plain), "\n".join(at_rules)
 
 
+_LINE_AFTER = re.compile(r"(</title>|</style>|<body\b[^>]*>|<!\[endif\]-->)(?!\n)")
+
+
+def _open_lines(html: str) -> str:
+    """Break the compiled HTML after the title, each style block, the body
+    tag, the preheader and each conditional comment.
+
+    mrml writes most of a layout on a few very long lines; per-recipient
+    values (subject, preheader) would share a line with kilobytes of CSS, and
+    the message encoder, which reuses what it encoded for lines it has seen,
+    would re-encode all of it for every recipient. These places take a
+    newline without any change to how the email displays.
+    """
+    html = _LINE_AFTER.sub(r"\1\n", html)
+    return _PREHEADER_DIV.sub(lambda m: "\n" + m.group(0) + "\n", html, count=1)
+
+
 def _html_to_text_source(tokenised_html: str) -> str:
     """Turn the compiled (still tokenised) HTML into a plain-text template source."""
     body = _PREHEADER_DIV.sub("", tokenised_html, count=1)
@@ -585,7 +602,7 @@ class LayoutLibrary:
             load_remote_stylesheets=False,
             extra_css=inline_css or None,
         )
-        inlined = inliner.inline(html)
+        inlined = _open_lines(inliner.inline(html))
         return _Tokenised(
             name=name,
             slots=slots,

@@ -85,12 +85,19 @@ class FragmentCache(Extension):
 
 
 class LayoutSandbox(SandboxedEnvironment):
-    """The sandbox, with a fast path for plain dicts.
+    """The sandbox, with fast paths for plain dicts and template globals.
 
     Render contexts are dicts of data prepared by `mailer`; reading a key of a
     plain dict exposes nothing the sandbox guards (attributes, callables), so
     ``product.title`` on a dict skips the attribute probe and its exception.
     """
+
+    def make_globals(self, d: Any) -> Any:
+        """A plain dict, not Jinja's ChainMap: every render copies the
+        globals into a new context, and copying a ChainMap runs in Python,
+        key by key. (Our environments are complete before any template
+        compiles, so nothing is lost by not chaining.)"""
+        return {**self.globals, **(d or {})}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict:
