@@ -259,3 +259,20 @@ EXPECTED_HEADERS = [
     "mime-version",
     "content-type",
 ]
+
+
+def test_winback_offer_shows_code_and_local_expiry_date(campaign: Campaign) -> None:
+    from datetime import date
+
+    winback = dataclasses.replace(
+        campaign, layout="winback", offer={"code": "COMEBACK15", "expires": date(2026, 12, 31)}
+    )
+    composer = make_composer(winback)
+    german = composer.compose(
+        customer(locale="de_DE", currency="EUR", timezone="Europe/Berlin"), {"picks": [product(1)]}
+    )
+    assert "COMEBACK15" in german.text
+    assert "31. Dezember 2026" in german.text
+    without = make_composer(dataclasses.replace(campaign, layout="winback", offer={}))
+    plain = without.compose(customer(), {"picks": [product(1)]})
+    assert "COMEBACK15" not in plain.text and "discount code" not in plain.text.lower()
