@@ -39,7 +39,7 @@ with the unsubscribe link among it); we warn a little before that."""
 
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.I)
 _CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
-_VIEW_CACHE_LIMIT = 2_000
+_VIEW_CACHE_LIMIT = 1_000
 """Product views kept per (locale, currency); past it, new ones are built
 each time (see :data:`mailer.render.FRAGMENT_CACHE_LIMIT` for why)."""
 
@@ -93,8 +93,8 @@ class _LocaleState:
     views_text: dict[Product, dict[str, Any]] = field(default_factory=dict)
     fragments_html: dict[Any, Any] = field(default_factory=dict)
     fragments_text: dict[Any, Any] = field(default_factory=dict)
-    subject: jinja2.Template | None = None
-    preheader: jinja2.Template | None = None
+    subject: jinja2.Template | str | None = None
+    preheader: jinja2.Template | str | None = None
     constants_html: dict[str, Any] = field(default_factory=dict)
     constants_text: dict[str, Any] = field(default_factory=dict)
 
@@ -169,10 +169,17 @@ class Composer:
             self._states[key] = state
         return state
 
-    def _compile_text(self, key: str, chain: Sequence[str]) -> jinja2.Template:
+    def _compile_text(self, key: str, chain: Sequence[str]) -> jinja2.Template | str:
+        """The subject or preheader template for a language; a text that uses
+        no variable is rendered here, once."""
+        from jinja2 import meta
+
         source = self.campaign.text(key, chain)
         try:
-            return self._text_env.from_string(source)
+            template = self._text_env.from_string(source)
+            if not meta.find_undeclared_variables(self._text_env.parse(source)):
+                return " ".join(template.render().split())
+            return template
         except jinja2.TemplateSyntaxError as err:
             raise LayoutSyntaxError(
                 f"campaign {key}: {err.message}",
@@ -253,10 +260,9 @@ class Composer:
             "fragment_cache": state.fragments_text,
             **state.constants_text,
         }
-        assert state.subject is not None and state.preheader is not None
         try:
-            subject = " ".join(state.subject.render(text_context).split())
-            preheader = " ".join(state.preheader.render(text_context).split())
+            subject = _one_line(state.subject, text_context)
+            preheader = _one_line(state.preheader, text_context)
         except jinja2.UndefinedError as err:
             raise SlotError(
                 f"campaign subject/preheader: {err.message}",
@@ -344,6 +350,13 @@ class Composer:
                     except AttributeError:
                         pass
                 report.add(err)
+
+
+def _one_line(template: jinja2.Template | str | None, context: Mapping[str, Any]) -> str:
+    if isinstance(template, str):
+        return template
+    assert template is not None
+    return " ".join(template.render(context).split())
 
 
 def _mailbox(value: str, key: str, campaign: Campaign) -> tuple[str, str]:

@@ -36,11 +36,11 @@ class RenderedEmail:
     text: str
 
 
-FRAGMENT_CACHE_LIMIT = 3_000
+FRAGMENT_CACHE_LIMIT = 1_000
 """Fragments kept per cache dict; past it, new fragments render uncached.
 
 Recommendations are skewed towards popular products, which also come first,
-so the first few thousand cards per locale and currency take most of the
+so the first thousand cards per locale and currency take most of the
 hits; the bound keeps memory flat however many recipients a campaign has."""
 
 

@@ -1,0 +1,314 @@
+"""Best send times: profiles → one UTC instant per recipient on a given local date.
+
+Candidate send times are every 10 minutes of the recipient's local day.  Each
+is scored by the chance of an engagement within the following days (the
+profile's rates under the delay kernel), so the best time is usually shortly
+before the recipient's most active hour.  Then, in the recipient's zone:
+
+* times outside the send window, inside quiet hours or skipped by a
+  spring-forward change are not allowed; when the best time is not allowed,
+  the nearest allowed time on the clock is used (the earlier one on a tie,
+  so the message is waiting when the recipient arrives);
+* a time repeated by a fall-back change means its first occurrence;
+* a share of recipients is sent at an exploratory hour, with its propensity
+  recorded (:mod:`mailer.sto.exploration`);
+* with a per-hour capacity, sends are spread over UTC hours with the least
+  expected loss (:mod:`mailer.sto.capacity`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+import numpy as np
+
+from mailer.errors import ConfigError, LocaleError
+from mailer.sto.capacity import assign
+from mailer.sto.exploration import (
+    ExplorationMode,
+    draw_hours,
+    excluding,
+    prior_distribution,
+    propensity,
+    thompson_distribution,
+)
+from mailer.sto.kernel import SLOTS, STEP
+from mailer.sto.profiles import Profiles, engagement_probability
+from mailer.sto.windows import TimeRange, allowed_minutes
+from mailer.sto.zones import local_instants, zone as check_zone
+
+REASONS = ("best", "nearest-edge", "explore", "capacity", "unscheduled")
+"""Why each recipient got their time, by ``SendPlan.reason`` code."""
+
+_CHUNK = 1 << 16
+_PER_HOUR = 60 // STEP
+_MINUTES = np.arange(SLOTS) * STEP
+
+
+@dataclass(frozen=True, eq=False)
+class SendPlan:
+    """One planned send per recipient (``send_at`` is NaT when none could be planned)."""
+
+    customer_ids: np.ndarray
+    zones: tuple[str, ...]
+    zone: np.ndarray
+    send_at: np.ndarray  # datetime64[s], UTC
+    local_minute: np.ndarray  # minute of the local day, -1 when unscheduled
+    reason: np.ndarray  # index into REASONS
+    source: np.ndarray  # index into profiles.SOURCES
+    confidence: np.ndarray
+    expected: np.ndarray  # chance of engagement at send_at
+    best_expected: np.ndarray  # chance of engagement at the unconstrained best time
+    propensity: np.ndarray  # chance the policy picks this local hour
+    explored: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.customer_ids.shape[0])
+
+    def expected_loss(self) -> float:
+        """Total expected engagements given up to windows, exploration and capacity."""
+        return float(np.sum(self.best_expected - self.expected))
+
+
+def _day(value: date | str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"expected a date YYYY-MM-DD, found {value!r}") from None
+
+
+def _span(value: TimeRange | str | None, name: str) -> TimeRange | None:
+    if value is None or isinstance(value, TimeRange):
+        return value
+    try:
+        return TimeRange.parse(value)
+    except ConfigError as err:
+        raise ConfigError(f"{name}: {err}") from None
+
+
+def nearest_allowed(best: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Per row, the allowed column nearest ``best`` on a circular clock (earlier on ties), -1 if none.
+
+    >>> allowed = np.zeros((2, 144), bool); allowed[:, 48:126] = True  # 08:00-21:00
+    >>> (nearest_allowed(np.array([135, 15]), allowed) * 10 // 60).tolist()  # 22:30 → 20:50, 02:30 → 08:00
+    [20, 8]
+    """
+    width = allowed.shape[1]
+    forward = (np.arange(width)[None, :] - best[:, None]) % width
+    backward = width - forward
+    # distance * 2, plus 1 for forward moves so the earlier time wins a tie
+    key = np.where(backward < forward, backward * 2, forward * 2 + (forward > 0))
+    key = np.where(allowed, key, np.iinfo(np.int64).max)
+    pick = np.argmin(key, axis=1)
+    return np.where(allowed.any(axis=1), pick, -1)
+
+
+def best_send_times(
+    profiles: Profiles,
+    day: date | str,
+    *,
+    customer_ids: Sequence[str] | np.ndarray | None = None,
+    timezones: Sequence[str] | np.ndarray | None = None,
+    window: TimeRange | str | None = None,
+    quiet_hours: TimeRange | str | None = None,
+    capacity_per_hour: int | None = None,
+    exploration: float = 0.0,
+    exploration_mode: ExplorationMode = "prior",
+    seed: int | None = None,
+    default_timezone: str = "UTC",
+) -> SendPlan:
+    """Plan one send per customer on local date ``day``.
+
+    ``customer_ids`` defaults to every profiled customer; ids without a
+    profile get the population's.  ``timezones`` (aligned with
+    ``customer_ids``) overrides the zone learnt from the history;
+    ``default_timezone`` is for unknown customers without one.
+    ``window`` and ``quiet_hours`` are local ``HH:MM-HH:MM`` spans;
+    ``capacity_per_hour`` caps sends per UTC hour; ``exploration`` is the
+    share of customers sent at an exploratory hour.
+
+    >>> from mailer.sto.profiles import fit_profiles
+    >>> from mailer.sto.simulate import simulate_population, simulate_history
+    >>> profiles = fit_profiles(simulate_history(simulate_population(200, seed=5), seed=6).history)
+    >>> plan = best_send_times(profiles, "2024-03-31", quiet_hours="21:00-08:00", exploration=0.1, seed=1)
+    >>> bool(np.all(~np.isnat(plan.send_at))), float(plan.propensity.min()) > 0
+    (True, True)
+    """
+    the_day = _day(day)
+    window_span, quiet_span = _span(window, "window"), _span(quiet_hours, "quiet hours")
+    if not 0.0 <= exploration <= 1.0:
+        raise ConfigError(f"exploration must be a share between 0 and 1, got {exploration}")
+    if exploration_mode not in ("prior", "thompson"):
+        raise ConfigError(f"exploration mode must be 'prior' or 'thompson', got {exploration_mode!r}")
+    if capacity_per_hour is not None and (not isinstance(capacity_per_hour, (int, np.integer)) or capacity_per_hour < 1):
+        raise ConfigError(f"capacity per hour must be a positive whole number, got {capacity_per_hour!r}")
+    try:
+        check_zone(default_timezone)
+    except LocaleError as err:
+        raise ConfigError(f"default time zone: {err}") from None
+
+    if customer_ids is None:
+        ids = profiles.customer_ids
+        rows = np.arange(len(profiles))
+    else:
+        ids = np.asarray(customer_ids, dtype=str)
+        rows = profiles.rows(ids)
+    n = ids.shape[0]
+    if timezones is not None:
+        names = np.asarray(timezones, dtype=object)
+        if names.shape[0] != n:
+            raise ConfigError(f"{names.shape[0]} time zones for {n} customers")
+        names = np.where(names == "", default_timezone, names).astype(str)
+    else:
+        known = np.asarray(profiles.zones, dtype=object)
+        names = np.where(rows >= 0, known[profiles.customer_zone[np.maximum(rows, 0)]] if len(profiles) else "", default_timezone)
+        names = names.astype(str)
+    zone_names, zone = np.unique(names, return_inverse=True) if n else (np.array([], str), np.zeros(0, np.int64))
+    for name in zone_names.tolist():
+        try:
+            check_zone(name)
+        except LocaleError as err:
+            raise ConfigError(str(err)) from None
+
+    # Per zone: the UTC instant of every local 10-minute slot, and whether it exists today.
+    utc = np.zeros((len(zone_names), SLOTS), dtype=np.int64)
+    exists = np.zeros((len(zone_names), SLOTS), dtype=bool)
+    for z, name in enumerate(zone_names.tolist()):
+        utc[z], exists[z] = local_instants(name, the_day, _MINUTES)
+    allowed_by_zone = exists & allowed_minutes(_MINUTES, window_span, quiet_span)[None, :]
+
+    known_rows = rows >= 0
+    rates = np.empty((n, 24), dtype=np.float64)
+    rates[known_rows] = profiles.rates[rows[known_rows]]
+    rates[~known_rows] = profiles.population_rates
+    prior = np.empty((n, 24), dtype=np.float64)
+    prior[known_rows] = profiles.prior_rates(rows[known_rows])
+    prior[~known_rows] = profiles.population_rates
+
+    pick = np.full(n, -1, dtype=np.int64)  # chosen slot (0-143)
+    best_slot = np.zeros(n, dtype=np.int64)
+    best_p = np.zeros(n)
+    pick_p = np.zeros(n)
+    cand_slot = np.full((n, 24), -1, dtype=np.int16)
+    cand_p = np.full((n, 24), -np.inf, dtype=np.float32)
+    prior_p = np.zeros((n, 24), dtype=np.float32)
+    for lo in range(0, n, _CHUNK):
+        sl = slice(lo, lo + _CHUNK)
+        p = engagement_probability(rates[sl], profiles.kernel, _MINUTES)
+        allowed = allowed_by_zone[zone[sl]]
+        star = np.argmax(p, axis=1)
+        best_slot[sl] = star
+        best_p[sl] = p[np.arange(p.shape[0]), star]
+        chosen = np.where(allowed[np.arange(p.shape[0]), star], star, nearest_allowed(star, allowed))
+        pick[sl] = chosen
+        pick_p[sl] = np.where(chosen >= 0, p[np.arange(p.shape[0]), np.maximum(chosen, 0)], 0.0)
+        masked = np.where(allowed, p, -np.inf).reshape(-1, 24, _PER_HOUR)
+        within = np.argmax(masked, axis=2)
+        hour_p = np.take_along_axis(masked, within[..., None], axis=2)[..., 0]
+        cand_p[sl] = hour_p
+        cand_slot[sl] = np.where(np.isfinite(hour_p), np.arange(24) * _PER_HOUR + within, -1)
+        q = engagement_probability(prior[sl], profiles.kernel, _MINUTES).reshape(-1, 24, _PER_HOUR)
+        prior_p[sl] = np.take_along_axis(q, within[..., None], axis=2)[..., 0]
+
+    reason = np.where(pick < 0, 4, np.where(pick == best_slot, 0, 1)).astype(np.int8)
+    slot = pick.copy()
+    exploit_hour = np.where(pick >= 0, pick // _PER_HOUR, -1)
+    hour_ok = np.isfinite(cand_p)
+    rng = np.random.default_rng(seed)
+
+    distribution = np.zeros((n, 24))
+    explored = np.zeros(n, dtype=bool)
+    if exploration > 0 and n:
+        scheduled_now = pick >= 0
+        distribution[scheduled_now] = excluding(
+            prior_distribution(prior_p[scheduled_now].astype(np.float64), hour_ok[scheduled_now]),
+            exploit_hour[scheduled_now],
+        )
+        explored = (rng.random(n) < exploration) & (distribution.sum(axis=1) > 0)
+        who = np.flatnonzero(explored)
+        if exploration_mode == "thompson" and who.size:
+            strength = np.zeros(n)
+            strength[known_rows] = profiles.engagements[rows[known_rows]] + profiles.shrinkage.personal
+            strength[~known_rows] = profiles.shrinkage.personal
+            table = profiles.kernel.exposure.astype(np.float64)
+            exposure = table[np.maximum(cand_slot[who], 0)]
+            others = hour_ok[who].copy()
+            others[np.arange(who.size), exploit_hour[who]] = False
+            distribution[who] = thompson_distribution(rates[who], strength[who], exposure, others, rng)
+        hours = draw_hours(rng, distribution[who])
+        slot[who] = cand_slot[who, hours]
+        reason[who] = 2
+
+    if capacity_per_hour is not None and n:
+        slot, moved = _spread(slot, explored, cand_slot, cand_p, pick_p, zone, utc, capacity_per_hour, rng)
+        reason[moved & (slot >= 0)] = 3
+        reason[slot < 0] = 4
+
+    scheduled = slot >= 0
+    safe = np.maximum(slot, 0)
+    send = utc[zone, safe] if n else np.zeros(0, np.int64)
+    chosen_p = np.where(scheduled, _probability(rates, profiles, safe), 0.0)
+    chosen_hour = np.where(scheduled, safe // _PER_HOUR, -1)
+    confidence = np.zeros(n)
+    confidence[known_rows] = profiles.confidence(rows[known_rows])
+    source = np.full(n, 2, dtype=np.int8)
+    source[known_rows] = profiles.source[rows[known_rows]]
+    send_at = send.astype("datetime64[s]")
+    send_at[~scheduled] = np.datetime64("NaT")
+    return SendPlan(
+        customer_ids=ids,
+        zones=tuple(zone_names.tolist()),
+        zone=zone.astype(np.int16),
+        send_at=send_at,
+        local_minute=np.where(scheduled, safe * STEP, -1).astype(np.int16),
+        reason=reason,
+        source=source,
+        confidence=confidence.astype(np.float32),
+        expected=chosen_p,
+        best_expected=best_p,
+        propensity=propensity(exploration, distribution, explored, chosen_hour),
+        explored=explored,
+    )
+
+
+def _probability(rates: np.ndarray, profiles: Profiles, slot: np.ndarray) -> np.ndarray:
+    exposure = profiles.kernel.exposure.astype(np.float64)[slot]
+    return -np.expm1(-np.einsum("nh,nh->n", rates, exposure))
+
+
+def _spread(
+    slot: np.ndarray,
+    explored: np.ndarray,
+    cand_slot: np.ndarray,
+    cand_p: np.ndarray,
+    pick_p: np.ndarray,
+    zone: np.ndarray,
+    utc: np.ndarray,
+    capacity: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move sends between local hours so no UTC hour exceeds ``capacity``."""
+    n = slot.shape[0]
+    rows = np.arange(n)
+    hour = np.where(slot >= 0, slot // _PER_HOUR, -1)
+    # Utility: the engagement chance, capped at the preferred time's so the
+    # preferred (e.g. nearest-edge) time stays first, minus a hair per hour
+    # of distance so ties go to the nearest hour.
+    distance = np.abs((np.arange(24)[None, :] - hour[:, None] + 12) % 24 - 12)
+    utility = np.minimum(cand_p.astype(np.float64), pick_p[:, None]) - 1e-7 * distance
+    # Exploratory sends keep their hour first: they are the experiment.
+    utility[explored, hour[explored]] = 2.0
+    utility = np.where((cand_slot >= 0) & (hour[:, None] >= 0), utility, -np.inf)
+    utility += rng.random(utility.shape) * 1e-10
+    instants = utc[zone[:, None], np.maximum(cand_slot, 0)]
+    first = int(instants[cand_slot >= 0].min()) // 3600 if (cand_slot >= 0).any() else 0
+    bucket = instants // 3600 - first
+    bucket = np.where(cand_slot >= 0, bucket, 0)
+    size = int(bucket.max()) + 1
+    choice, _ = assign(utility, bucket, np.full(size, capacity))
+    new_slot = np.where(choice >= 0, cand_slot[rows, np.maximum(choice, 0)], -1).astype(np.int64)
+    moved = (choice >= 0) & (choice != hour)
+    return new_slot, moved
