@@ -11,7 +11,7 @@ renders, and the message bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -331,7 +331,7 @@ class Composer:
     def compose_all(
         self,
         customers: Iterable[Customer],
-        slots_for: Any,
+        slots_for: Callable[[Customer], Mapping[str, Sequence[Product]]],
         *,
         report: Report | None = None,
     ) -> Iterator[ComposedMessage]:

@@ -460,7 +460,7 @@ class LayoutLibrary:
         self._translations = translations
         self._structures: dict[str, tuple[dict[Path, str], _Tokenised]] = {}
         self._tokenised: dict[str, _Tokenised] = {}
-        self._compiled: dict[tuple[str, str | None], CompiledLayout] = {}
+        self._compiled: dict[tuple[str, str | None, str | None], CompiledLayout] = {}
         self._lock = threading.RLock()
         self.compilations = 0
         """How many times MJML + CSS inlining ran (for tests and benchmarks)."""
@@ -742,7 +742,8 @@ def check_fragments(
         ):
             continue
         key_names = {n.name for n in call.args[1].find_all(nodes.Name)}
-        body = nodes.Template(block.body).set_environment(env)
+        body = nodes.Template(block.body)
+        body.set_environment(env)
         used = meta.find_undeclared_variables(body)
         leaked = sorted(used - key_names - _FRAGMENT_ALLOWED)
         if leaked:
