@@ -1,0 +1,115 @@
+"""The send queue: one durable row per (campaign, recipient), and the
+suppression list, send log and transport state that go with it.
+
+:class:`Store` is the one interface the planner and the workers use; every
+backend keeps its SQL in one ``queries_<backend>.sql`` file of named blocks.
+:class:`~mailer.store.sqlite.SQLiteStore` is the embedded default.
+
+A row's life::
+
+    planned ─► queued ─► leased ─► sending ─► sent | bounced | failed
+                 ▲  ▲      │          │       deferred ─► (queued again when due)
+                 │  └──────┘          └─────► unknown   (its worker died mid-send)
+                 │  lease expired
+    suppressed / expired / failed (capped) are set aside at claim time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Literal, Protocol, runtime_checkable
+
+from mailer.caps import Caps, Sent
+from mailer.store.errors import StoreBusy, StoreError
+from mailer.store.records import (
+    DEFAULT_EXPIRY,
+    FINAL_STATES,
+    STATES,
+    Claimed,
+    Delivery,
+    NewDelivery,
+    Outcome,
+    State,
+    Suppression,
+)
+
+__all__ = [
+    "DEFAULT_EXPIRY",
+    "FINAL_STATES",
+    "STATES",
+    "Claimed",
+    "Delivery",
+    "NewDelivery",
+    "Outcome",
+    "State",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "Suppression",
+    "open_store",
+]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the planner, the workers and the web endpoints need of a queue."""
+
+    backend: str
+    url: str
+
+    def close(self) -> None: ...
+    def enqueue(self, deliveries: Iterable[NewDelivery], *, now: float | None = None, batch: int = 1000) -> int: ...
+    def release_planned(self, campaign: str, *, now: float | None = None) -> int: ...
+    def recover(self, *, now: float | None = None) -> int: ...
+    def claim(self, owner: str, *, now: float | None = None, limit: int = 10, lease_seconds: float = 60.0) -> Claimed: ...
+    def heartbeat(self, owner: str, *, now: float | None = None, lease_seconds: float = 60.0) -> int: ...
+    def release(self, owner: str, ids: Iterable[int], *, now: float | None = None) -> int: ...
+    def mark_sending(
+        self, delivery_id: int, owner: str, *, now: float | None = None, message_id: str | None = None
+    ) -> Literal["sending", "suppressed", "lost"]: ...
+    def finish(self, delivery_id: int, owner: str, outcome: Outcome, *, now: float | None = None) -> bool: ...
+    def suppress(
+        self,
+        *,
+        address: str | None = None,
+        recipient: str | None = None,
+        reason: Literal["unsubscribed", "hard-bounce", "complaint", "manual"] = "unsubscribed",
+        detail: str | None = None,
+        now: float | None = None,
+    ) -> int: ...
+    def is_suppressed(self, *, address: str = "", recipient: str = "") -> bool: ...
+    def suppressions(self) -> list[Suppression]: ...
+    def set_volume(self, recipient: str, volume: str) -> None: ...
+    def send_log(self, recipient: str) -> list[Sent]: ...
+    def reserve_token(self, name: str, *, rate: float, burst: float = 1.0, now: float | None = None) -> float: ...
+    def pause(self, pool: str, *, until: float, code: int | None = None, reason: str | None = None) -> None: ...
+    def paused(self, pool: str, *, now: float | None = None) -> tuple[float, int | None, str | None] | None: ...
+    def put_campaign(self, campaign_id: str, spec: str, *, now: float | None = None) -> None: ...
+    def get_campaign(self, campaign_id: str) -> str | None: ...
+    def get(self, campaign: str, recipient: str) -> Delivery | None: ...
+    def deliveries(self, campaign: str | None = None) -> list[Delivery]: ...
+    def counts(self, campaign: str | None = None) -> dict[str, int]: ...
+    def reply_classes(self, campaign: str | None = None) -> dict[str, int]: ...
+    def pending(self) -> tuple[int, float | None]: ...
+
+
+DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"
+
+
+def open_store(url: str | os.PathLike[str] = DEFAULT_STORE, *, caps: Caps | None = Caps(), **options: object) -> Store:
+    """Open the store a URL names: ``sqlite:PATH`` (or a bare path).
+
+    >>> store = open_store("sqlite::memory:")
+    >>> store.backend, store.counts()
+    ('sqlite', {})
+    """
+    from mailer.store.sqlite import SQLiteStore
+
+    text = os.fspath(url)
+    if text.startswith(("postgresql:", "postgres:")):
+        raise StoreError("the PostgreSQL store is not available yet; use sqlite:PATH", url=text)
+    path = text[len("sqlite:"):] if text.startswith("sqlite:") else text
+    if path.startswith("//"):
+        path = path[2:]
+    return SQLiteStore(path or ":memory:", caps=caps, **options)  # type: ignore[arg-type]

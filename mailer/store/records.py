@@ -1,0 +1,140 @@
+"""The plain data the store takes and gives: deliveries, outcomes, suppressions.
+
+Times are UTC seconds since the epoch (``float``), as :func:`time.time`
+returns them; conversion to and from ``datetime`` happens at the edges.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+State = Literal[
+    "planned",
+    "queued",
+    "leased",
+    "sending",
+    "sent",
+    "deferred",
+    "bounced",
+    "suppressed",
+    "expired",
+    "failed",
+    "unknown",
+]
+STATES: tuple[str, ...] = get_args(State)
+FINAL_STATES = frozenset({"sent", "bounced", "suppressed", "expired", "failed", "unknown"})
+"""States a delivery never leaves on its own (``unknown`` waits for a person)."""
+
+OnCap = Literal["defer", "drop"]
+SuppressionReason = Literal["unsubscribed", "hard-bounce", "complaint", "manual"]
+DeadSending = Literal["unknown", "queued"]
+"""What a ``sending`` row whose worker died becomes: ``unknown`` (at most
+once, the default) or ``queued`` (at least once: it may be sent twice)."""
+
+DEFAULT_EXPIRY = 24 * 3600.0
+"""Marketing mail that could not be delivered within a day is not sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """One message to queue: a (campaign, recipient) pair and when to send it.
+
+    >>> NewDelivery("autumn", "C1", "ann@shop.test", not_before=0.0).expires_at
+    86400.0
+    """
+
+    campaign: str
+    recipient: str
+    address: str
+    not_before: float
+    expires_at: float | None = None
+    priority: int = 0
+    message_class: str = "promotional"
+    message_id: str | None = None
+    on_cap: OnCap = "defer"
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    state: Literal["planned", "queued"] = "queued"
+
+    def __post_init__(self) -> None:
+        if self.expires_at is None:
+            object.__setattr__(self, "expires_at", self.not_before + DEFAULT_EXPIRY)
+
+    def payload_json(self) -> str:
+        return json.dumps(dict(self.payload), sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One durable row of the send queue, as the store holds it."""
+
+    id: int
+    campaign: str
+    recipient: str
+    address: str
+    message_class: str
+    state: str
+    not_before: float
+    expires_at: float
+    priority: int
+    attempts: int
+    lease_owner: str | None
+    lease_deadline: float | None
+    message_id: str | None
+    reply_code: int | None
+    reply_enhanced: str | None
+    reply_text: str | None
+    reason: str | None
+    on_cap: str
+    payload: Mapping[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Delivery:
+        values = {name: row[name] for name in cls.__slots__}  # type: ignore[attr-defined]
+        values["payload"] = json.loads(values["payload"] or "{}")
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one send attempt, to record with :meth:`Store.finish`.
+
+    ``state`` is ``sent``, ``deferred`` (retry at ``not_before``), ``bounced``,
+    ``expired``, ``failed`` or ``suppressed``; ``suppress`` adds the address to
+    the suppression list in the same transaction.
+
+    >>> Outcome("deferred", not_before=60.0, code=451, enhanced="4.7.1", text="try later")
+    Outcome(state='deferred', not_before=60.0, code=451, enhanced='4.7.1', text='try later', reason=None, suppress=None)
+    """
+
+    state: Literal["sent", "deferred", "bounced", "expired", "failed", "suppressed"]
+    not_before: float | None = None
+    code: int | None = None
+    enhanced: str | None = None
+    text: str | None = None
+    reason: str | None = None
+    suppress: SuppressionReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """An address or customer id that must never be sent marketing mail again."""
+
+    kind: Literal["address", "recipient"]
+    value: str
+    reason: str
+    detail: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What one claim did: the leased rows and how many it set aside, and why."""
+
+    deliveries: list[Delivery]
+    suppressed: int = 0
+    capped: int = 0
+    expired: int = 0
+    recovered: int = 0

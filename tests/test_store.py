@@ -1,0 +1,317 @@
+"""The store protocol, run against every backend (SQLite here; PostgreSQL
+when MAILER_TEST_POSTGRES_DSN names a server and the backend exists)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from mailer.caps import DAY, Caps, Window
+from mailer.store import NewDelivery, Outcome, Store, StoreBusy, open_store
+from mailer.store.queries import load_queries
+from mailer.store.sqlite import SQLiteStore
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:{tmp_path / 'queue.sqlite3'}")
+    yield s
+    s.close()
+
+
+def new(recipient: str = "C1", campaign: str = "autumn", **kw: object) -> NewDelivery:
+    kw.setdefault("not_before", 0.0)
+    return NewDelivery(campaign, recipient, f"{recipient.lower()}@shop.test", **kw)  # type: ignore[arg-type]
+
+
+def test_store_satisfies_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+
+
+def test_every_query_is_documented() -> None:
+    for query in load_queries("sqlite").values():
+        assert query.doc, f"query {query.name} has no comment"
+        assert query.sql
+
+
+def test_enqueue_is_unique_per_campaign_and_recipient(store: Store) -> None:
+    assert store.enqueue([new("C1"), new("C2")], now=0) == 2
+    assert store.enqueue([new("C1"), new("C1", campaign="winter")], now=0) == 1
+    assert store.counts() == {"queued": 3}
+
+
+def test_row_carries_the_issue_fields(store: Store) -> None:
+    store.enqueue([new("C1", message_id="<x@shop.test>", priority=3, not_before=5.0)], now=0)
+    row = store.get("autumn", "C1")
+    assert row is not None
+    assert (row.state, row.not_before, row.expires_at, row.priority, row.attempts) == ("queued", 5.0, 5.0 + DAY, 3, 0)
+    assert row.message_id == "<x@shop.test>"
+
+
+def test_claim_takes_only_due_rows(store: Store) -> None:
+    store.enqueue([new("C1", not_before=0.0), new("C2", not_before=100.0)], now=0)
+    claimed = store.claim("w1", now=10, limit=10, lease_seconds=30)
+    assert [d.recipient for d in claimed.deliveries] == ["C1"]
+    assert claimed.deliveries[0].lease_owner == "w1"
+    assert claimed.deliveries[0].lease_deadline == 40
+
+
+def test_claim_never_gives_one_row_to_two_workers(store: Store) -> None:
+    store.enqueue([new(f"C{i}") for i in range(50)], now=0)
+    first = store.claim("w1", now=1, limit=30)
+    second = store.claim("w2", now=1, limit=30)
+    ids1 = {d.id for d in first.deliveries}
+    ids2 = {d.id for d in second.deliveries}
+    assert len(ids1) == 30 and len(ids2) == 20 and not ids1 & ids2
+
+
+def test_claim_orders_transactional_then_lifecycle_then_promotional(store: Store) -> None:
+    store.enqueue(
+        [new("A", message_class="promotional"), new("B", message_class="lifecycle"), new("C", message_class="transactional")],
+        now=0,
+    )
+    assert [d.recipient for d in store.claim("w", now=1, limit=3).deliveries] == ["C", "B", "A"]
+
+
+def test_expired_lease_returns_to_queue(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    store.claim("w1", now=1, lease_seconds=10)
+    assert store.claim("w2", now=5).deliveries == []
+    again = store.claim("w2", now=12).deliveries
+    assert [d.lease_owner for d in again] == ["w2"]
+
+
+def test_dead_sending_becomes_unknown(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w1", now=1, lease_seconds=10).deliveries
+    assert store.mark_sending(d.id, "w1", now=2) == "sending"
+    assert store.claim("w2", now=20).deliveries == []
+    assert store.counts() == {"unknown": 1}
+
+
+def test_dead_sending_requeued_when_at_least_once(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "q.sqlite3", dead_sending="queued")
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w1", now=1, lease_seconds=10).deliveries
+    store.mark_sending(d.id, "w1", now=2)
+    assert [x.id for x in store.claim("w2", now=20).deliveries] == [d.id]
+
+
+def test_zombie_commit_is_refused(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("zombie", now=1, lease_seconds=10).deliveries
+    (again,) = store.claim("fresh", now=12, lease_seconds=10).deliveries
+    assert store.mark_sending(d.id, "zombie", now=13) == "lost"
+    assert store.mark_sending(again.id, "fresh", now=13) == "sending"
+    assert store.finish(d.id, "zombie", Outcome("bounced", code=550), now=14) is False
+    assert store.finish(again.id, "fresh", Outcome("sent", code=250), now=14) is True
+    row = store.get("autumn", "C1")
+    assert row is not None and (row.state, row.reply_code) == ("sent", 250)
+
+
+def test_zombie_commit_after_recovery_to_unknown_is_refused(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("zombie", now=1, lease_seconds=10).deliveries
+    store.mark_sending(d.id, "zombie", now=2)
+    store.recover(now=30)
+    assert store.finish(d.id, "zombie", Outcome("sent", code=250), now=31) is False
+    assert store.counts() == {"unknown": 1}
+
+
+def test_mark_sending_refuses_after_lease_deadline(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w1", now=1, lease_seconds=10).deliveries
+    assert store.mark_sending(d.id, "w1", now=11.5) == "lost"
+
+
+def test_heartbeat_extends_lease(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w1", now=1, lease_seconds=10).deliveries
+    assert store.heartbeat("w1", now=9, lease_seconds=10) == 1
+    assert store.claim("w2", now=15).deliveries == []
+    assert store.mark_sending(d.id, "w1", now=15) == "sending"
+
+
+def test_deferred_row_is_claimed_again_when_due(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w1", now=1).deliveries
+    store.mark_sending(d.id, "w1", now=1)
+    store.finish(d.id, "w1", Outcome("deferred", not_before=100.0, code=451, enhanced="4.3.0", text="later"), now=2)
+    assert store.claim("w1", now=50).deliveries == []
+    (again,) = store.claim("w1", now=100).deliveries
+    assert (again.attempts, again.reply_code, again.reply_enhanced) == (1, 451, "4.3.0")
+
+
+def test_waiting_row_past_expiry_expires(store: Store) -> None:
+    store.enqueue([new(expires_at=50.0)], now=0)
+    claimed = store.claim("w1", now=60)
+    assert claimed.deliveries == [] and claimed.expired == 1
+    assert store.counts() == {"expired": 1}
+
+
+def test_suppressed_recipient_is_set_aside_at_claim(store: Store) -> None:
+    store.enqueue([new("C1"), new("C2")], now=0)
+    store.suppress(address="C1@Shop.test", reason="unsubscribed", now=1)
+    claimed = store.claim("w1", now=2)
+    assert [d.recipient for d in claimed.deliveries] == ["C2"] and claimed.suppressed == 1
+    assert store.get("autumn", "C1").state == "suppressed"  # type: ignore[union-attr]
+
+
+def test_unsubscribe_between_claim_and_send_is_honoured(store: Store) -> None:
+    store.enqueue([new("C1")], now=0)
+    (d,) = store.claim("w1", now=1).deliveries
+    store.suppress(recipient="C1", now=2)
+    assert store.mark_sending(d.id, "w1", now=3) == "suppressed"
+    assert store.counts() == {"suppressed": 1}
+
+
+def test_bounce_outcome_suppresses_address(store: Store) -> None:
+    store.enqueue([new("C1"), new("C1", campaign="winter", not_before=5 * DAY)], now=0)
+    (d,) = store.claim("w1", now=1).deliveries
+    store.mark_sending(d.id, "w1", now=1)
+    store.finish(d.id, "w1", Outcome("bounced", code=550, enhanced="5.1.1", suppress="hard-bounce"), now=2)
+    assert store.is_suppressed(address="c1@shop.test")
+    assert [s.reason for s in store.suppressions()] == ["hard-bounce"]
+    assert store.claim("w1", now=5 * DAY + 1).suppressed == 1
+
+
+def test_two_campaigns_racing_under_a_daily_cap_send_one(store: Store) -> None:
+    store.enqueue([new("C1", campaign="a"), new("C1", campaign="b", expires_at=3 * DAY)], now=0)
+    first = store.claim("w1", now=1, limit=1)
+    second = store.claim("w2", now=1, limit=1)
+    assert len(first.deliveries) + len(second.deliveries) == 1
+    assert second.capped == 1
+    deferred = [d for d in store.deliveries() if d.state == "deferred"]
+    assert deferred[0].reason == "frequency cap: at most 1 in 1 day"
+    assert deferred[0].not_before == pytest.approx(1 + DAY)
+
+
+def test_cap_counts_the_send_log_across_campaigns(store: Store) -> None:
+    store.enqueue([new("C1", campaign="a")], now=0)
+    (d,) = store.claim("w", now=1).deliveries
+    store.mark_sending(d.id, "w", now=1)
+    store.finish(d.id, "w", Outcome("sent", code=250), now=2)
+    store.enqueue([new("C1", campaign="b", not_before=3600.0)], now=0)
+    assert store.claim("w", now=3600).capped == 1
+    assert [s.message_class for s in store.send_log("C1")] == ["promotional"]
+
+
+def test_capped_row_with_drop_policy_fails_with_reason(store: Store) -> None:
+    store.enqueue([new("C1", campaign="a"), new("C1", campaign="b", on_cap="drop")], now=0)
+    store.claim("w", now=1, limit=5)
+    row = store.get("b", "C1")
+    assert row is not None and row.state == "failed" and row.reason.startswith("capped:")  # type: ignore[union-attr]
+
+
+def test_volume_preference_only_important_drops_promotional(store: Store) -> None:
+    store.set_volume("C1", "only-important")
+    store.enqueue([new("C1"), new("C1", campaign="welcome", message_class="lifecycle")], now=0)
+    assert [d.campaign for d in store.claim("w", now=1, limit=5).deliveries] == ["welcome"]
+    assert store.get("autumn", "C1").state == "failed"  # type: ignore[union-attr]
+
+
+def test_transactional_is_exempt_from_caps(store: Store) -> None:
+    store.enqueue([new("C1", campaign=f"receipt{i}", message_class="transactional") for i in range(3)], now=0)
+    assert len(store.claim("w", now=1, limit=5).deliveries) == 3
+
+
+def test_custom_caps(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "q.sqlite3", caps=Caps(windows=(Window(DAY, 2),)))
+    store.enqueue([new("C1", campaign=c) for c in "abc"], now=0)
+    assert len(store.claim("w", now=1, limit=5).deliveries) == 2
+
+
+def test_no_caps(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "q.sqlite3", caps=None)
+    store.enqueue([new("C1", campaign=c) for c in "abc"], now=0)
+    assert len(store.claim("w", now=1, limit=5).deliveries) == 3
+
+
+def test_planned_rows_wait_for_release(store: Store) -> None:
+    store.enqueue([new(state="planned")], now=0)
+    assert store.claim("w", now=1).deliveries == []
+    assert store.release_planned("autumn", now=1) == 1
+    assert len(store.claim("w", now=1).deliveries) == 1
+
+
+def test_release_requeues_leased_rows(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w", now=1).deliveries
+    assert store.release("w", [d.id], now=2) == 1
+    assert store.counts() == {"queued": 1}
+
+
+def test_token_bucket_persists_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    with SQLiteStore(path) as s:
+        assert s.reserve_token("smtp", rate=2.0, burst=1.0, now=0.0) == 0.0
+        assert s.reserve_token("smtp", rate=2.0, burst=1.0, now=0.0) == 0.5
+    with SQLiteStore(path) as s:
+        assert s.reserve_token("smtp", rate=2.0, burst=1.0, now=0.0) == 1.0
+
+
+def test_pause_is_shared_and_the_later_wins(store: Store) -> None:
+    store.pause("smtp", until=100.0, code=421, reason="busy")
+    store.pause("smtp", until=50.0, code=421, reason="shorter")
+    assert store.paused("smtp", now=10.0) == (100.0, 421, "busy")
+    assert store.paused("smtp", now=100.0) is None
+
+
+def test_counts_and_reply_classes(store: Store) -> None:
+    store.enqueue([new("C1"), new("C2")], now=0)
+    (d, _) = store.claim("w", now=1, limit=2).deliveries
+    store.mark_sending(d.id, "w", now=1)
+    store.finish(d.id, "w", Outcome("sent", code=250), now=1)
+    assert store.counts() == {"leased": 1, "sent": 1}
+    assert store.reply_classes() == {"2xx": 1, "none": 1}
+    assert store.pending() == (1, None)
+
+
+def test_locked_database_raises_store_busy_not_sqlite_error(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    store = SQLiteStore(path, busy_timeout=0.3)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy):
+            store.enqueue([new()], now=0)
+    finally:
+        other.execute("ROLLBACK")
+    assert store.enqueue([new()], now=0) == 1
+
+
+def test_lock_held_briefly_is_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    store = SQLiteStore(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    timer = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+    timer.start()
+    assert store.enqueue([new()], now=0) == 1
+    timer.join()
+
+
+def test_concurrent_claimers_on_separate_connections_never_share_a_row(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    SQLiteStore(path, caps=None).enqueue([new(f"C{i}") for i in range(200)], now=0)
+    got: dict[str, list[int]] = {}
+
+    def worker(name: str) -> None:
+        s = SQLiteStore(path, caps=None)
+        mine: list[int] = []
+        while batch := s.claim(name, now=1, limit=7).deliveries:
+            mine += [d.id for d in batch]
+        got[name] = mine
+        s.close()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for ids in got.values() for i in ids]
+    assert len(every) == len(set(every)) == 200
