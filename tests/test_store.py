@@ -268,7 +268,15 @@ def test_counts_and_reply_classes(store: Store) -> None:
     store.finish(d.id, "w", Outcome("sent", code=250), now=1)
     assert store.counts() == {"leased": 1, "sent": 1}
     assert store.reply_classes() == {"2xx": 1, "none": 1}
-    assert store.pending() == (1, None)
+    assert store.pending(now=1) == (1, 0, None)
+
+
+def test_put_back_defers_a_leased_row(store: Store) -> None:
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w", now=1).deliveries
+    assert store.put_back(d.id, "other", state="deferred", not_before=50.0, now=2) is False
+    assert store.put_back(d.id, "w", state="deferred", not_before=50.0, reason="pool paused", now=2) is True
+    assert store.pending(now=2) == (0, 0, 50.0)
 
 
 def test_locked_database_raises_store_busy_not_sqlite_error(tmp_path: Path) -> None:

@@ -186,6 +186,14 @@ WHERE id = :id AND state = 'sending' AND lease_owner = :owner;
 INSERT INTO send_log (delivery, campaign, recipient, message_class, at)
 SELECT id, campaign, recipient, message_class, :now FROM deliveries WHERE id = :id;
 
+-- name: put_back
+-- A leased row this worker will not send now: deferred (the pool is paused),
+-- failed (it cannot be rendered) or expired.
+UPDATE deliveries
+SET state = :state, not_before = coalesce(:not_before, not_before), reason = :reason,
+    lease_owner = NULL, lease_deadline = NULL, updated_at = :now
+WHERE id = :id AND state = 'leased' AND lease_owner = :owner;
+
 -- name: release
 -- Give back leased rows this worker will not send (a drain on SIGTERM).
 UPDATE deliveries
@@ -239,9 +247,11 @@ SELECT CASE WHEN reply_code IS NULL THEN 'none' ELSE (reply_code / 100) || 'xx' 
 FROM deliveries WHERE :campaign IS NULL OR campaign = :campaign GROUP BY class ORDER BY class;
 
 -- name: pending
--- How many rows could still be sent (waiting, leased or being sent), and
--- when the next waiting one is due.
-SELECT count(*) AS n, min(CASE WHEN state IN ('queued', 'deferred') THEN not_before END) AS next_due
+-- How many rows are in flight (leased or being sent, by any worker), how many
+-- waiting rows are due now, and when the next waiting one is due.
+SELECT count(CASE WHEN state IN ('leased', 'sending') THEN 1 END) AS in_flight,
+       count(CASE WHEN state IN ('queued', 'deferred') AND not_before <= :now THEN 1 END) AS due,
+       min(CASE WHEN state IN ('queued', 'deferred') THEN not_before END) AS next_due
 FROM deliveries WHERE state IN ('queued', 'deferred', 'leased', 'sending');
 
 -- name: send_log

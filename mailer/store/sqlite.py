@@ -302,6 +302,21 @@ class SQLiteStore:
         rows = [{"id": i, "owner": owner, "now": now} for i in ids]
         return self._transaction(lambda db: sum(db.execute(sql, r).rowcount for r in rows))
 
+    def put_back(
+        self,
+        delivery_id: int,
+        owner: str,
+        *,
+        state: Literal["deferred", "failed", "expired"],
+        not_before: float | None = None,
+        reason: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Set aside a leased row ``owner`` will not send now (fenced)."""
+        now = time.time() if now is None else now
+        params = {"id": delivery_id, "owner": owner, "state": state, "not_before": not_before, "reason": reason, "now": now}
+        return bool(self._transaction(lambda db: db.execute(self._q["put_back"].sql, params).rowcount))
+
     # -- sending ------------------------------------------------------------------------------------
 
     def mark_sending(
@@ -468,7 +483,9 @@ class SQLiteStore:
         """Rows per class of the last SMTP reply (``2xx``, ``4xx``, ``5xx``, ``none``)."""
         return {r["class"]: r["n"] for r in self._read("reply_classes", {"campaign": campaign})}
 
-    def pending(self) -> tuple[int, float | None]:
-        """How many rows could still be sent, and when the next waiting one is due."""
-        row = self._read("pending")[0]
-        return row["n"], row["next_due"]
+    def pending(self, *, now: float | None = None) -> tuple[int, int, float | None]:
+        """Rows in flight (any worker's), waiting rows due at ``now``, and when
+        the next waiting row is due (None: nothing waits)."""
+        now = time.time() if now is None else now
+        row = self._read("pending", {"now": now})[0]
+        return row["in_flight"], row["due"], row["next_due"]

@@ -1,0 +1,142 @@
+"""The SMTP transport: aiosmtplib over a pool of reused connections.
+
+A connection is opened on demand (STARTTLS when offered, or required when
+asked for; AUTH when a user name is given), kept for the next message, and
+dropped after any error that may have left it in an unknown state. At most
+``pool_size`` are open at once. Every outcome becomes one
+:class:`~mailer.transports.replies.Reply` per recipient — including a
+refused RCPT (aiosmtplib's ``SMTPRecipientsRefused``, which is not an
+``SMTPResponseException``) and a dropped connection (``code=None``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+    SMTPSenderRefused,
+)
+
+from mailer.errors import ConfigError
+from mailer.transports import Envelope
+from mailer.transports.replies import Reply, Stage
+
+
+class SMTPTransport:
+    """Sends through one SMTP server (a relay, or a receiving MX).
+
+    >>> SMTPTransport(host="relay.shop.test", port=587, pool_size=2).name
+    'smtp://relay.shop.test:587'
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = 25,
+        username: str | None = None,
+        password: str | None = None,
+        use_tls: bool = False,
+        start_tls: bool | None = None,
+        validate_certs: bool = True,
+        tls_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+        pool_size: int = 4,
+        timeout: float = 30.0,
+        messages_per_connection: int = 1000,
+    ) -> None:
+        if pool_size < 1:
+            raise ConfigError(f"pool_size must be at least 1, got {pool_size}")
+        if (username is None) != (password is None):
+            raise ConfigError("SMTP AUTH needs both a user name and a password")
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.use_tls = use_tls
+        self.start_tls = start_tls
+        self.validate_certs = validate_certs
+        self.tls_context = tls_context
+        self.local_hostname = local_hostname
+        self.pool_size = pool_size
+        self.timeout = timeout
+        self.messages_per_connection = messages_per_connection
+        self.name = f"smtp://{host}:{port}"
+        self._idle: list[tuple[aiosmtplib.SMTP, int]] = []
+        self._slots: asyncio.Semaphore | None = None
+        self.connections_opened = 0
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.pool_size)
+        return self._slots
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.use_tls,
+            start_tls=self.start_tls,
+            validate_certs=self.validate_certs,
+            tls_context=self.tls_context,
+            local_hostname=self.local_hostname,
+            timeout=self.timeout,
+            username=self.username,
+            password=self.password,
+        )
+        await client.connect()
+        self.connections_opened += 1
+        return client
+
+    async def send(self, envelope: Envelope) -> Mapping[str, Reply]:
+        async with self._semaphore():
+            client, used = self._idle.pop() if self._idle else (None, 0)
+            stage: Stage = "connect"
+            keep = False
+            try:
+                if client is None or not client.is_connected:
+                    client, used = await self._connect(), 0
+                stage = "mail"
+                errors, response = await client.sendmail(envelope.sender, list(envelope.recipients), envelope.data)
+                keep = True
+                replies = {r: Reply.parse(250, response, stage="data") for r in envelope.recipients}
+                for recipient, refused in errors.items():
+                    replies[recipient] = Reply.parse(refused.code, refused.message, stage="rcpt")
+                return replies
+            except SMTPRecipientsRefused as err:
+                keep = True  # aiosmtplib has sent RSET; the connection is clean
+                replies = {r: Reply.dropped("no reply", stage="rcpt") for r in envelope.recipients}
+                for refused in err.recipients:
+                    replies[refused.recipient] = Reply.parse(refused.code, refused.message, stage="rcpt")
+                return replies
+            except SMTPResponseException as err:
+                keep = err.code != 421 and stage != "connect"
+                at: Stage = "connect" if stage == "connect" else ("mail" if isinstance(err, SMTPSenderRefused) else "data")
+                return {r: Reply.parse(err.code, err.message, stage=at) for r in envelope.recipients}
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as err:
+                text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                return {r: Reply.dropped(text, stage=stage) for r in envelope.recipients}
+            finally:
+                if client is not None:
+                    if keep and client.is_connected and used + 1 < self.messages_per_connection:
+                        self._idle.append((client, used + 1))
+                    else:
+                        await _close(client)
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            await _close(client)
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    try:
+        if client.is_connected:
+            await asyncio.wait_for(client.quit(), timeout=2)
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        client.close()

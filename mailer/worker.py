@@ -1,0 +1,278 @@
+"""The worker: claims due messages, renders them, sends them, records what
+happened — losing nothing and sending nothing twice.
+
+One pass of a message::
+
+    claim (lease) ─► render ─► wait for a rate token and a domain slot
+        ─► mark 'sending' and commit ─► SMTP/outbox ─► classify the reply
+        ─► record it, only if the lease is still ours
+
+Crash safety comes from the order: a message is committed ``sending`` before
+its bytes leave, so a worker killed mid-send leaves a row the store will turn
+``unknown`` (never silently re-sent); a worker killed before that leaves a
+leased row that returns to the queue when its lease runs out. Leases are kept
+alive by a heartbeat while the worker runs. Rendering is deterministic, so a
+retry sends the same bytes with the same Message-ID.
+
+A worker stops claiming on SIGTERM (or :meth:`Worker.stop`), gives back the
+rows it has not started sending, and finishes the sends in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mailer.errors import ConfigError, MailerError
+from mailer.store import Delivery, Outcome, Store
+from mailer.throttle import RateLimit
+from mailer.transports import Envelope, Transport
+from mailer.transports.replies import Reply, backoff, classify
+
+log = logging.getLogger("mailer.worker")
+
+Renderer = Callable[[Delivery], Envelope]
+"""Turns a claimed row into the envelope to send; deterministic; may raise
+:class:`MailerError` (the row then fails with the reason)."""
+
+Mode = Literal["once", "until-idle", "forever"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """How a worker behaves.
+
+    >>> WorkerOptions(concurrency=4, rate=RateLimit(100.0)).per_domain
+    4
+
+    ``lease_seconds``: how long a claimed row stays ours without a heartbeat.
+    ``rate``: the transport's token bucket (kept in the store, so it holds
+    across restarts and is shared by every worker). ``per_domain``: at most
+    this many sends in flight to one recipient domain. ``pool_backoff`` and
+    ``policy_pause``: how long a 421 backs off, and a 5.7.x policy
+    rejection pauses, the whole transport. ``retry_base``/``retry_cap``:
+    exponential backoff for temporary failures.
+    """
+
+    concurrency: int = 8
+    batch: int | None = None
+    lease_seconds: float = 60.0
+    rate: RateLimit | None = None
+    per_domain: int = 4
+    pool_backoff: float = 60.0
+    policy_pause: float = 900.0
+    retry_base: float = 60.0
+    retry_cap: float = 4 * 3600.0
+    poll_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.per_domain < 1:
+            raise ConfigError("concurrency and per_domain must be at least 1")
+        if self.lease_seconds <= 0:
+            raise ConfigError("lease_seconds must be positive")
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did: messages per outcome, and events worth reporting."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    policy_rejections: list[str] = field(default_factory=list)
+    refused_commits: int = 0
+
+    def __str__(self) -> str:
+        parts = [f"{n} {state}" for state, n in sorted(self.outcomes.items())]
+        return ", ".join(parts) or "nothing to send"
+
+
+class Worker:
+    """Delivers the store's due messages through one transport."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        renderer: Renderer,
+        *,
+        options: WorkerOptions = WorkerOptions(),
+        owner: str | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.transport = transport
+        self.renderer = renderer
+        self.options = options
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.stats = WorkerStats()
+        self._stopping = asyncio.Event()
+        self._domains: dict[str, asyncio.Semaphore] = {}
+
+    def stop(self) -> None:
+        """Stop claiming; rows not yet sending go back; sends in flight finish."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self, mode: Mode = "until-idle") -> WorkerStats:
+        """``once``: one claim's worth; ``until-idle``: until nothing is due
+        and nothing is in flight anywhere (rows deferred to later do not
+        count); ``forever``: until stopped."""
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while not self.stopping:
+                claimed = self.store.claim(
+                    self.owner,
+                    now=self.clock(),
+                    limit=self.options.batch or self.options.concurrency * 2,
+                    lease_seconds=self.options.lease_seconds,
+                )
+                for name, n in (("suppressed", claimed.suppressed), ("capped", claimed.capped), ("expired", claimed.expired)):
+                    if n:
+                        self.stats.outcomes[name] += n
+                if claimed.deliveries:
+                    await self._deliver_all(claimed.deliveries)
+                if mode == "once":
+                    break
+                if claimed.deliveries:
+                    continue
+                in_flight, due, next_due = self.store.pending(now=self.clock())
+                if mode == "until-idle" and not in_flight and not due:
+                    break
+                await self._sleep(self._idle_wait(next_due))
+        finally:
+            heartbeat.cancel()
+            try:
+                await heartbeat
+            except asyncio.CancelledError:
+                pass
+        return self.stats
+
+    def _idle_wait(self, next_due: float | None) -> float:
+        wait = self.options.poll_interval
+        if next_due is not None:
+            wait = min(wait, max(0.0, next_due - self.clock()))
+        return max(wait, 0.01)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _heartbeat(self) -> None:
+        every = self.options.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.store.heartbeat(self.owner, now=self.clock(), lease_seconds=self.options.lease_seconds)
+            except MailerError as err:  # a missed beat is survivable; the next one may succeed
+                log.warning("heartbeat failed: %s", err)
+
+    async def _deliver_all(self, deliveries: list[Delivery]) -> None:
+        slots = asyncio.Semaphore(self.options.concurrency)
+
+        async def one(delivery: Delivery) -> None:
+            async with slots:
+                await self.deliver(delivery)
+
+        await asyncio.gather(*(one(d) for d in deliveries))
+
+    def _domain(self, domain: str) -> asyncio.Semaphore:
+        semaphore = self._domains.get(domain)
+        if semaphore is None:
+            semaphore = self._domains[domain] = asyncio.Semaphore(self.options.per_domain)
+        return semaphore
+
+    async def deliver(self, delivery: Delivery) -> str:
+        """Send one claimed row and record the outcome; returns its new state
+        (``lost`` when the lease was gone, ``released`` when stopping)."""
+        store, owner = self.store, self.owner
+        if self.stopping:
+            store.release(owner, [delivery.id], now=self.clock())
+            return self._count("released")
+        try:
+            envelope = self.renderer(delivery)
+        except MailerError as err:
+            store.put_back(delivery.id, owner, state="failed", reason=f"cannot render: {err}", now=self.clock())
+            return self._count("failed")
+        async with self._domain(envelope.domain):
+            if self.options.rate is not None:
+                # Reserved even if the message then waits: a spent token can only slow us down.
+                wait = store.reserve_token(
+                    self.transport.name, rate=self.options.rate.rate, burst=self.options.rate.burst, now=self.clock()
+                )
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            paused = store.paused(self.transport.name, now=self.clock())
+            if paused is not None:
+                return self._postpone(delivery, paused[0], f"transport paused: {paused[2]}")
+            if self.stopping:
+                store.release(owner, [delivery.id], now=self.clock())
+                return self._count("released")
+            started = store.mark_sending(delivery.id, owner, now=self.clock(), message_id=envelope.message_id or None)
+            if started != "sending":
+                return self._count(started)
+            replies = await self.transport.send(envelope)
+        reply = replies.get(delivery.address) or next(iter(replies.values()), Reply.dropped("no reply"))
+        return self._record(delivery, reply)
+
+    def _postpone(self, delivery: Delivery, until: float, reason: str) -> str:
+        until += self.rng.uniform(0, self.options.poll_interval)
+        if until >= delivery.expires_at:
+            self.store.put_back(delivery.id, self.owner, state="expired", reason=f"{reason}; expired", now=self.clock())
+            return self._count("expired")
+        self.store.put_back(delivery.id, self.owner, state="deferred", not_before=until, reason=reason, now=self.clock())
+        return self._count("deferred")
+
+    def _record(self, delivery: Delivery, reply: Reply) -> str:
+        now = self.clock()
+        verdict = classify(reply)
+        attempt = delivery.attempts + 1
+        fields = {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text[:500], "reason": verdict.reason}
+        name = self.transport.name
+        if verdict.backoff_pool:
+            self.store.pause(name, until=now + max(self.options.pool_backoff, verdict.retry_after or 0.0),
+                             code=reply.code, reason=verdict.reason)
+        if verdict.pause_pool:
+            self.store.pause(name, until=now + self.options.policy_pause, code=reply.code, reason=verdict.reason)
+            self.stats.policy_rejections.append(f"{delivery.address}: {verdict.reason}")
+            log.error("policy rejection, pausing %s for %gs: %s", name, self.options.policy_pause, verdict.reason)
+        if verdict.action == "sent":
+            outcome = Outcome("sent", **fields)  # type: ignore[arg-type]
+        elif verdict.action == "bounce":
+            outcome = Outcome("bounced", suppress="hard-bounce", **fields)  # type: ignore[arg-type]
+        elif verdict.action == "fail":
+            outcome = Outcome("failed", **fields)  # type: ignore[arg-type]
+        else:
+            delay = backoff(attempt, base=self.options.retry_base, cap=self.options.retry_cap,
+                            hint=verdict.retry_after, rng=self.rng)
+            if verdict.pause_pool:
+                delay = max(delay, self.options.policy_pause)
+            if now + delay >= delivery.expires_at:
+                outcome = Outcome("expired", **{**fields, "reason": f"{verdict.reason}; expired before a retry"})  # type: ignore[arg-type]
+            else:
+                outcome = Outcome("deferred", not_before=now + delay, **fields)  # type: ignore[arg-type]
+        if not self.store.finish(delivery.id, self.owner, outcome, now=now):
+            self.stats.refused_commits += 1
+            log.warning("lease on %s/%s was lost; its outcome (%s) was not recorded",
+                        delivery.campaign, delivery.recipient, outcome.state)
+            return self._count("lost")
+        return self._count(outcome.state)
+
+    def _count(self, state: str) -> str:
+        self.stats.outcomes[state] += 1
+        return state

@@ -1,0 +1,252 @@
+"""The worker against the in-memory transport: every reply class, leases,
+fencing, draining, rate limits and per-domain caps."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mailer.errors import MailerError
+from mailer.store import Delivery, NewDelivery, Store, open_store
+from mailer.throttle import RateLimit
+from mailer.transports import Envelope
+from mailer.transports.memory import MemoryTransport
+from mailer.transports.replies import Reply
+from mailer.worker import Worker, WorkerOptions
+
+
+def render(delivery: Delivery) -> Envelope:
+    mid = f"<{delivery.campaign}.{delivery.recipient}@shop.test>"
+    data = f"Message-ID: {mid}\r\nTo: {delivery.address}\r\n\r\nHello\r\n".encode()
+    return Envelope("bounces@shop.test", (delivery.address,), data, mid)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(tmp_path / "queue.sqlite3", caps=None)
+    yield s
+    s.close()
+
+
+def queue(store: Store, n: int, *, campaign: str = "autumn", domain: str = "shop.test", **kw: object) -> None:
+    now = time.time()
+    kw.setdefault("not_before", now - 1)
+    store.enqueue(
+        [NewDelivery(campaign, f"C{i}", f"c{i}@{domain}", **kw) for i in range(n)],  # type: ignore[arg-type]
+    )
+
+
+def run(worker: Worker, mode: str = "until-idle") -> dict[str, int]:
+    asyncio.run(worker.run(mode))  # type: ignore[arg-type]
+    return dict(worker.stats.outcomes)
+
+
+OPTIONS = WorkerOptions(concurrency=4, lease_seconds=5, poll_interval=0.05, retry_base=60)
+
+
+def test_sends_every_due_message_once(store: Store) -> None:
+    queue(store, 10)
+    transport = MemoryTransport()
+    assert run(Worker(store, transport, render, options=OPTIONS)) == {"sent": 10}
+    assert store.counts() == {"sent": 10}
+    assert sorted(Counter(e.message_id for e in transport.sent).values()) == [1] * 10
+
+
+def test_message_not_yet_due_is_left(store: Store) -> None:
+    queue(store, 1, not_before=time.time() + 3600)
+    assert run(Worker(store, MemoryTransport(), render, options=OPTIONS)) == {}
+    assert store.counts() == {"queued": 1}
+
+
+def test_temporary_failure_defers_with_backoff(store: Store) -> None:
+    queue(store, 1)
+    transport = MemoryTransport(lambda e, r: Reply(451, "4.3.0", "try later", "data"))
+    before = time.time()
+    assert run(Worker(store, transport, render, options=OPTIONS)) == {"deferred": 1}
+    row = store.get("autumn", "C0")
+    assert row is not None and row.state == "deferred" and row.attempts == 1
+    assert before + 30 <= row.not_before <= time.time() + 60
+    assert (row.reply_code, row.reply_enhanced) == (451, "4.3.0")
+    assert not store.is_suppressed(address="c0@shop.test")
+
+
+def test_retry_hint_is_honoured(store: Store) -> None:
+    queue(store, 1)
+    transport = MemoryTransport(lambda e, r: Reply.parse(450, "4.2.0 mailbox busy, retry in 600 seconds", stage="rcpt"))
+    run(Worker(store, transport, render, options=OPTIONS))
+    row = store.get("autumn", "C0")
+    assert row is not None and row.not_before >= time.time() + 590
+
+
+def test_421_backs_off_the_whole_pool(store: Store) -> None:
+    queue(store, 5)
+    transport = MemoryTransport(lambda e, r: Reply(421, "4.7.0", "too busy", "mail"))
+    options = WorkerOptions(concurrency=1, lease_seconds=5, poll_interval=0.05)
+    outcomes = run(Worker(store, transport, render, options=options))
+    assert len(transport.attempts) == 1
+    assert outcomes == {"deferred": 5}
+    assert store.paused(transport.name) is not None
+
+
+def test_hard_bounce_suppresses(store: Store) -> None:
+    queue(store, 1)
+    transport = MemoryTransport(lambda e, r: Reply.parse(550, "5.1.1 user unknown", stage="rcpt"))
+    assert run(Worker(store, transport, render, options=OPTIONS)) == {"bounced": 1}
+    assert store.is_suppressed(address="c0@shop.test")
+    queue(store, 1, campaign="winter")
+    assert run(Worker(store, MemoryTransport(), render, options=OPTIONS)) == {"suppressed": 1}
+
+
+def test_policy_rejection_pauses_and_does_not_suppress(store: Store) -> None:
+    queue(store, 3)
+    transport = MemoryTransport(lambda e, r: Reply.parse(550, "5.7.1 rejected by policy", stage="data"))
+    options = WorkerOptions(concurrency=1, lease_seconds=5, poll_interval=0.05, policy_pause=600)
+    worker = Worker(store, transport, render, options=options)
+    assert run(worker) == {"deferred": 3}
+    assert len(transport.attempts) == 1
+    assert not store.is_suppressed(address="c0@shop.test")
+    assert worker.stats.policy_rejections == ["c0@shop.test: 550 5.7.1 rejected by policy"]
+    until, code, _ = store.paused(transport.name)  # type: ignore[misc]
+    assert code == 550 and until >= time.time() + 590
+
+
+def test_552_at_rcpt_is_temporary(store: Store) -> None:
+    queue(store, 1)
+    transport = MemoryTransport(lambda e, r: Reply.parse(552, "5.2.2 mailbox full", stage="rcpt"))
+    assert run(Worker(store, transport, render, options=OPTIONS)) == {"deferred": 1}
+
+
+def test_other_permanent_failure_fails_without_suppressing(store: Store) -> None:
+    queue(store, 1)
+    transport = MemoryTransport(lambda e, r: Reply.parse(554, "5.6.0 bad content", stage="data"))
+    assert run(Worker(store, transport, render, options=OPTIONS)) == {"failed": 1}
+    assert not store.is_suppressed(address="c0@shop.test")
+
+
+def test_dropped_connection_past_expiry_expires(store: Store) -> None:
+    queue(store, 1, expires_at=time.time() + 10)
+    transport = MemoryTransport(lambda e, r: Reply.dropped("connection refused"))
+    assert run(Worker(store, transport, render, options=OPTIONS)) == {"expired": 1}
+    row = store.get("autumn", "C0")
+    assert row is not None and "expired" in (row.reason or "")
+
+
+def test_render_failure_fails_the_row_only(store: Store) -> None:
+    queue(store, 2)
+
+    def picky(delivery: Delivery) -> Envelope:
+        if delivery.recipient == "C0":
+            raise MailerError("missing slot")
+        return render(delivery)
+
+    assert run(Worker(store, MemoryTransport(), picky, options=OPTIONS)) == {"failed": 1, "sent": 1}
+    row = store.get("autumn", "C0")
+    assert row is not None and row.reason == "cannot render: missing slot"
+
+
+def test_unsubscribe_after_queueing_is_honoured(store: Store) -> None:
+    queue(store, 2)
+    store.suppress(recipient="C1", reason="unsubscribed")
+    transport = MemoryTransport()
+    assert run(Worker(store, transport, render, options=OPTIONS)) == {"sent": 1, "suppressed": 1}
+    assert [e.recipients for e in transport.sent] == [("c0@shop.test",)]
+
+
+def test_unsubscribe_while_leased_is_honoured(store: Store) -> None:
+    queue(store, 1)
+    worker = Worker(store, MemoryTransport(), render, options=OPTIONS)
+    (delivery,) = store.claim(worker.owner, limit=1).deliveries
+    store.suppress(address="c0@shop.test")
+    assert asyncio.run(worker.deliver(delivery)) == "suppressed"
+    assert worker.transport.sent == []  # type: ignore[attr-defined]
+
+
+def test_zombie_reply_is_not_recorded(store: Store) -> None:
+    queue(store, 1)
+
+    async def slow(envelope: Envelope, rcpt: str) -> Reply:
+        store.recover(now=time.time() + 60)  # the lease runs out meanwhile: the row becomes unknown
+        return Reply(250, "2.0.0", "ok", "data")
+
+    worker = Worker(store, MemoryTransport(slow), render, options=OPTIONS)
+    (delivery,) = store.claim(worker.owner, limit=1, lease_seconds=5).deliveries
+    assert asyncio.run(worker.deliver(delivery)) == "lost"
+    assert worker.stats.refused_commits == 1
+    assert store.counts() == {"unknown": 1}
+
+
+def test_stop_releases_unsent_rows(store: Store) -> None:
+    queue(store, 4)
+    worker = Worker(store, MemoryTransport(), render, options=OPTIONS)
+    claimed = store.claim(worker.owner, limit=4).deliveries
+    worker.stop()
+    for d in claimed:
+        assert asyncio.run(worker.deliver(d)) == "released"
+    assert store.counts() == {"queued": 4}
+
+
+def test_stop_during_run_drains(store: Store) -> None:
+    queue(store, 20)
+
+    async def scenario() -> Worker:
+        async def handler(envelope: Envelope, rcpt: str) -> Reply:
+            await asyncio.sleep(0.01)
+            worker.stop()
+            return Reply(250, "2.0.0", "ok", "data")
+
+        worker = Worker(store, MemoryTransport(handler), render,
+                        options=WorkerOptions(concurrency=2, batch=20, lease_seconds=5))
+        await worker.run("forever")
+        return worker
+
+    worker = asyncio.run(scenario())
+    counts = store.counts()
+    assert counts.get("sent", 0) >= 1 and counts.get("sent", 0) + counts.get("queued", 0) == 20
+    assert "leased" not in counts and "sending" not in counts
+
+
+def test_rate_limit_is_never_exceeded_across_a_restart(store: Store) -> None:
+    queue(store, 12)
+    stamps: list[float] = []
+
+    def handler(envelope: Envelope, rcpt: str) -> Reply:
+        stamps.append(time.monotonic())
+        return Reply(250, "2.0.0", "ok", "data")
+
+    options = WorkerOptions(concurrency=4, lease_seconds=5, rate=RateLimit(40.0, burst=1))
+    run(Worker(store, MemoryTransport(handler), render, options=options), "once")
+    run(Worker(store, MemoryTransport(handler), render, options=options))
+    assert len(stamps) == 12
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert min(gaps) >= 1 / 40 - 0.005
+
+
+def test_per_domain_cap_limits_concurrent_sends(store: Store) -> None:
+    queue(store, 12, domain="big.test")
+    active = Counter[str]()
+    peak = Counter[str]()
+
+    async def handler(envelope: Envelope, rcpt: str) -> Reply:
+        active[envelope.domain] += 1
+        peak[envelope.domain] = max(peak[envelope.domain], active[envelope.domain])
+        await asyncio.sleep(0.01)
+        active[envelope.domain] -= 1
+        return Reply(250, "2.0.0", "ok", "data")
+
+    options = WorkerOptions(concurrency=8, per_domain=2, lease_seconds=5)
+    assert run(Worker(store, MemoryTransport(handler), render, options=options)) == {"sent": 12}
+    assert peak["big.test"] == 2
+
+
+def test_4xx_storm_never_bounces(store: Store) -> None:
+    queue(store, 30)
+    rng = random.Random(7)
+    transport = MemoryTransport(lambda e, r: Reply(rng.choice([421, 450, 451, 452]), None, "busy", "rcpt"))
+    run(Worker(store, transport, render, options=OPTIONS))
+    assert set(store.counts()) == {"deferred"}
+    assert store.suppressions() == []
