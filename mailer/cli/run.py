@@ -1,0 +1,139 @@
+"""``mailer run CAMPAIGN.toml``: plan, queue and deliver a campaign.
+
+Every customer is planned (now, a local-time window, or a fixed instant;
+never in quiet hours, 21:00–08:00 local, unless told), checked against the
+frequency caps and queued once (running it again queues nothing twice).
+Unless ``--queue-only`` is given, a worker then delivers what is due through
+the transport — by default the outbox directory, so it runs end to end with
+no server. A progress line is shown on a terminal, never in CI or a pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from datetime import date, datetime, time as dtime, timezone
+from pathlib import Path
+
+from mailer.cli.worker import add_delivery_options, add_store_option, deliver
+from mailer.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "run", help="plan, queue and deliver a campaign", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("campaign", type=Path, help="campaign TOML file")
+    parser.add_argument("--customers", required=True, type=Path, help="customers CSV or JSON Lines")
+    parser.add_argument("--feed", type=Path, help="product feed for the campaign's product slots")
+    add_store_option(parser)
+    add_delivery_options(parser)
+    parser.add_argument("--state-dir", type=Path, default=Path(".mailer"), help="where the link-signing key is kept")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--at", help="send at this instant (ISO 8601 with offset, e.g. 2026-11-24T09:00Z)")
+    when.add_argument("--window", help="send between these local times on --day, e.g. 09:00-11:00")
+    parser.add_argument("--day", type=date.fromisoformat, help="the day for --window (default: today, UTC)")
+    parser.add_argument("--no-quiet-hours", action="store_true", help="allow sending at night, local time")
+    parser.add_argument("--class", dest="message_class", default="promotional",
+                        choices=("transactional", "lifecycle", "promotional"), help="message class (caps)")
+    parser.add_argument("--on-cap", choices=("defer", "drop"), default="defer",
+                        help="what to do with a capped recipient (default: defer)")
+    parser.add_argument("--expiry", type=float, default=24.0, help="hours after its planned time a message expires")
+    parser.add_argument("--queue-only", action="store_true", help="queue, and leave delivery to `mailer worker`")
+    parser.add_argument("--return-path", help="envelope sender for bounces (default: the From address)")
+    parser.set_defaults(func=run)
+
+
+def _rule(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from mailer.plan import At, LocalWindow
+
+    if args.at:
+        try:
+            when = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+        except ValueError as err:
+            raise ConfigError(f"--at {args.at!r}: not an ISO 8601 date and time") from err
+        if when.tzinfo is None:
+            raise ConfigError(f"--at {args.at!r}: give a UTC offset, e.g. Z or +01:00")
+        return At(when)
+    if args.window:
+        try:
+            start, end = (dtime.fromisoformat(part.strip()) for part in args.window.split("-", 1))
+        except ValueError as err:
+            raise ConfigError(f"--window {args.window!r}: expected HH:MM-HH:MM") from err
+        return LocalWindow(args.day or datetime.now(timezone.utc).date(), start, end)
+    return None
+
+
+def show_progress() -> bool:
+    """A progress line only on a terminal, and never in CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+async def _progress(store, campaign_id: str, total: int) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        counts = store.counts(campaign_id)
+        done = sum(n for state, n in counts.items() if state not in ("planned", "queued", "leased", "sending", "deferred"))
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ")
+        sys.stderr.flush()
+        await asyncio.sleep(0.5)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mailer.campaign import load_campaign
+    from mailer.customers import iter_customers
+    from mailer.delivery import queue_campaign, spec_for
+    from mailer.plan import QuietHours
+    from mailer.report import Report
+    from mailer.store import open_store
+
+    campaign = load_campaign(args.campaign)
+    rule = _rule(args)
+    report = Report()
+    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
+    try:
+        spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir, return_path=args.return_path)
+        added, dropped = queue_campaign(
+            store,
+            campaign,
+            iter_customers(args.customers, report=report),
+            spec=spec,
+            rule=rule,
+            quiet=None if args.no_quiet_hours else QuietHours(),
+            message_class=args.message_class,
+            expiry=args.expiry * 3600,
+            on_cap=args.on_cap,
+            report=report,
+        )
+        print(f"queued {added} message(s) for campaign {campaign.id!r}" + (f"; {dropped} capped" if dropped else ""))
+        for line in report.lines()[:20]:
+            print(f"  {line}")
+        if args.queue_only:
+            return 0
+
+        async def go():  # type: ignore[no-untyped-def]
+            total = sum(store.counts(campaign.id).values())
+            ticker = asyncio.create_task(_progress(store, campaign.id, total)) if show_progress() else None
+            try:
+                return await deliver(args, store, "until-idle")
+            finally:
+                if ticker:
+                    ticker.cancel()
+                    sys.stderr.write("\n")
+
+        stats = asyncio.run(go())
+        print(f"delivered: {stats}")
+        _, _, next_due = store.pending(now=time.time())
+        if next_due is not None:
+            print(f"next message due at {datetime.fromtimestamp(next_due, timezone.utc):%Y-%m-%d %H:%M:%S} UTC; "
+                  "run `mailer worker` to deliver it")
+        for rejection in stats.policy_rejections:
+            print(f"policy rejection (transport paused): {rejection}", file=sys.stderr)
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,110 @@
+"""``mailer worker``: deliver due messages from the queue.
+
+Claims due messages with leases (kept alive by a heartbeat), renders them,
+sends them through the transport and records each reply. ``--once`` handles
+one claim's worth; ``--until-idle`` stops when nothing is due or in flight;
+otherwise it runs until SIGTERM or Ctrl-C, on which it stops claiming, puts
+back what it has not started and finishes the sends in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"
+DEFAULT_TRANSPORT = "outbox:.mailer/outbox"
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("MAILER_STORE", DEFAULT_STORE),
+        help=f"queue database (default: $MAILER_STORE or {DEFAULT_STORE})",
+    )
+
+
+def add_delivery_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--transport",
+        default=os.environ.get("MAILER_TRANSPORT", DEFAULT_TRANSPORT),
+        help="outbox:DIR, smtp://[user:pass@]host[:port][?starttls=1&pool=N] or smtps://… "
+        f"(default: $MAILER_TRANSPORT or {DEFAULT_TRANSPORT})",
+    )
+    parser.add_argument("--concurrency", type=int, default=8, help="messages in flight at once (default 8)")
+    parser.add_argument("--rate", type=float, help="at most this many messages per second through the transport")
+    parser.add_argument("--burst", type=float, default=1.0, help="token-bucket burst for --rate (default 1)")
+    parser.add_argument("--per-domain", type=int, default=4, help="sends in flight per recipient domain (default 4)")
+    parser.add_argument("--lease", type=float, default=60.0, help="lease length in seconds (default 60)")
+    parser.add_argument("--retry-base", type=float, default=60.0, help="first retry delay in seconds (default 60)")
+    parser.add_argument(
+        "--at-least-once",
+        action="store_true",
+        help="re-send messages whose worker died mid-send (default: mark them unknown)",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "worker", help="deliver due messages from the queue", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_store_option(parser)
+    add_delivery_options(parser)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_const", const="once", dest="mode", help="one claim's worth, then exit")
+    mode.add_argument("--until-idle", action="store_const", const="until-idle", dest="mode",
+                      help="exit when nothing is due or in flight")
+    parser.set_defaults(func=run, mode="forever")
+
+
+def worker_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from mailer.throttle import RateLimit
+    from mailer.worker import WorkerOptions
+
+    return WorkerOptions(
+        concurrency=args.concurrency,
+        lease_seconds=args.lease,
+        rate=RateLimit(args.rate, args.burst) if args.rate else None,
+        per_domain=args.per_domain,
+        retry_base=args.retry_base,
+        poll_interval=min(1.0, args.lease / 4),
+    )
+
+
+async def deliver(args: argparse.Namespace, store, mode: str):  # type: ignore[no-untyped-def]
+    """Run a worker on ``store`` with the command line's options; SIGTERM and
+    SIGINT drain it."""
+    from mailer.delivery import CampaignRenderer
+    from mailer.transports import open_transport
+    from mailer.worker import Worker
+
+    transport = open_transport(args.transport)
+    worker = Worker(store, transport, CampaignRenderer(store), options=worker_options(args))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, worker.stop)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform/thread
+            pass
+    try:
+        return await worker.run(mode)  # type: ignore[arg-type]
+    finally:
+        await transport.aclose()
+
+
+def run(args: argparse.Namespace) -> int:
+    from mailer.store import open_store
+
+    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
+    try:
+        stats = asyncio.run(deliver(args, store, args.mode))
+    finally:
+        store.close()
+    print(f"worker: {stats}")
+    for rejection in stats.policy_rejections:
+        print(f"worker: policy rejection (transport paused): {rejection}", file=sys.stderr)
+    return 0
