@@ -1,0 +1,2 @@
+"""HTTP edges of ``mailer``: the one-click unsubscribe endpoint (later,
+tracking and preview)."""

@@ -1,0 +1,232 @@
+"""Delivery over real SMTP (aiosmtpd on 127.0.0.1, port 0): pooling, every
+reply class, outages, expiry, rate limits, unsubscribe and zombies."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mailer.store import Delivery, NewDelivery, Store, open_store
+from mailer.throttle import RateLimit
+from mailer.tokens import Signer
+from mailer.transports import Envelope
+from mailer.transports.smtp import SMTPTransport
+from mailer.web.unsubscribe import UnsubscribeApp, call
+from mailer.worker import Worker, WorkerOptions
+from tests.integration.smtp_server import ScriptedHandler, SMTPServer
+
+
+def render(delivery: Delivery) -> Envelope:
+    mid = f"<{delivery.campaign}.{delivery.recipient}@shop.test>"
+    data = (f"From: news@shop.test\r\nTo: {delivery.address}\r\nSubject: Hi\r\nMessage-ID: {mid}\r\n\r\n"
+            + ("x" * 70 + "\r\n") * 30).encode()
+    return Envelope("bounces@shop.test", (delivery.address,), data, mid)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(tmp_path / "queue.sqlite3", caps=None)
+    yield s
+    s.close()
+
+
+def queue(store: Store, n: int, *, campaign: str = "autumn", **kw: object) -> None:
+    kw.setdefault("not_before", time.time() - 1)
+    store.enqueue([NewDelivery(campaign, f"C{i}", f"c{i}@example.test", **kw) for i in range(n)])  # type: ignore[arg-type]
+
+
+def deliver(store: Store, port: int, *, mode: str = "until-idle", **options: object) -> Worker:
+    options.setdefault("lease_seconds", 5)
+    options.setdefault("poll_interval", 0.05)
+    transport = SMTPTransport(host="127.0.0.1", port=port, pool_size=int(options.pop("pool", 2)), timeout=5)
+    worker = Worker(store, transport, render, options=WorkerOptions(**options))  # type: ignore[arg-type]
+
+    async def go() -> None:
+        try:
+            await worker.run(mode)  # type: ignore[arg-type]
+        finally:
+            await transport.aclose()
+
+    asyncio.run(go())
+    return worker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_delivers_each_message_once_over_reused_connections(store: Store, smtp: SMTPServer) -> None:
+    queue(store, 30)
+    deliver(store, smtp.port, concurrency=4, pool=2)
+    assert store.counts() == {"sent": 30}, store.deliveries()[0]
+    assert sorted(Counter(r.message_id for r in smtp.handler.received).values()) == [1] * 30
+    assert smtp.handler.connections <= 2
+
+
+def test_smtp_down_defers_and_never_finishes(store: Store) -> None:
+    queue(store, 3)
+    worker = deliver(store, free_port(), concurrency=1)
+    assert store.counts() == {"deferred": 3}
+    assert all(d.attempts == 1 and d.reply_code is None for d in store.deliveries())
+    assert worker.stats.outcomes["sent"] == 0
+
+
+def test_4xx_storm_backs_off_without_false_bounces(store: Store, smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "451 4.3.0 try again later" if stage == "data" else None
+    queue(store, 10)
+    deliver(store, smtp.port, concurrency=4)
+    assert store.counts() == {"deferred": 10}
+    assert store.suppressions() == []
+    now = time.time()
+    assert all(now + 20 < d.not_before < now + 70 for d in store.deliveries())
+
+
+def test_552_at_rcpt_is_temporary(store: Store, smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "552 5.2.2 mailbox full" if stage == "rcpt" else None
+    queue(store, 1)
+    deliver(store, smtp.port)
+    assert store.counts() == {"deferred": 1}
+    assert not store.is_suppressed(address="c0@example.test")
+
+
+def test_550_5_1_1_bounces_and_suppresses(store: Store, smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "550 5.1.1 no such user" if stage == "rcpt" and addr.startswith("c1@") else None
+    queue(store, 3)
+    deliver(store, smtp.port)
+    assert store.counts() == {"bounced": 1, "sent": 2}
+    assert store.is_suppressed(address="c1@example.test")
+    row = store.get("autumn", "C1")
+    assert row is not None and (row.reply_code, row.reply_enhanced) == (550, "5.1.1")
+
+
+def test_550_5_7_1_pauses_without_suppressing(store: Store, smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "550 5.7.1 message rejected as spam" if stage == "data" else None
+    queue(store, 4)
+    worker = deliver(store, smtp.port, concurrency=1, policy_pause=600)
+    assert store.counts() == {"deferred": 4}
+    assert len(smtp.handler.received) == 0
+    assert store.suppressions() == []
+    assert store.paused(f"smtp://127.0.0.1:{smtp.port}") is not None
+    assert len(worker.stats.policy_rejections) == 1
+
+
+def test_421_backs_off_the_pool(store: Store, smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "421 4.7.0 too many connections" if stage == "mail" else None
+    queue(store, 4)
+    deliver(store, smtp.port, concurrency=1)
+    assert store.counts() == {"deferred": 4}
+    assert store.paused(f"smtp://127.0.0.1:{smtp.port}") is not None
+
+
+def test_dropped_connection_is_retried(store: Store, smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "DROP" if stage == "rcpt" else None
+    queue(store, 2)
+    deliver(store, smtp.port, concurrency=1)
+    assert store.counts() == {"deferred": 2}
+    assert store.suppressions() == []
+
+
+def test_partial_recipient_refusal_is_per_recipient(smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "550 5.1.1 unknown" if stage == "rcpt" and addr.startswith("bad") else None
+    transport = SMTPTransport(host="127.0.0.1", port=smtp.port)
+
+    async def go():  # type: ignore[no-untyped-def]
+        both = await transport.send(Envelope("b@shop.test", ("good@x.test", "bad@x.test"), b"Subject: x\r\n\r\nhi\r\n"))
+        bad = await transport.send(Envelope("b@shop.test", ("bad@x.test",), b"Subject: x\r\n\r\nhi\r\n"))
+        await transport.aclose()
+        return both, bad
+
+    both, bad = asyncio.run(go())
+    assert both["good@x.test"].code == 250
+    assert (both["bad@x.test"].code, both["bad@x.test"].enhanced, both["bad@x.test"].stage) == (550, "5.1.1", "rcpt")
+    assert (bad["bad@x.test"].code, bad["bad@x.test"].stage) == (550, "rcpt")  # SMTPRecipientsRefused
+    assert transport.connections_opened == 1
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_is_used_when_configured(tmp_path: Path) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    seen: list[bytes] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        seen.append(auth_data.login)
+        return AuthResult(success=auth_data.login == b"mailer" and auth_data.password == b"s3cret")
+
+    handler = ScriptedHandler()
+    with SMTPServer(handler, authenticator=authenticator, auth_require_tls=False, auth_required=True) as server:
+        transport = SMTPTransport(host="127.0.0.1", port=server.port, username="mailer", password="s3cret")
+
+        async def go():  # type: ignore[no-untyped-def]
+            reply = await transport.send(Envelope("b@shop.test", ("a@x.test",), b"Subject: x\r\n\r\nhi\r\n"))
+            await transport.aclose()
+            return reply
+
+        assert asyncio.run(go())["a@x.test"].code == 250
+    assert seen == [b"mailer"]
+
+
+def test_unsubscribe_after_queueing_is_honoured(store: Store, smtp: SMTPServer) -> None:
+    queue(store, 3)
+    signer = Signer(b"k" * 32)
+    status, _ = call(UnsubscribeApp(store, signer), "POST", "/email/unsubscribe/" + signer.sign("C1", "autumn"),
+                     b"List-Unsubscribe=One-Click")
+    assert status == "200 OK"
+    deliver(store, smtp.port)
+    assert store.counts() == {"sent": 2, "suppressed": 1}
+    assert all("c1@example.test" not in r.recipients for r in smtp.handler.received)
+
+
+def test_outage_past_expiry_expires_rather_than_sends(store: Store, smtp: SMTPServer) -> None:
+    outage = {"on": True}
+    smtp.handler.script = lambda stage, addr: "451 4.4.1 try again later" if outage["on"] and stage == "mail" else None
+    queue(store, 2, expires_at=time.time() + 1.0)
+    deliver(store, smtp.port, concurrency=2, retry_base=0.2, retry_cap=0.4)
+    assert store.counts() == {"deferred": 2}
+    time.sleep(max(0.0, max(d.expires_at for d in store.deliveries()) - time.time()) + 0.05)
+    outage["on"] = False  # the server is back, but too late
+    deliver(store, smtp.port)
+    assert store.counts() == {"expired": 2}
+    assert smtp.handler.received == []
+
+
+def test_rate_limit_holds_across_a_restart(store: Store, smtp: SMTPServer) -> None:
+    queue(store, 10)
+    options = {"concurrency": 4, "rate": RateLimit(20.0, burst=1)}
+    deliver(store, smtp.port, mode="once", batch=4, **options)  # type: ignore[arg-type]
+    deliver(store, smtp.port, **options)  # type: ignore[arg-type]
+    stamps = sorted(r.at for r in smtp.handler.received)
+    assert len(stamps) == 10
+    # Server-side arrival times jitter a little around the send times.
+    assert min(b - a for a, b in zip(stamps, stamps[1:])) >= 1 / 20 - 0.02
+    for i in range(len(stamps)):
+        in_one_second = [t for t in stamps if stamps[i] <= t < stamps[i] + 1]
+        assert len(in_one_second) <= 21
+
+
+def test_zombie_commit_is_refused(store: Store, smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "STALL 1.2" if stage == "data" else None
+    queue(store, 1)
+    transport = SMTPTransport(host="127.0.0.1", port=smtp.port)
+    zombie = Worker(store, transport, render, options=WorkerOptions(lease_seconds=0.5))
+    (delivery,) = store.claim(zombie.owner, limit=1, lease_seconds=0.5).deliveries
+
+    async def go() -> str:
+        sending = asyncio.create_task(zombie.deliver(delivery))  # no heartbeat: it is a zombie
+        await asyncio.sleep(0.8)
+        store.recover()  # another worker's claim finds the lease expired mid-send
+        state = await sending
+        await transport.aclose()
+        return state
+
+    assert asyncio.run(go()) == "lost"
+    assert zombie.stats.refused_commits == 1
+    assert store.counts() == {"unknown": 1}
+    assert len(smtp.handler.received) == 1  # the server got it; the record says we cannot know
