@@ -1,12 +1,20 @@
 """Send-time optimisation: each recipient's best hour, learnt from their history.
 
-``history`` reads who was sent what and when they engaged; ``kernel`` models
-how engagement fades after a message lands; ``machine`` spots recipients
-whose opens are automatic; ``profiles`` learns a 24-hour rhythm per customer,
-shrunk toward their segment; ``windows`` and ``schedule`` turn profiles into
-UTC send times within local windows and quiet hours, across DST, with
-exploration and per-hour capacity.  ``simulate`` makes audiences whose truth
-is known.  Everything between reading and writing is numpy over plain arrays.
+``timestamps`` and ``zones`` parse ISO 8601 and convert time zones for whole
+arrays; ``history`` reads who was sent what and when they engaged;
+``kernel`` models how engagement fades after a message lands; ``machine``
+spots recipients whose opens are automatic; ``profiles`` learns a 24-hour
+rhythm per customer, shrunk toward their segment; ``windows``,
+``exploration``, ``capacity`` and ``schedule`` turn profiles into UTC send
+times within local windows and quiet hours, across DST; ``export`` writes
+CSV; ``simulate`` makes audiences whose truth is known.  Everything between
+reading and writing is numpy over plain arrays.
+
+>>> from mailer.sto import read_history, fit_profiles, best_send_times
+>>> profiles = fit_profiles(read_history("fixtures/sto_history.csv", default_timezone="Europe/London"))
+>>> plan = best_send_times(profiles, "2024-03-31", quiet_hours="21:00-08:00")
+>>> len(plan) == len(profiles), profiles.distribution().shape
+(True, (12, 24))
 """
 
 from __future__ import annotations
@@ -15,15 +23,21 @@ from mailer.sto.history import History, history_from_rows, read_history
 from mailer.sto.kernel import DelayKernel
 from mailer.sto.machine import MachineOpens, detect_machine_opens
 from mailer.sto.profiles import SOURCES, Profiles, Shrinkage, Tuning, fit_profiles
+from mailer.sto.schedule import REASONS, SendPlan, best_send_times
+from mailer.sto.windows import TimeRange
 
 __all__ = [
+    "REASONS",
     "SOURCES",
     "DelayKernel",
     "History",
     "MachineOpens",
     "Profiles",
+    "SendPlan",
     "Shrinkage",
+    "TimeRange",
     "Tuning",
+    "best_send_times",
     "detect_machine_opens",
     "fit_profiles",
     "history_from_rows",

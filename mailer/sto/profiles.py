@@ -38,6 +38,8 @@ TIER_EDGES = (1, 5, 20)
 _NU = 1.0  # pseudo-engagements behind each customer's overall responsiveness
 _CHUNK = 1 << 20
 _MAX_VALIDATION = 300_000
+_MIN_VALIDATION = 500  # fewer held-out engagements than this: keep the default strengths
+_POPULATION_PRIOR = 24.0  # pseudo-engagements, spread evenly, behind the population profile
 GRID = {
     "zone": (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4),
     "segment": (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4),
@@ -55,7 +57,7 @@ class Shrinkage:
     smooth, and a 19:40 open says something about 20:00.
 
     >>> Shrinkage(personal=3.0)
-    Shrinkage(zone=100.0, segment=30.0, personal=3.0, bandwidth=1.0)
+    Shrinkage(zone=100.0, segment=100.0, personal=3.0, bandwidth=1.5)
     >>> Shrinkage(personal=-1)
     Traceback (most recent call last):
     ...
@@ -63,9 +65,9 @@ class Shrinkage:
     """
 
     zone: float = 100.0
-    segment: float = 30.0
-    personal: float = 4.0
-    bandwidth: float = 1.0
+    segment: float = 100.0
+    personal: float = 6.0
+    bandwidth: float = 1.5
 
     def __post_init__(self) -> None:
         for name in ("zone", "segment", "personal"):
@@ -287,7 +289,7 @@ class _Hierarchy:
         self.pop_e = stats.exposure.sum(axis=0)
         self.pop_rate = max(self.pop_n.sum(), _NU) / max(self.pop_e.sum(), 1e-12)
         uniform = np.full(24, 1.0 / 24)
-        self.population = _posterior(self.pop_n, self.pop_e, uniform, 1.0, np.array(self.pop_rate))
+        self.population = _posterior(self.pop_n, self.pop_e, uniform, _POPULATION_PRIOR, np.array(self.pop_rate))
         self.zone_n = self._sum(stats.n, self.zone, n_zones)
         self.zone_e = self._sum(stats.exposure, self.zone, n_zones)
         key = self.zone * 4 + self.tier
@@ -343,7 +345,8 @@ def fit_profiles(
     """Fit a profile for every customer in ``history``.
 
     ``shrinkage=None`` tunes the strengths on a held-out ``validation_share``
-    of messages (chosen with ``seed``); ``kernel=None`` estimates the delay
+    of messages (chosen with ``seed``), keeping the defaults when fewer than
+    500 engagements are held out; ``kernel=None`` estimates the delay
     kernel from the history.  ``machine`` picks how automatic opens are
     found: ``"detect"`` (flags, then the fast-open mixture), ``"flag"``
     (provider flags only) or ``"ignore"`` (count every open).
@@ -425,8 +428,8 @@ def _tune(
     table = kernel.exposure.astype(np.float64)
     chosen = Shrinkage()
     curves: dict[str, tuple[tuple[float, float], ...]] = {}
-    if records.size == 0:
-        return chosen, Tuning(chosen, curves, 0, 0.0)
+    if records.size < _MIN_VALIDATION:
+        return chosen, Tuning(chosen, curves, int(records.size), 0.0)
     z, t = train.zone[customer], train.tier[customer]
     uniq, inverse = np.unique(customer, return_inverse=True)
 

@@ -308,7 +308,7 @@ def _spread(
     bucket = instants // 3600 - first
     bucket = np.where(cand_slot >= 0, bucket, 0)
     size = int(bucket.max()) + 1
-    choice, _ = assign(utility, bucket, np.full(size, capacity))
+    choice = assign(utility, bucket, np.full(size, capacity)).choice
     new_slot = np.where(choice >= 0, cand_slot[rows, np.maximum(choice, 0)], -1).astype(np.int64)
     moved = (choice >= 0) & (choice != hour)
     return new_slot, moved

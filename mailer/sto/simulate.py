@@ -17,8 +17,10 @@ the following week; real DST is still applied when the history is read.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from os import PathLike
 
 import numpy as np
 
@@ -145,6 +147,25 @@ class Simulated:
     human_delay: np.ndarray  # (N,) minutes to the person's own open, NaN if none
     human_minute: np.ndarray  # (N,) local minute of that open, -1 if none
     machine_opened: np.ndarray  # (N,) an automatic open was recorded
+    columns: dict[str, np.ndarray]  # the rows as a platform would export them
+
+    def write_csv(self, target: str | PathLike[str]) -> None:
+        """Write the rows as a history CSV file (with ``machine_open`` and a ``campaign`` column)."""
+        cols = self.columns
+
+        def iso(values: np.ndarray) -> list[str]:
+            text = np.datetime_as_string(values, unit="s")
+            return ["" if np.isnat(v) else t + "Z" for v, t in zip(values, text)]
+
+        sent, opened, clicked = iso(cols["sent_at"]), iso(cols["opened_at"]), iso(cols["clicked_at"])
+        with open(target, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["customer_id", "timezone", "campaign", "sent_at", "opened_at", "clicked_at", "machine_open"])
+            for i in range(len(sent)):
+                writer.writerow(
+                    [cols["customer_id"][i], cols["timezone"][i], f"cmp{cols['day'][i]:03d}",
+                     sent[i], opened[i], clicked[i], cols["machine_open"][i]]
+                )
 
 
 def _utc_offsets(zones: tuple[str, ...], first: date, days: int) -> np.ndarray:
@@ -231,13 +252,22 @@ def simulate_history(
     has_open = ~np.isnan(open_delay)
     flagged = has_open & (rng.random(customer.shape[0]) < flag_share)
     flag = np.where(flagged, np.where(machine, "true", "false"), "")
+    columns = {
+        "customer_id": population.customer_ids[customer],
+        "timezone": np.asarray(population.zones, dtype=object)[population.zone[customer]],
+        "sent_at": sent.astype("datetime64[s]"),
+        "opened_at": instants(open_delay),
+        "clicked_at": instants(click_delay),
+        "machine_open": flag.astype(object),
+        "day": day,
+    }
     history = History.from_arrays(
-        population.customer_ids[customer],
-        sent.astype("datetime64[s]"),
-        instants(open_delay),
-        instants(click_delay),
-        timezones=np.asarray(population.zones, dtype=object)[population.zone[customer]],
-        machine_open=flag.astype(object),
+        columns["customer_id"],
+        columns["sent_at"],
+        columns["opened_at"],
+        columns["clicked_at"],
+        timezones=columns["timezone"],
+        machine_open=columns["machine_open"],
     )
     return Simulated(
         history=history,
@@ -246,4 +276,5 @@ def simulate_history(
         human_delay=human_delay,
         human_minute=human_minute.astype(np.int16),
         machine_opened=machine & has_open,
+        columns=columns,
     )
