@@ -68,7 +68,17 @@ class FragmentCache(Extension):
             site = parser.parse_expression()
         body = parser.parse_statements(("name:endcached",), drop_needle=True)
         call = self.call_method("_render", [site, key, nodes.ContextReference()])
-        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+        render = nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+        # A hit is read inline, without the call machinery a CallBlock costs;
+        # only a miss calls _render, which renders the body and keeps it.
+        cache = nodes.Name("fragment_cache", "load")
+        entry = nodes.Tuple([site, key], "load")
+        hit = nodes.And(
+            nodes.Test(cache, "mapping", [], [], None, None),
+            nodes.Compare(entry, [nodes.Operand("in", cache)]),
+        )
+        found = nodes.Output([nodes.Getitem(cache, entry, "load")])
+        return nodes.If(hit, [found], [], [render]).set_lineno(lineno)
 
     @staticmethod
     def _render(site: Any, key: Any, context: jinja2.runtime.Context, caller: Any) -> str:

@@ -1,0 +1,99 @@
+"""The per-recipient environment: sandboxed, escaped, strict, translated,
+with a fragment cache that never mixes up recipients."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+from jinja2.sandbox import SecurityError
+
+from mailer.render import FRAGMENT_CACHE_LIMIT, make_environment
+
+from .conftest import localisers
+
+
+@pytest.fixture
+def html() -> jinja2.Environment:
+    return make_environment(True)
+
+
+def test_values_are_html_escaped(html: jinja2.Environment) -> None:
+    assert html.from_string("{{ x }}").render(x='<a href="x">') == "&lt;a href=&#34;x&#34;&gt;"
+
+
+def test_text_environment_does_not_escape() -> None:
+    assert make_environment(False).from_string("{{ x }}").render(x="<b>") == "<b>"
+
+
+def test_missing_variable_fails_loudly(html: jinja2.Environment) -> None:
+    with pytest.raises(jinja2.UndefinedError, match="nickname"):
+        html.from_string("{{ recipient.nickname }}").render(recipient={"name": "Zoë"})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ x.__class__.__mro__ }}",
+        "{{ x.__init__.__globals__ }}",
+        "{{ ''.__class__.__subclasses__() }}",
+        "{{ x.mro() }}",
+    ],
+)
+def test_sandbox_blocks_python_internals(html: jinja2.Environment, source: str) -> None:
+    with pytest.raises((SecurityError, jinja2.UndefinedError)):
+        html.from_string(source).render(x=object())
+
+
+def test_dict_keys_read_like_attributes_and_shadow_methods(html: jinja2.Environment) -> None:
+    assert html.from_string("{{ d.items }}").render(d={"items": "three"}) == "three"
+    with pytest.raises(jinja2.UndefinedError):
+        html.from_string("{{ d.nothing }}").render(d={"items": "three"})
+
+
+def test_gettext_and_plurals_follow_the_recipients_catalog(html: jinja2.Environment) -> None:
+    template = html.from_string(
+        '{{ _("Unsubscribe") }}|{{ ngettext("%(num)d new item in your size", '
+        '"%(num)d new items in your size", n) }}'
+    )
+    l10n = localisers().get("fr_FR", "EUR", "Europe/Paris")
+    one, zero, many = (template.render(l10n=l10n, n=n) for n in (1, 0, 3))
+    assert one.split("|")[0] != "Unsubscribe"  # translated
+    # French treats 0 like 1: singular
+    assert zero.split("|")[1].startswith("0 ") and one.split("|")[1][1:] == zero.split("|")[1][1:]
+    assert many.split("|")[1] != one.split("|")[1].replace("1", "3")
+
+
+def test_money_and_date_filters_use_the_localiser(html: jinja2.Environment) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from mailer.money import Money
+
+    l10n = localisers().get("de_DE", "EUR", "Europe/Berlin")
+    out = html.from_string("{{ m|money }} {{ d|date }}").render(
+        l10n=l10n, m=Money(Decimal("12.50"), "EUR"), d=date(2026, 12, 31)
+    )
+    assert out == "12,50\xa0€ 31. Dezember 2026"
+
+
+def test_cached_fragment_renders_once_per_key(html: jinja2.Environment) -> None:
+    template = html.from_string("{% cached k %}[{{ v }}]{% endcached %}")
+    cache: dict[object, object] = {}
+    assert template.render(k=1, v="first", fragment_cache=cache) == "[first]"
+    assert template.render(k=1, v="second", fragment_cache=cache) == "[first]"
+    assert template.render(k=2, v="second", fragment_cache=cache) == "[second]"
+    assert len(cache) == 2
+
+
+def test_without_a_cache_fragments_always_render(html: jinja2.Environment) -> None:
+    template = html.from_string("{% cached k %}[{{ v }}]{% endcached %}")
+    assert template.render(k=1, v="a") == "[a]"
+    assert template.render(k=1, v="b", fragment_cache=None) == "[b]"
+
+
+def test_fragment_cache_is_bounded(html: jinja2.Environment) -> None:
+    template = html.from_string("{% cached k %}{{ k }}{% endcached %}")
+    cache: dict[object, object] = {}
+    for k in range(FRAGMENT_CACHE_LIMIT + 50):
+        assert template.render(k=k, fragment_cache=cache) == str(k)
+    assert len(cache) == FRAGMENT_CACHE_LIMIT
