@@ -40,8 +40,12 @@ class OutboxTransport:
         self.name = f"outbox:{os.path.normpath(self.directory)}"
 
     def _write(self, envelope: Envelope) -> dict[str, Reply]:
-        self.directory.mkdir(parents=True, exist_ok=True)
         replies: dict[str, Reply] = {}
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            reply = Reply.dropped(f"cannot create {self.directory}: {err.strerror}", stage="connect")
+            return {recipient: reply for recipient in envelope.recipients}
         for recipient in envelope.recipients:
             target = self.directory / file_name(envelope, recipient)
             fd, temp = tempfile.mkstemp(prefix=".", suffix=".part", dir=self.directory)

@@ -1,0 +1,74 @@
+"""``mailer run``, ``mailer worker`` and ``mailer status`` end to end with the
+embedded default (SQLite + outbox directory)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailer.cli import main
+from mailer.store import open_store
+from tests.conftest import FIXTURES
+
+
+def run_args(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        "run", str(FIXTURES / "campaign.toml"),
+        "--customers", str(FIXTURES / "customers.csv"),
+        "--feed", str(FIXTURES / "products.xml"),
+        "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}",
+        "--transport", f"outbox:{tmp_path / 'outbox'}",
+        "--state-dir", str(tmp_path / "state"),
+        *extra,
+    ]
+
+
+def test_run_delivers_the_sample_campaign_to_the_outbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(run_args(tmp_path, "--no-quiet-hours")) == 0
+    out = capsys.readouterr().out
+    assert "queued 30 message(s)" in out and "delivered: 30 sent" in out
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 30
+
+
+def test_run_twice_queues_nothing_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(run_args(tmp_path, "--no-quiet-hours"))
+    main(run_args(tmp_path, "--no-quiet-hours"))
+    assert "queued 0 message(s)" in capsys.readouterr().out
+    assert open_store(tmp_path / "queue.sqlite3").counts() == {"sent": 30}
+
+
+def test_queue_only_then_worker_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(run_args(tmp_path, "--no-quiet-hours", "--queue-only")) == 0
+    store = f"sqlite:{tmp_path / 'queue.sqlite3'}"
+    assert main(["status", "--store", store, "--json"]) == 0
+    capsys.readouterr()
+    assert main(["worker", "--store", store, "--transport", f"outbox:{tmp_path / 'outbox'}", "--once",
+                 "--concurrency", "5"]) == 0
+    assert "worker: 10 sent" in capsys.readouterr().out
+    main(["worker", "--store", store, "--transport", f"outbox:{tmp_path / 'outbox'}", "--until-idle"])
+    capsys.readouterr()
+    main(["status", "--store", store, "--json"])
+    status = json.loads(capsys.readouterr().out)
+    assert status["states"] == {"sent": 30} and status["replies"] == {"2xx": 30}
+
+
+def test_window_plans_in_local_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(run_args(tmp_path, "--window", "09:00-11:00", "--day", "2030-06-03", "--queue-only")) == 0
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries()
+    assert rows and all(r.state == "queued" for r in rows)
+
+
+def test_status_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(run_args(tmp_path, "--at", "2030-01-01T12:00Z", "--queue-only"))
+    capsys.readouterr()
+    assert main(["status", "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}"]) == 0
+    out = capsys.readouterr().out
+    assert "queued" in out and "next due 2030-01-01T12:00:00+00:00" in out
+
+
+@pytest.mark.parametrize("bad", [["--at", "tomorrow"], ["--at", "2030-01-01T12:00"], ["--window", "nine-ten"]])
+def test_bad_times_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: list[str]) -> None:
+    assert main(run_args(tmp_path, *bad, "--queue-only")) == 2
+    assert "mailer: error:" in capsys.readouterr().err
