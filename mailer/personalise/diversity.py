@@ -11,7 +11,8 @@ a batch at once. After each pick, for that recipient:
 
 Slot groups are filled in the order given, sharing this state, so a product
 never appears twice in one email. Greedy is what a person would do with a
-ranked list, and each step is a handful of array operations over the batch.
+ranked list. Each step costs an ``argmax`` and one comparison over the
+batch; the brand and exploration rules touch only the rows they bind.
 """
 
 from __future__ import annotations
@@ -54,24 +55,44 @@ def fill(
     b, k = group.shape
     rows = np.arange(b)
     alive = np.ones((b, k), dtype=bool)
-    brand_used = np.zeros((b, k), dtype=np.int32)
     explore_left = explore_allowed.astype(np.int64).copy()
-    has_brand = brand >= 0
+    picked_brands = np.full((b, sum(p.count for p in plans)), -1, dtype=np.int64)
+    n_picked = 0
     out: list[np.ndarray] = []
     for plan in plans:
         picks = np.full((b, plan.count), -1, dtype=np.int64)
+        usable = alive & plan.allowed & ~(explore & (explore_left <= 0)[:, None])
+        current = np.where(usable, plan.scores, -np.inf)
         for slot in range(plan.count):
-            ok = alive & plan.allowed & ~(explore & (explore_left <= 0)[:, None])
-            current = np.where(ok, plan.scores, -np.inf)
             j = np.argmax(current, axis=1)
-            found = ok[rows, j]
+            found = current[rows, j] > -np.inf
             if not found.any():
                 break
             picks[:, slot] = np.where(found, j, -1)
-            hit = found[:, None]
-            alive &= ~(hit & (group == group[rows, j][:, None]))
-            brand_used += hit & has_brand & (brand == brand[rows, j][:, None])
-            alive &= brand_used < max_per_brand
-            explore_left -= found & explore[rows, j]
+            # the picked group is out (a row that found nothing matches no group)
+            gone = group == np.where(found, group[rows, j], -2)[:, None]
+            current[gone] = -np.inf
+            alive &= ~gone
+            # brands that reached the cap, in the rows where that happened
+            pb = np.where(found, brand[rows, j], -1)
+            picked_brands[:, n_picked] = pb
+            n_picked += 1
+            capped = np.flatnonzero((pb >= 0) & ((picked_brands[:, :n_picked] == pb[:, None]).sum(axis=1) >= max_per_brand))
+            if capped.size:
+                _kill(current, alive, capped, brand[capped] == pb[capped, None])
+            # exploration allowance spent
+            spent = found & explore[rows, j]
+            explore_left -= spent
+            done = np.flatnonzero(spent & (explore_left <= 0))
+            if done.size:
+                _kill(current, alive, done, explore[done])
         out.append(picks)
     return out
+
+
+def _kill(current: np.ndarray, alive: np.ndarray, rows: np.ndarray, mask: np.ndarray) -> None:
+    """Rule out ``mask`` (``len(rows) × K``) in these rows."""
+    sub = current[rows]
+    sub[mask] = -np.inf
+    current[rows] = sub
+    alive[rows] &= ~mask

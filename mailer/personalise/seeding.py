@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["fnv1a", "mix", "stable_hash", "uniform", "uniform_scalar"]
+__all__ = ["fnv1a", "mix", "pair_key", "stable_hash", "uniform", "uniform_keyed", "uniform_scalar"]
 
 _MASK = (1 << 64) - 1
 _FNV_OFFSET = 0xCBF29CE484222325
@@ -80,6 +80,16 @@ def _mix_scalar(x: int) -> int:
     return z ^ (z >> 31)
 
 
+def pair_key(seed: int, b: np.ndarray | int) -> np.ndarray:
+    """The per-``b`` half of :func:`uniform`, computed once when ``b`` (a product hash) is reused."""
+    return mix(np.asarray(b, dtype=np.uint64) ^ mix(np.asarray(seed & _MASK, dtype=np.uint64)))
+
+
+def uniform_keyed(a: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """:func:`uniform` from ``a`` and a :func:`pair_key`."""
+    return (mix(np.asarray(a, dtype=np.uint64) ^ key) >> np.uint64(11)).astype(np.float64) * _UNIT
+
+
 def uniform(seed: int, a: np.ndarray, b: np.ndarray | int = 0) -> np.ndarray:
     """Uniform floats in [0, 1) from ``(seed, a, b)`` (``uint64`` hashes, broadcast).
 
@@ -89,11 +99,10 @@ def uniform(seed: int, a: np.ndarray, b: np.ndarray | int = 0) -> np.ndarray:
     >>> float(u[1, 2]) == uniform_scalar(7, fnv1a("c2"), fnv1a("p3"))
     True
     """
-    key = mix(np.asarray(a, dtype=np.uint64) ^ mix(np.asarray(b, dtype=np.uint64) ^ np.uint64(seed & _MASK)))
-    return (mix(key) >> np.uint64(11)).astype(np.float64) * _UNIT
+    return uniform_keyed(a, pair_key(seed, b))
 
 
 def uniform_scalar(seed: int, a: int, b: int = 0) -> float:
     """:func:`uniform` for one pair, in plain Python."""
-    key = _mix_scalar(a ^ _mix_scalar(b ^ (seed & _MASK)))
-    return (_mix_scalar(key) >> 11) * _UNIT
+    key = _mix_scalar(b ^ _mix_scalar(seed & _MASK))
+    return (_mix_scalar(a ^ key) >> 11) * _UNIT

@@ -35,13 +35,13 @@ from mailer.personalise.profiles import Profiles, check_fit_rules
 from mailer.personalise.reasons import describe, reason_codes
 from mailer.personalise.recipients import Recipients
 from mailer.personalise.rules import SLOT_KINDS, SelectionRules, SlotKind
-from mailer.personalise.scoring import TERMS, hard_rules, score, terms, weight_vector
+from mailer.personalise.scoring import TERMS, ProductColumns, hard_rules, score, terms, weight_vector
 from mailer.products import Product
 
 __all__ = ["DEFAULT_KINDS", "Selection", "Selector", "iter_select", "select"]
 
 DEFAULT_KINDS: Mapping[str, SlotKind] = {"new_in": "new", "bestsellers": "bestsellers"}
-CHUNK_SIZE = 4096
+CHUNK_SIZE = 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,30 +142,32 @@ class Selector:
         self.shown = shown
         self.explain = explain
         self.pools: Pools = build_pools(profiles, rules)
+        self.columns = ProductColumns.build(profiles, rules)
         self._weights = {
             "personal": weight_vector(rules.weights),
             "bestsellers": weight_vector(rules.weights, personal=False),
         }
 
     def __call__(self, recipients: Recipients) -> Selection:
-        """Select for one batch (keep batches to a few thousand recipients)."""
+        """Select for one batch (about a thousand recipients keeps the working set in cache)."""
         profiles, rules = self.profiles, self.rules
         cat = profiles.catalogue
         features = profiles.features(recipients, rules=rules, total_slots=sum(self.slots.values()), shown=self.shown)
         candidates = gather(self.pools, features, rules, profiles)
-        t = terms(profiles, features, candidates, rules)
-        allowed, explore = hard_rules(profiles, features, t, rules)
+        cols = self.columns
+        t = terms(profiles, features, candidates, rules, cols)
+        allowed, explore = hard_rules(features, t, rules, cols)
         scores = {name: score(t.values, w) for name, w in self._weights.items()
                   if any(self._weight_name(k) == name for k in self.kinds.values())}  # fmt: skip
         plans = []
         for group in self.order:
             kind = self.kinds[group]
-            ok = allowed & profiles.is_new[t.product] if kind == "new" else allowed
+            ok = allowed & cols.is_new.take(t.product) if kind == "new" else allowed
             plans.append(GroupPlan(self.slots[group], scores[self._weight_name(kind)], ok))
         positions = fill(
             plans,
-            group=cat.group[t.product],
-            brand=cat.brand[t.product],
+            group=cols.group.take(t.product),
+            brand=cols.raw_brand.take(t.product),
             explore=explore,
             explore_allowed=features.explore_allowed,
             max_per_brand=rules.max_per_brand,
@@ -248,7 +250,7 @@ def select(
     >>> chosen.product_ids(0)  # not the £900 dress, nothing from Home
     {'picks': ['P1', 'P4']}
     >>> [line.split(" (")[0] for line in chosen.explain(0)["picks"] + chosen.explain(1)["picks"]]
-    ['P1: buys Women > Dresses', 'P4: buys Women > Dresses', 'P3: new customer: bestseller', 'P1: new customer: bestseller']
+    ['P1: buys Women > Dresses', 'P4: buys Women > Dresses', 'P1: new customer: bestseller', 'P4: new customer: bestseller']
     """
     parts = list(
         iter_select(
