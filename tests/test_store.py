@@ -3,24 +3,57 @@ when MAILER_TEST_POSTGRES_DSN names a server and the backend exists)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
 
 from mailer.caps import DAY, Caps, Window
-from mailer.store import NewDelivery, Outcome, Store, StoreBusy, open_store
+from mailer.store import NewDelivery, Outcome, Store, StoreBusy, StoreError, open_store
 from mailer.store.queries import load_queries
 from mailer.store.sqlite import SQLiteStore
 
 
-@pytest.fixture(params=["sqlite"])
+POSTGRES_DSN = os.environ.get("MAILER_TEST_POSTGRES_DSN")
+
+
+def postgres_store(**options: object) -> Store:
+    """A PostgreSQL store in a fresh schema, or skip saying why."""
+    if not POSTGRES_DSN:
+        pytest.skip("MAILER_TEST_POSTGRES_DSN is not set: the PostgreSQL store tests need a server")
+    pytest.importorskip("psycopg", reason="the PostgreSQL store needs psycopg")
+    from mailer.store.postgres import PostgresStore
+
+    if _UNUSABLE:
+        pytest.skip(_UNUSABLE[0])
+    try:
+        return PostgresStore(POSTGRES_DSN, schema=f"test_{uuid.uuid4().hex[:12]}", connect_timeout=3, **options)  # type: ignore[arg-type]
+    except StoreError as err:
+        _UNUSABLE.append(f"MAILER_TEST_POSTGRES_DSN is set but the server cannot be used: {err}")
+        pytest.skip(_UNUSABLE[0])
+
+
+_UNUSABLE: list[str] = []  # tried once per run: an absent server is not retried for every test
+
+
+def drop(store: Store) -> None:
+    if store.backend == "postgresql":
+        schema = store.schema  # type: ignore[attr-defined]
+        store._db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # type: ignore[attr-defined]
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "sqlite":
         s = open_store(f"sqlite:{tmp_path / 'queue.sqlite3'}")
+    else:
+        s = postgres_store()
     yield s
-    s.close()
+    drop(s)
 
 
 def new(recipient: str = "C1", campaign: str = "autumn", **kw: object) -> NewDelivery:
@@ -32,10 +65,18 @@ def test_store_satisfies_protocol(store: Store) -> None:
     assert isinstance(store, Store)
 
 
-def test_every_query_is_documented() -> None:
-    for query in load_queries("sqlite").values():
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_every_query_is_documented(backend: str) -> None:
+    for query in load_queries(backend).values():
         assert query.doc, f"query {query.name} has no comment"
         assert query.sql
+
+
+def test_backends_implement_the_same_queries() -> None:
+    def names(backend: str) -> set[str]:
+        return {n for n in load_queries(backend) if not n.startswith("lock_")}
+
+    assert names("sqlite") == names("postgresql")
 
 
 def test_enqueue_is_unique_per_campaign_and_recipient(store: Store) -> None:
@@ -323,3 +364,27 @@ def test_concurrent_claimers_on_separate_connections_never_share_a_row(tmp_path:
         t.join()
     every = [i for ids in got.values() for i in ids]
     assert len(every) == len(set(every)) == 200
+
+
+def test_concurrent_postgres_claimers_respect_a_daily_cap() -> None:
+    first = postgres_store()
+    try:
+        first.enqueue([new("C1", campaign=c, expires_at=3 * DAY) for c in "abcdef"], now=0)
+        schema = first.schema  # type: ignore[attr-defined]
+        from mailer.store.postgres import PostgresStore
+
+        got: list[int] = []
+
+        def worker(name: str) -> None:
+            s = PostgresStore(POSTGRES_DSN, schema=schema)  # type: ignore[arg-type]
+            got.extend(d.id for d in s.claim(name, now=1, limit=6).deliveries)
+            s.close()
+
+        threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 1
+    finally:
+        drop(first)

@@ -108,7 +108,8 @@ DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"
 
 
 def open_store(url: str | os.PathLike[str] = DEFAULT_STORE, *, caps: Caps | None = Caps(), **options: object) -> Store:
-    """Open the store a URL names: ``sqlite:PATH`` (or a bare path).
+    """Open the store a URL names: ``sqlite:PATH`` (or a bare path) or
+    ``postgresql://user@host/db`` (needs psycopg).
 
     >>> store = open_store("sqlite::memory:")
     >>> store.backend, store.counts()
@@ -118,7 +119,9 @@ def open_store(url: str | os.PathLike[str] = DEFAULT_STORE, *, caps: Caps | None
 
     text = os.fspath(url)
     if text.startswith(("postgresql:", "postgres:")):
-        raise StoreError("the PostgreSQL store is not available yet; use sqlite:PATH", url=text)
+        from mailer.store.postgres import PostgresStore
+
+        return PostgresStore(text, caps=caps, **options)  # type: ignore[arg-type]
     path = text[len("sqlite:"):] if text.startswith("sqlite:") else text
     if path.startswith("//"):
         path = path[2:]

@@ -1,0 +1,108 @@
+"""The PostgreSQL store: for several machines sharing one campaign.
+
+Claims take rows with ``FOR UPDATE SKIP LOCKED`` (claimers never wait for one
+another's rows) and serialise per customer with a transaction-scoped
+advisory lock, so the frequency caps hold across machines exactly as they do
+in SQLite. Every statement lives in ``queries_postgresql.sql``, name for name
+as in SQLite; the logic is :class:`~mailer.store.sql.SQLStore`'s.
+
+Needs ``psycopg`` (version 3).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from mailer import caps as caps_
+from mailer.store.errors import StoreBusy, StoreError
+from mailer.store.queries import load_queries
+from mailer.store.records import DeadSending
+from mailer.store.sql import SQLStore
+
+T = TypeVar("T")
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
+
+
+class PostgresStore(SQLStore):
+    """The send queue in a PostgreSQL database (``schema`` picks a schema,
+    created if needed; the default is the connection's search path)."""
+
+    backend = "postgresql"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        dead_sending: DeadSending = "unknown",
+        caps: caps_.Caps | None = caps_.Caps(),
+        connect_timeout: float = 10.0,
+        retry_for: float = 30.0,
+    ) -> None:
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+        except ImportError as err:  # pragma: no cover - depends on the installation
+            raise StoreError("the PostgreSQL store needs psycopg: pip install 'psycopg[binary]'") from err
+        if dead_sending not in ("unknown", "queued"):
+            raise StoreError(f"dead_sending must be 'unknown' or 'queued', got {dead_sending!r}")
+        if schema is not None and not _SCHEMA_NAME.match(schema):
+            raise StoreError(f"invalid schema name {schema!r}")
+        self._psycopg = psycopg
+        self.schema = schema
+        self.url = re.sub(r"//[^@/]*@", "//", dsn)  # no password in messages
+        self.dead_sending = dead_sending
+        self.caps = caps
+        self.retry_for = retry_for
+        self._q = load_queries("postgresql")
+        self._mutex = threading.RLock()
+        options = {"options": f"-c search_path={schema}"} if schema else {}
+        try:
+            self._db = psycopg.connect(
+                dsn, autocommit=True, row_factory=dict_row, connect_timeout=int(connect_timeout), **options
+            )
+            if schema:
+                self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            self._db.execute(self._q["schema"].sql)
+        except psycopg.Error as err:
+            raise StoreError(f"cannot open the queue database: {err}", url=self.url) from err
+
+    def close(self) -> None:
+        with self._mutex:
+            self._db.close()
+
+    def _transaction(self, body: Callable[[Any], T]) -> T:
+        errors = self._psycopg.errors
+        retryable = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.005
+        with self._mutex:
+            while True:
+                try:
+                    with self._db.transaction():
+                        return body(self._db)
+                except retryable as err:
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(f"gave up after {self.retry_for:g} s of lock conflicts: {err}", url=self.url) from err
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 0.5)
+                except self._psycopg.Error as err:
+                    raise StoreError(str(err), url=self.url) from err
+
+    def _read(self, name: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        with self._mutex:
+            try:
+                return self._db.execute(self._q[name].sql, dict(params or {})).fetchall()
+            except self._psycopg.Error as err:
+                raise StoreError(str(err), url=self.url) from err
+
+    def _executemany(self, db: Any, sql: str, rows: list[dict[str, Any]]) -> int:
+        with db.cursor() as cursor:
+            cursor.executemany(sql, rows)
+            return int(cursor.rowcount)

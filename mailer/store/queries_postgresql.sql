@@ -1,0 +1,301 @@
+-- Every SQL statement of the PostgreSQL store, as named blocks.
+--
+-- A block starts with "-- name: NAME"; the comment lines right after it say
+-- what the statement is for; the rest, up to the next block, is the statement.
+-- Parameters are psycopg's named placeholders. Times are UTC epoch seconds.
+-- The statements match queries_sqlite.sql name for name.
+
+-- name: schema
+-- The tables (see queries_sqlite.sql for what each is for). Created under an
+-- advisory lock so that workers starting together do not race.
+SELECT pg_advisory_lock(4242001);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id             BIGSERIAL PRIMARY KEY,
+    campaign       TEXT    NOT NULL,
+    recipient      TEXT    NOT NULL,
+    address        TEXT    NOT NULL,
+    message_class  TEXT    NOT NULL DEFAULT 'promotional',
+    state          TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN (
+                       'planned', 'queued', 'leased', 'sending', 'sent', 'deferred',
+                       'bounced', 'suppressed', 'expired', 'failed', 'unknown')),
+    not_before     DOUBLE PRECISION NOT NULL,
+    expires_at     DOUBLE PRECISION NOT NULL,
+    priority       INTEGER NOT NULL DEFAULT 0,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    lease_owner    TEXT,
+    lease_deadline DOUBLE PRECISION,
+    message_id     TEXT,
+    reply_code     INTEGER,
+    reply_enhanced TEXT,
+    reply_text     TEXT,
+    reason         TEXT,
+    on_cap         TEXT    NOT NULL DEFAULT 'defer' CHECK (on_cap IN ('defer', 'drop')),
+    payload        TEXT    NOT NULL DEFAULT '{}',
+    updated_at     DOUBLE PRECISION,
+    UNIQUE (campaign, recipient)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, not_before);
+CREATE INDEX IF NOT EXISTS deliveries_recipient ON deliveries (recipient, state);
+CREATE INDEX IF NOT EXISTS deliveries_lease ON deliveries (state, lease_deadline);
+CREATE TABLE IF NOT EXISTS send_log (
+    id            BIGSERIAL PRIMARY KEY,
+    delivery      BIGINT  NOT NULL,
+    campaign      TEXT    NOT NULL,
+    recipient     TEXT    NOT NULL,
+    message_class TEXT    NOT NULL,
+    at            DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS send_log_recipient ON send_log (recipient, at);
+CREATE TABLE IF NOT EXISTS suppressions (
+    kind   TEXT NOT NULL CHECK (kind IN ('address', 'recipient')),
+    value  TEXT NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'hard-bounce', 'complaint', 'manual')),
+    detail TEXT,
+    at     DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+CREATE TABLE IF NOT EXISTS preferences (
+    recipient TEXT PRIMARY KEY,
+    volume    TEXT NOT NULL CHECK (volume IN ('everything', 'weekly', 'monthly', 'only-important'))
+);
+CREATE TABLE IF NOT EXISTS buckets (
+    name       TEXT PRIMARY KEY,
+    tokens     DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pauses (
+    pool   TEXT PRIMARY KEY,
+    until  DOUBLE PRECISION NOT NULL,
+    code   INTEGER,
+    reason TEXT
+);
+CREATE TABLE IF NOT EXISTS campaigns (
+    id         TEXT PRIMARY KEY,
+    spec       TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+SELECT pg_advisory_unlock(4242001);
+
+-- name: enqueue
+-- Queue one message; a (campaign, recipient) pair already queued is left as
+-- it is, so planning a campaign twice never doubles a message.
+INSERT INTO deliveries (campaign, recipient, address, message_class, state, not_before,
+                        expires_at, priority, message_id, on_cap, payload, updated_at)
+VALUES (%(campaign)s, %(recipient)s, %(address)s, %(message_class)s, %(state)s, %(not_before)s,
+        %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(now)s)
+ON CONFLICT (campaign, recipient) DO NOTHING;
+
+-- name: release_planned
+-- Planned rows of a campaign become claimable.
+UPDATE deliveries SET state = 'queued', updated_at = %(now)s
+WHERE campaign = %(campaign)s AND state = 'planned';
+
+-- name: recover_leased
+-- A worker that leased rows and vanished without starting to send them:
+-- the rows go back to the queue once the lease has run out.
+UPDATE deliveries
+SET state = 'queued', lease_owner = NULL, lease_deadline = NULL, updated_at = %(now)s
+WHERE state = 'leased' AND lease_deadline < %(now)s;
+
+-- name: recover_sending
+-- A worker died between committing 'sending' and recording the reply: we
+-- cannot know whether the server accepted the message. %(dead_state)s is
+-- 'unknown' (at most once) or 'queued' (at least once).
+UPDATE deliveries
+SET state = %(dead_state)s, lease_owner = NULL, lease_deadline = NULL, updated_at = %(now)s,
+    reason = 'worker lost while sending'
+WHERE state = 'sending' AND lease_deadline < %(now)s;
+
+-- name: expire
+-- Waiting rows past their expiry are never sent.
+UPDATE deliveries
+SET state = 'expired', reason = coalesce(reason || '; ', '') || 'expired before delivery', updated_at = %(now)s
+WHERE state IN ('queued', 'deferred') AND expires_at <= %(now)s;
+
+-- name: due
+-- Candidates for a claim: due, in class order (transactional, lifecycle,
+-- promotional), then by priority and age; rows another claim is looking at
+-- are skipped, never waited for.
+SELECT * FROM deliveries
+WHERE state IN ('queued', 'deferred') AND not_before <= %(now)s
+ORDER BY CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
+         priority DESC, not_before, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: is_suppressed
+-- Whether a row's address or customer is on the suppression list.
+SELECT 1 FROM suppressions
+WHERE (kind = 'address' AND value = lower(%(address)s::text)) OR (kind = 'recipient' AND value = %(recipient)s)
+LIMIT 1;
+
+-- name: history
+-- What a customer was sent within the cap horizon, plus what is in flight to
+-- them (leased, sending, or unknown: it may have been sent), for the caps.
+SELECT at, message_class FROM send_log WHERE recipient = %(recipient)s AND at > %(since)s
+UNION ALL
+SELECT coalesce(updated_at, not_before) AS at, message_class FROM deliveries
+WHERE recipient = %(recipient)s AND state IN ('leased', 'sending', 'unknown') AND id != %(id)s
+  AND coalesce(updated_at, not_before) > %(since)s;
+
+-- name: lock_recipient
+-- Serialise claims for one customer until the transaction ends, so that the
+-- cap check sees every other claim's committed leases.
+SELECT pg_advisory_xact_lock(hashtextextended(%(recipient)s::text, 7));
+
+-- name: volume
+-- The customer's volume preference, if they set one.
+SELECT volume FROM preferences WHERE recipient = %(recipient)s;
+
+-- name: lease
+-- Take a due row for this worker.
+UPDATE deliveries
+SET state = 'leased', lease_owner = %(owner)s, lease_deadline = %(deadline)s, updated_at = %(now)s
+WHERE id = %(id)s AND state IN ('queued', 'deferred');
+
+-- name: set_aside
+-- A claim found the row suppressed, capped (dropped or deferred) or expired.
+UPDATE deliveries
+SET state = %(state)s, not_before = coalesce(%(not_before)s, not_before), reason = %(reason)s, updated_at = %(now)s
+WHERE id = %(id)s AND state IN ('queued', 'deferred');
+
+-- name: heartbeat
+-- Extend the leases this worker still holds.
+UPDATE deliveries SET lease_deadline = %(deadline)s
+WHERE lease_owner = %(owner)s AND state IN ('leased', 'sending');
+
+-- name: mark_sending
+-- Commit 'sending' before DATA, fenced: only if the lease is still ours and
+-- the recipient was not suppressed meanwhile.
+UPDATE deliveries
+SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id)
+WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_deadline > %(now)s
+  AND NOT EXISTS (SELECT 1 FROM suppressions
+                  WHERE (kind = 'address' AND value = lower(deliveries.address))
+                     OR (kind = 'recipient' AND value = deliveries.recipient));
+
+-- name: suppress_leased
+-- A leased row whose recipient was suppressed after it was queued.
+UPDATE deliveries
+SET state = 'suppressed', lease_owner = NULL, lease_deadline = NULL, updated_at = %(now)s,
+    reason = 'suppressed after queueing'
+WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: finish
+-- Record the reply, fenced: a zombie whose lease was taken away (its owner
+-- cleared by recovery, or replaced by a new owner) changes nothing.
+UPDATE deliveries
+SET state = %(state)s, not_before = coalesce(%(not_before)s, not_before), reply_code = %(code)s,
+    reply_enhanced = %(enhanced)s, reply_text = %(text)s, reason = %(reason)s,
+    lease_owner = NULL, lease_deadline = NULL, updated_at = %(now)s
+WHERE id = %(id)s AND state = 'sending' AND lease_owner = %(owner)s;
+
+-- name: log_send
+-- A message the server accepted: the caps count it from now on.
+INSERT INTO send_log (delivery, campaign, recipient, message_class, at)
+SELECT id, campaign, recipient, message_class, %(now)s FROM deliveries WHERE id = %(id)s;
+
+-- name: put_back
+-- A leased row this worker will not send now: deferred (the pool is paused),
+-- failed (it cannot be rendered) or expired.
+UPDATE deliveries
+SET state = %(state)s, not_before = coalesce(%(not_before)s, not_before), reason = %(reason)s,
+    lease_owner = NULL, lease_deadline = NULL, updated_at = %(now)s
+WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: release
+-- Give back leased rows this worker will not send (a drain on SIGTERM).
+UPDATE deliveries
+SET state = 'queued', lease_owner = NULL, lease_deadline = NULL, updated_at = %(now)s
+WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: suppress
+-- Add an address or customer id to the suppression list (first reason wins).
+INSERT INTO suppressions (kind, value, reason, detail, at)
+VALUES (%(kind)s, %(value)s, %(reason)s, %(detail)s, %(now)s)
+ON CONFLICT (kind, value) DO NOTHING;
+
+-- name: unsuppress
+-- Remove an entry (a customer who subscribes again).
+DELETE FROM suppressions WHERE kind = %(kind)s AND value = %(value)s;
+
+-- name: suppressions
+-- The whole suppression list, newest first.
+SELECT kind, value, reason, detail, at FROM suppressions ORDER BY at DESC, kind, value;
+
+-- name: address_of
+-- The addresses a customer was queued under (for an unsubscribe by token).
+SELECT DISTINCT address FROM deliveries WHERE recipient = %(recipient)s;
+
+-- name: set_volume
+-- A customer's volume preference.
+INSERT INTO preferences (recipient, volume) VALUES (%(recipient)s, %(volume)s)
+ON CONFLICT (recipient) DO UPDATE SET volume = excluded.volume;
+
+-- name: get
+-- One row by campaign and recipient.
+SELECT * FROM deliveries WHERE campaign = %(campaign)s AND recipient = %(recipient)s;
+
+-- name: get_by_id
+-- One row by id.
+SELECT * FROM deliveries WHERE id = %(id)s;
+
+-- name: list
+-- A campaign's rows (or every row when %(campaign)s is NULL), in queue order.
+SELECT * FROM deliveries WHERE %(campaign)s::text IS NULL OR campaign = %(campaign)s ORDER BY id;
+
+-- name: counts
+-- How many rows are in each state.
+SELECT state, count(*) AS n FROM deliveries
+WHERE %(campaign)s::text IS NULL OR campaign = %(campaign)s GROUP BY state ORDER BY state;
+
+-- name: reply_classes
+-- How many rows ended with each class of reply (2xx, 4xx, 5xx, none).
+SELECT CASE WHEN reply_code IS NULL THEN 'none' ELSE (reply_code / 100)::text || 'xx' END AS class,
+       count(*) AS n
+FROM deliveries WHERE %(campaign)s::text IS NULL OR campaign = %(campaign)s GROUP BY class ORDER BY class;
+
+-- name: pending
+-- How many rows are in flight (leased or being sent, by any worker), how many
+-- waiting rows are due now, and when the next waiting one is due.
+SELECT count(CASE WHEN state IN ('leased', 'sending') THEN 1 END) AS in_flight,
+       count(CASE WHEN state IN ('queued', 'deferred') AND not_before <= %(now)s THEN 1 END) AS due,
+       min(CASE WHEN state IN ('queued', 'deferred') THEN not_before END) AS next_due
+FROM deliveries WHERE state IN ('queued', 'deferred', 'leased', 'sending');
+
+-- name: send_log
+-- The send log of one customer, oldest first.
+SELECT campaign, message_class, at FROM send_log WHERE recipient = %(recipient)s ORDER BY at, id;
+
+-- name: lock_bucket
+-- Serialise reservations from one token bucket until the transaction ends
+-- (a statement of its own, so the read that follows sees the latest level).
+SELECT pg_advisory_xact_lock(hashtextextended(%(name)s::text, 8));
+
+-- name: bucket_get
+-- A token bucket's saved level.
+SELECT tokens, updated_at FROM buckets WHERE name = %(name)s;
+
+-- name: bucket_put
+-- Save a token bucket's level.
+INSERT INTO buckets (name, tokens, updated_at) VALUES (%(name)s, %(tokens)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at;
+
+-- name: pause
+-- Pause a transport pool until %(until)s (the later pause wins).
+INSERT INTO pauses (pool, until, code, reason) VALUES (%(pool)s, %(until)s, %(code)s, %(reason)s)
+ON CONFLICT (pool) DO UPDATE SET until = excluded.until, code = excluded.code, reason = excluded.reason
+WHERE excluded.until > pauses.until;
+
+-- name: paused
+-- Until when a pool is paused, and why.
+SELECT until, code, reason FROM pauses WHERE pool = %(pool)s AND until > %(now)s;
+
+-- name: put_campaign
+-- Remember how to render a campaign's messages (its files, its fixed date).
+INSERT INTO campaigns (id, spec, created_at) VALUES (%(id)s, %(spec)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET spec = excluded.spec;
+
+-- name: get_campaign
+-- How to render a campaign's messages.
+SELECT spec FROM campaigns WHERE id = %(id)s;

@@ -1,0 +1,404 @@
+"""The store's logic over named SQL, shared by every SQL backend.
+
+A backend supplies a connection, a transaction (:meth:`SQLStore._transaction`),
+reads (:meth:`SQLStore._read`) and its ``queries_<backend>.sql``; the state
+machine, fencing and cap checks are written once, here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar
+
+from mailer import caps as caps_
+from mailer.store.errors import StoreError
+from mailer.store.queries import Query
+from mailer.store.records import (
+    Claimed,
+    DeadSending,
+    Delivery,
+    NewDelivery,
+    Outcome,
+    Suppression,
+)
+from mailer.throttle import reserve
+
+T = TypeVar("T")
+
+_SENT_STATES = frozenset({"sent"})
+
+
+class SQLStore:
+    """Everything a SQL store does, given a backend's plumbing."""
+
+    backend: str
+    url: str
+    dead_sending: DeadSending
+    caps: caps_.Caps | None
+    _q: dict[str, Query]
+
+    def _transaction(self, body: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _read(self, name: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        raise NotImplementedError
+
+    def _executemany(self, db: Any, sql: str, rows: list[dict[str, Any]]) -> int:
+        return int(db.executemany(sql, rows).rowcount)
+
+    def _lock(self, db: Any, name: str, params: Mapping[str, Any]) -> None:
+        """Run the backend's ``lock_*`` statement if it has one (PostgreSQL
+        serialises per customer and per bucket; SQLite's single writer needs none)."""
+        query = self._q.get(name)
+        if query is not None:
+            db.execute(query.sql, dict(params))
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, name: str) -> Query:
+        """The named statement (for documentation and tests)."""
+        return self._q[name]
+
+    # -- queueing -------------------------------------------------------------------------------
+
+    def enqueue(self, deliveries: Iterable[NewDelivery], *, now: float | None = None, batch: int = 1000) -> int:
+        """Queue messages; returns how many were new (pairs already queued are
+        left alone). Commits every ``batch`` rows, so an iterator of millions
+        streams."""
+        now = time.time() if now is None else now
+        sql = self._q["enqueue"].sql
+        added = 0
+        chunk: list[dict[str, Any]] = []
+
+        def flush(rows: list[dict[str, Any]]) -> int:
+            def body(db: Any) -> int:
+                return self._executemany(db, sql, rows)
+
+            return self._transaction(body)
+
+        for item in deliveries:
+            caps_.check_class(item.message_class)
+            chunk.append(
+                {
+                    "campaign": item.campaign,
+                    "recipient": item.recipient,
+                    "address": item.address,
+                    "message_class": item.message_class,
+                    "state": item.state,
+                    "not_before": item.not_before,
+                    "expires_at": item.expires_at,
+                    "priority": item.priority,
+                    "message_id": item.message_id,
+                    "on_cap": item.on_cap,
+                    "payload": item.payload_json(),
+                    "now": now,
+                }
+            )
+            if len(chunk) >= batch:
+                added += flush(chunk)
+                chunk = []
+        if chunk:
+            added += flush(chunk)
+        return added
+
+    def release_planned(self, campaign: str, *, now: float | None = None) -> int:
+        """Make a campaign's ``planned`` rows claimable."""
+        now = time.time() if now is None else now
+        return self._transaction(
+            lambda db: db.execute(self._q["release_planned"].sql, {"campaign": campaign, "now": now}).rowcount
+        )
+
+    # -- claiming ---------------------------------------------------------------------------------
+
+    def recover(self, *, now: float | None = None) -> int:
+        """Return expired leases to the queue and turn dead ``sending`` rows
+        ``unknown`` (or ``queued``); returns how many rows changed."""
+        now = time.time() if now is None else now
+        return self._transaction(lambda db: self._recover(db, now))
+
+    def _recover(self, db: Any, now: float) -> int:
+        changed = db.execute(self._q["recover_leased"].sql, {"now": now}).rowcount
+        changed += db.execute(
+            self._q["recover_sending"].sql, {"now": now, "dead_state": self.dead_sending}
+        ).rowcount
+        return changed
+
+    def claim(
+        self, owner: str, *, now: float | None = None, limit: int = 10, lease_seconds: float = 60.0
+    ) -> Claimed:
+        """Lease up to ``limit`` due rows to ``owner``, in one transaction.
+
+        In the same transaction: expired leases are recovered, rows past their
+        expiry expire, and each candidate is checked against the suppression
+        list and the frequency caps (counting what was sent and what is in
+        flight, this claim's own rows included), so no two workers can both
+        pass a cap for the same customer.
+        """
+        now = time.time() if now is None else now
+        return self._transaction(lambda db: self._claim(db, owner, now, limit, lease_seconds))
+
+    def _claim(self, db: Any, owner: str, now: float, limit: int, lease_seconds: float) -> Claimed:
+        q = self._q
+        recovered = self._recover(db, now)
+        expired = db.execute(q["expire"].sql, {"now": now}).rowcount
+        leased: list[Delivery] = []
+        suppressed = capped = 0
+        scan = max(limit * 4, 32)
+        seen: set[int] = set()
+        while len(leased) < limit:
+            rows = [r for r in db.execute(q["due"].sql, {"now": now, "limit": scan}).fetchall() if r["id"] not in seen]
+            if not rows:
+                break
+            for row in rows:
+                if len(leased) >= limit:
+                    break
+                seen.add(row["id"])
+                params = {"id": row["id"], "now": now, "not_before": None}
+                self._lock(db, "lock_recipient", {"recipient": row["recipient"]})
+                if db.execute(q["is_suppressed"].sql, {"address": row["address"], "recipient": row["recipient"]}).fetchone():
+                    db.execute(q["set_aside"].sql, {**params, "state": "suppressed", "reason": "suppressed"})
+                    suppressed += 1
+                    continue
+                verdict = self._cap_verdict(db, row, now)
+                if not verdict.allowed:
+                    capped += 1
+                    if row["on_cap"] == "defer" and verdict.retry_at is not None and verdict.retry_at < row["expires_at"]:
+                        db.execute(
+                            q["set_aside"].sql,
+                            {**params, "state": "deferred", "not_before": verdict.retry_at, "reason": verdict.reason},
+                        )
+                    else:
+                        db.execute(q["set_aside"].sql, {**params, "state": "failed", "reason": f"capped: {verdict.reason}"})
+                    continue
+                db.execute(q["lease"].sql, {"id": row["id"], "owner": owner, "deadline": now + lease_seconds, "now": now})
+                leased.append(Delivery.from_row(db.execute(q["get_by_id"].sql, {"id": row["id"]}).fetchone()))
+        return Claimed(leased, suppressed=suppressed, capped=capped, expired=expired, recovered=recovered)
+
+    def _cap_verdict(self, db: Any, row: Any, now: float) -> caps_.Verdict:
+        if self.caps is None or row["message_class"] in self.caps.exempt:
+            return caps_.ALLOWED
+        q = self._q
+        history = [
+            caps_.Sent(at=r["at"], message_class=r["message_class"])
+            for r in db.execute(
+                q["history"].sql, {"recipient": row["recipient"], "since": now - self.caps.horizon, "id": row["id"]}
+            )
+        ]
+        pref = db.execute(q["volume"].sql, {"recipient": row["recipient"]}).fetchone()
+        return caps_.check(
+            history,
+            now=now,
+            message_class=row["message_class"],
+            volume=pref["volume"] if pref else "everything",
+            caps=self.caps,
+        )
+
+    def heartbeat(self, owner: str, *, now: float | None = None, lease_seconds: float = 60.0) -> int:
+        """Extend every lease ``owner`` still holds; returns how many."""
+        now = time.time() if now is None else now
+        return self._transaction(
+            lambda db: db.execute(self._q["heartbeat"].sql, {"owner": owner, "deadline": now + lease_seconds}).rowcount
+        )
+
+    def release(self, owner: str, ids: Iterable[int], *, now: float | None = None) -> int:
+        """Give back leased rows ``owner`` will not send (they are queued again)."""
+        now = time.time() if now is None else now
+        sql = self._q["release"].sql
+        rows = [{"id": i, "owner": owner, "now": now} for i in ids]
+        return self._transaction(lambda db: sum(db.execute(sql, r).rowcount for r in rows))
+
+    def put_back(
+        self,
+        delivery_id: int,
+        owner: str,
+        *,
+        state: Literal["deferred", "failed", "expired"],
+        not_before: float | None = None,
+        reason: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Set aside a leased row ``owner`` will not send now (fenced)."""
+        now = time.time() if now is None else now
+        params = {"id": delivery_id, "owner": owner, "state": state, "not_before": not_before, "reason": reason, "now": now}
+        return bool(self._transaction(lambda db: db.execute(self._q["put_back"].sql, params).rowcount))
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def mark_sending(
+        self, delivery_id: int, owner: str, *, now: float | None = None, message_id: str | None = None
+    ) -> Literal["sending", "suppressed", "lost"]:
+        """Commit ``sending`` before the message's DATA goes out, if the lease
+        is still ``owner``'s. ``suppressed``: the recipient was suppressed after
+        queueing (the row now says so); ``lost``: the lease is gone — do not send."""
+        now = time.time() if now is None else now
+        params = {"id": delivery_id, "owner": owner, "now": now, "message_id": message_id}
+
+        def body(db: Any) -> Literal["sending", "suppressed", "lost"]:
+            if db.execute(self._q["mark_sending"].sql, params).rowcount:
+                return "sending"
+            row = db.execute(self._q["get_by_id"].sql, {"id": delivery_id}).fetchone()
+            if row is not None and row["state"] == "leased" and row["lease_owner"] == owner and row["lease_deadline"] > now:
+                db.execute(self._q["suppress_leased"].sql, {"id": delivery_id, "owner": owner, "now": now})
+                return "suppressed"
+            return "lost"
+
+        return self._transaction(body)
+
+    def finish(self, delivery_id: int, owner: str, outcome: Outcome, *, now: float | None = None) -> bool:
+        """Record what became of a send, fenced: False (and nothing changed)
+        when ``owner`` no longer holds the row — a zombie's late reply."""
+        now = time.time() if now is None else now
+        q = self._q
+
+        def body(db: Any) -> bool:
+            row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone()
+            done = db.execute(
+                q["finish"].sql,
+                {
+                    "id": delivery_id,
+                    "owner": owner,
+                    "state": outcome.state,
+                    "not_before": outcome.not_before,
+                    "code": outcome.code,
+                    "enhanced": outcome.enhanced,
+                    "text": outcome.text,
+                    "reason": outcome.reason,
+                    "now": now,
+                },
+            ).rowcount
+            if not done:
+                return False
+            if outcome.state in _SENT_STATES:
+                db.execute(q["log_send"].sql, {"id": delivery_id, "now": now})
+            if outcome.suppress and row is not None:
+                db.execute(
+                    q["suppress"].sql,
+                    {"kind": "address", "value": row["address"].lower(), "reason": outcome.suppress,
+                     "detail": outcome.reason or outcome.text, "now": now},
+                )
+            return True
+
+        return self._transaction(body)
+
+    # -- suppression and preferences ---------------------------------------------------------------
+
+    def suppress(
+        self,
+        *,
+        address: str | None = None,
+        recipient: str | None = None,
+        reason: Literal["unsubscribed", "hard-bounce", "complaint", "manual"] = "unsubscribed",
+        detail: str | None = None,
+        now: float | None = None,
+    ) -> int:
+        """Suppress an address and/or a customer id from now on (rows already
+        queued are set aside when claimed); returns how many entries were new.
+        A customer id alone also suppresses every address it was queued under."""
+        if address is None and recipient is None:
+            raise StoreError("suppress() needs an address or a recipient")
+        now = time.time() if now is None else now
+        q = self._q
+
+        def body(db: Any) -> int:
+            entries: list[tuple[str, str]] = []
+            if address is not None:
+                entries.append(("address", address.lower()))
+            if recipient is not None:
+                entries.append(("recipient", recipient))
+                entries += [("address", r["address"].lower()) for r in db.execute(q["address_of"].sql, {"recipient": recipient})]
+            return sum(
+                db.execute(q["suppress"].sql, {"kind": k, "value": v, "reason": reason, "detail": detail, "now": now}).rowcount
+                for k, v in dict.fromkeys(entries)
+            )
+
+        return self._transaction(body)
+
+    def unsuppress(self, *, address: str | None = None, recipient: str | None = None) -> int:
+        """Remove suppression entries (a customer who subscribed again)."""
+        entries = ([("address", address.lower())] if address else []) + ([("recipient", recipient)] if recipient else [])
+        return self._transaction(
+            lambda db: sum(db.execute(self._q["unsuppress"].sql, {"kind": k, "value": v}).rowcount for k, v in entries)
+        )
+
+    def is_suppressed(self, *, address: str = "", recipient: str = "") -> bool:
+        return bool(self._read("is_suppressed", {"address": address, "recipient": recipient}))
+
+    def suppressions(self) -> list[Suppression]:
+        return [Suppression(r["kind"], r["value"], r["reason"], r["detail"], r["at"]) for r in self._read("suppressions")]
+
+    def set_volume(self, recipient: str, volume: str) -> None:
+        """A customer's volume dial (see :mod:`mailer.caps`)."""
+        caps_.check_volume(volume)
+        self._transaction(lambda db: db.execute(self._q["set_volume"].sql, {"recipient": recipient, "volume": volume}))
+
+    def send_log(self, recipient: str) -> list[caps_.Sent]:
+        return [caps_.Sent(r["at"], r["message_class"]) for r in self._read("send_log", {"recipient": recipient})]
+
+    # -- transport state ----------------------------------------------------------------------------
+
+    def reserve_token(self, name: str, *, rate: float, burst: float = 1.0, now: float | None = None) -> float:
+        """Take a token from the persisted bucket ``name``; returns the seconds
+        to wait before sending (see :mod:`mailer.throttle`)."""
+        now = time.time() if now is None else now
+
+        def body(db: Any) -> float:
+            self._lock(db, "lock_bucket", {"name": name})
+            row = db.execute(self._q["bucket_get"].sql, {"name": name}).fetchone()
+            level, updated = (row["tokens"], row["updated_at"]) if row else (None, None)
+            level, wait = reserve(level, updated, now=now, rate=rate, burst=burst)
+            db.execute(self._q["bucket_put"].sql, {"name": name, "tokens": level, "now": max(now, updated or now)})
+            return wait
+
+        return self._transaction(body)
+
+    def pause(self, pool: str, *, until: float, code: int | None = None, reason: str | None = None) -> None:
+        """Stop every worker sending through ``pool`` until ``until``."""
+        self._transaction(
+            lambda db: db.execute(self._q["pause"].sql, {"pool": pool, "until": until, "code": code, "reason": reason})
+        )
+
+    def paused(self, pool: str, *, now: float | None = None) -> tuple[float, int | None, str | None] | None:
+        """``(until, code, reason)`` while ``pool`` is paused, else None."""
+        now = time.time() if now is None else now
+        rows = self._read("paused", {"pool": pool, "now": now})
+        return (rows[0]["until"], rows[0]["code"], rows[0]["reason"]) if rows else None
+
+    # -- campaigns and reporting --------------------------------------------------------------------
+
+    def put_campaign(self, campaign_id: str, spec: str, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self._transaction(lambda db: db.execute(self._q["put_campaign"].sql, {"id": campaign_id, "spec": spec, "now": now}))
+
+    def get_campaign(self, campaign_id: str) -> str | None:
+        rows = self._read("get_campaign", {"id": campaign_id})
+        return rows[0]["spec"] if rows else None
+
+    def get(self, campaign: str, recipient: str) -> Delivery | None:
+        rows = self._read("get", {"campaign": campaign, "recipient": recipient})
+        return Delivery.from_row(rows[0]) if rows else None
+
+    def deliveries(self, campaign: str | None = None) -> list[Delivery]:
+        return [Delivery.from_row(r) for r in self._read("list", {"campaign": campaign})]
+
+    def counts(self, campaign: str | None = None) -> dict[str, int]:
+        """Rows per state."""
+        return {r["state"]: r["n"] for r in self._read("counts", {"campaign": campaign})}
+
+    def reply_classes(self, campaign: str | None = None) -> dict[str, int]:
+        """Rows per class of the last SMTP reply (``2xx``, ``4xx``, ``5xx``, ``none``)."""
+        return {r["class"]: r["n"] for r in self._read("reply_classes", {"campaign": campaign})}
+
+    def pending(self, *, now: float | None = None) -> tuple[int, int, float | None]:
+        """Rows in flight (any worker's), waiting rows due at ``now``, and when
+        the next waiting row is due (None: nothing waits)."""
+        now = time.time() if now is None else now
+        row = self._read("pending", {"now": now})[0]
+        return row["in_flight"], row["due"], row["next_due"]
