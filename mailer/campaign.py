@@ -18,6 +18,19 @@ Campaign files are TOML (``fixtures/campaign.toml`` is a complete example)::
     preferences = "https://example-shop.test/prefs/{token}"
     view_online = "https://example-shop.test/v/{campaign}/{token}"
 
+A ``[selection]`` table chooses products per customer by strategy name and
+parameters (see :mod:`mailer.personalise.strategies`), an ``[audience]``
+table filters customers by RFM segment (see
+:class:`mailer.personalise.segments.Audience`)::
+
+    [selection]
+    strategy = "personal"
+    purchases = "purchases.csv"              # relative to this file
+    exploration_share = 0.1
+
+    [audience]
+    segments = ["lapsed", "at_risk"]
+
 Text values under ``[subject]``, ``[preheader]`` and ``[content]`` are either
 one string or a table of languages; a recipient gets the first match along
 their locale's fallback chain (``sv_FI`` → ``sv`` → default language).
@@ -52,6 +65,8 @@ _TOP_KEYS = {
     "content",
     "offer",
     "slots",
+    "selection",
+    "audience",
 }
 
 
@@ -82,6 +97,8 @@ class Campaign:
     offer: Mapping[str, Any] = field(default_factory=dict)
     slots: Mapping[str, Sequence[str]] = field(default_factory=dict)
     source: Path | None = None
+    selection: Mapping[str, Any] = field(default_factory=dict)
+    audience: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = str(self.source) if self.source else "campaign"
@@ -160,6 +177,9 @@ def load_campaign(path: str | Path) -> Campaign:
     slots = data.get("slots", {})
     if not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in slots.values()):
         raise ConfigError(f"{path}: [slots] must map slot group names to lists of product ids")
+    selection = data.get("selection", {})
+    audience = data.get("audience", {})
+    _check_personalisation(path, selection, audience)
     return Campaign(
         id=str(data["id"]),
         layout=str(data["layout"]),
@@ -176,4 +196,25 @@ def load_campaign(path: str | Path) -> Campaign:
         offer=data.get("offer", {}),
         slots=slots,
         source=path,
+        selection=selection,
+        audience=audience,
     )
+
+
+def _check_personalisation(path: Path, selection: Any, audience: Any) -> None:
+    """Validate ``[selection]`` and ``[audience]`` now, so a typo names this file."""
+    if not selection and not audience:
+        return
+    # Imported only when used: plain campaigns load without numpy.
+    from mailer.personalise.segments import Audience
+    from mailer.personalise.strategies import parse_selection
+
+    try:
+        if selection:
+            parse_selection(selection, base=path.parent)
+        if audience:
+            if not isinstance(audience, dict):
+                raise ConfigError("audience must be a table")
+            Audience.from_mapping(audience)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

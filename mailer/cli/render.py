@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import re
-import dataclasses
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from mailer.campaign import Campaign, load_campaign
@@ -17,6 +17,8 @@ from mailer.errors import ConfigError, FeedError
 from mailer.report import Report
 
 if TYPE_CHECKING:
+    from mailer.compose import ComposedMessage, Composer
+    from mailer.personalise.strategies import SelectionConfig
     from mailer.products import Product
 
 
@@ -32,6 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--campaign", type=Path, help="campaign TOML file")
     parser.add_argument("--out", required=True, type=Path, help="directory for the .eml files")
     parser.add_argument("--state-dir", type=Path, default=Path(".mailer"), help="where the link-signing key is kept")
+    parser.add_argument(
+        "--strategy",
+        choices=("listed", "first_in_stock", "personal", "bestsellers"),
+        help="how products are chosen (default: the campaign's [selection] strategy, else listed/first in stock)",
+    )
+    parser.add_argument(
+        "--purchases", type=Path, help="purchase history (CSV or JSON Lines) for personal selection and audiences"
+    )
     parser.set_defaults(func=run)
 
 
@@ -50,14 +60,21 @@ def default_campaign(layout: str) -> Campaign:
 
 
 def choose_slots(
-    campaign: Campaign, layout_slots: dict[str, int], catalogue: dict[str, Product], report: Report
+    campaign: Campaign,
+    layout_slots: dict[str, int],
+    catalogue: dict[str, Product],
+    report: Report,
+    *,
+    strategy: str | None = None,
 ) -> dict[str, list[Product]]:
-    """The campaign's chosen products per slot group; without a choice, the
-    first in-stock products of the feed. Unknown or sold-out ids are reported."""
+    """The same products for everyone: the campaign's chosen ones per slot group
+    (strategy ``listed``, the default); without a choice, or with strategy
+    ``first_in_stock``, the first in-stock products of the feed. Unknown or
+    sold-out ids are reported."""
     chosen: dict[str, list[Product]] = {}
     in_stock = [p for p in catalogue.values() if p.in_stock]
     for group, count in layout_slots.items():
-        ids = campaign.slots.get(group)
+        ids = None if strategy == "first_in_stock" else campaign.slots.get(group)
         if ids is None:
             chosen[group] = in_stock[:count]
             continue
@@ -95,14 +112,20 @@ def run(args: argparse.Namespace) -> int:
     if not catalogue:
         raise FeedError("no product could be read", path=args.feed)
     composer = Composer(campaign, signer=Signer(load_signing_key(state_dir=args.state_dir)))
-    slots = choose_slots(campaign, dict(composer.layout.slots), catalogue, report)
+    config = _selection_config(campaign, args)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     warned = 0
-    customers = iter_customers(args.customers, report=report)
-    for message in composer.compose_all(customers, lambda customer: slots, report=report):
+    left_out = [0]
+    if config.personalised or campaign.audience:
+        messages = _personalised(args, campaign, composer, config, catalogue, report, out, left_out)
+    else:
+        slots = choose_slots(campaign, dict(composer.layout.slots), catalogue, report, strategy=config.strategy)
+        customers = iter_customers(args.customers, report=report)
+        messages = composer.compose_all(customers, lambda customer: slots, report=report)
+    for message in messages:
         target = out / _file_name(message.customer_id)
         partial = target.with_suffix(".eml.part")
         partial.write_bytes(message.data)
@@ -114,9 +137,94 @@ def run(args: argparse.Namespace) -> int:
                 report.add(ConfigError(f"{message.customer_id}: {warning}"))
     report.write_json(out / "report.json")
     print(f"rendered {written} message(s) with layout {campaign.layout!r} into {out.resolve()}")
+    if left_out[0]:
+        print(f"left out {left_out[0]} customer(s) outside the campaign's audience")
     if report:
         print(f"skipped or flagged {report.count} row(s); details in {(out / 'report.json').resolve()}:")
         for line in report.lines()[:20]:
             print(f"  {line}")
     return 0 if written else 1
 
+
+
+def _selection_config(campaign: Campaign, args: argparse.Namespace) -> SelectionConfig:
+    from mailer.personalise.strategies import SelectionConfig, parse_selection
+
+    base = campaign.source.parent if campaign.source else None
+    config = parse_selection(campaign.selection, base=base) if campaign.selection else SelectionConfig()
+    config = config.with_strategy(args.strategy)
+    if args.purchases is not None:
+        config = dataclasses.replace(config, purchases=args.purchases)
+    return config
+
+
+_BATCH = 1024
+
+
+def _personalised(
+    args: argparse.Namespace,
+    campaign: Campaign,
+    composer: Composer,
+    config: SelectionConfig,
+    catalogue: dict[str, Product],
+    report: Report,
+    out: Path,
+    left_out: list[int],
+) -> Iterator[ComposedMessage]:
+    """Messages whose products are chosen per customer (or for an audience), a batch of customers at a time.
+
+    Writes ``selection.jsonl`` beside the messages: each customer's products
+    and why they were chosen, for the preview.
+    """
+    import itertools
+    import json
+
+    from mailer.customers import iter_customers
+    from mailer.history import iter_purchases
+    from mailer.money import Rates
+    from mailer.personalise.segments import Audience
+    from mailer.personalise.strategies import PersonalSlots, audience_segments
+
+    at = campaign.send_date or datetime.now(timezone.utc)
+    purchases = list(iter_purchases(config.purchases, report=report)) if config.purchases else []
+    if campaign.audience and config.purchases is None:
+        raise ConfigError("the campaign's [audience] needs a purchase history: give --purchases or selection.purchases")
+    rates = Rates.from_csv(campaign.rates_path) if campaign.rates_path else None
+    audience = Audience.from_mapping(campaign.audience) if campaign.audience else None
+    products = list(catalogue.values())
+    layout_slots = dict(composer.layout.slots)
+    if config.personalised:
+        # Locales of buyers, for bestsellers per market: a first, silent pass over the customers.
+        buyers = {p.customer_id for p in purchases}
+        markets = {c.id: c.locale for c in iter_customers(args.customers) if c.id in buyers}
+        personal = PersonalSlots(
+            products, purchases, config, layout_slots, at=at, rates=rates, markets=markets, audience=audience
+        )
+    else:
+        segments = audience_segments(products, purchases, at=at, rates=rates, rules=config.rules)
+        assert audience is not None
+        audience.check(segments)
+        same = choose_slots(campaign, layout_slots, catalogue, report, strategy=config.strategy)
+
+    customers = iter_customers(args.customers, report=report)
+    with (out / "selection.jsonl").open("w", encoding="utf-8") as preview:
+        while batch := list(itertools.islice(customers, _BATCH)):
+            if config.personalised:
+                selection, keep = personal.for_customers(batch)
+            else:
+                keep = audience.mask(segments, [c.id for c in batch]).tolist()
+            chosen: dict[str, dict[str, list[Product]]] = {}
+            for i, customer in enumerate(batch):
+                if not keep[i]:
+                    left_out[0] += 1
+                    continue
+                if config.personalised:
+                    chosen[customer.id] = selection.slots(i)
+                    row = {"customer": customer.id, "slots": personal.preview(selection, i)}
+                else:
+                    chosen[customer.id] = same
+                    row = {"customer": customer.id, "slots": {g: [{"id": p.id, "reason": "listed"} for p in ps]
+                                                              for g, ps in same.items()}}  # fmt: skip
+                preview.write(json.dumps(row, ensure_ascii=False) + "\n")
+            kept = [c for c, k in zip(batch, keep) if k]
+            yield from composer.compose_all(kept, lambda customer: chosen[customer.id], report=report)

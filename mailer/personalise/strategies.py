@@ -1,0 +1,194 @@
+"""Selection strategies by name, as campaign files and ``mailer render`` choose them.
+
+A campaign's ``[selection]`` table names a strategy and its parameters::
+
+    [selection]
+    strategy = "personal"          # or "bestsellers", "listed", "first_in_stock"
+    purchases = "purchases.csv"    # relative to the campaign file (or: mailer render --purchases)
+    added_from = "custom_label_0"  # feed field holding the day each product went live (for newness)
+    exploration_share = 0.1        # ... and any other SelectionRules field
+    max_per_brand = 2
+    kinds = { new_in = "new" }     # slot group kinds (personal, new, bestsellers)
+    [selection.weights]
+    newness = 1.0
+
+``listed`` (the campaign's ``[slots]`` product ids for everyone) and
+``first_in_stock`` (the feed's first in-stock products) are the plain ways
+``mailer render`` has always had; without a ``[selection]`` table the first
+applies when ``[slots]`` is given, else the second. ``personal`` is
+:func:`~mailer.personalise.selection.select`; ``bestsellers`` the same
+without personal affinity (popularity, fit, price band and diversity still
+apply). :class:`PersonalSlots` is the bridge from files to slots: products,
+purchases and customers in, per-customer slot lists (and reasons) out, a
+batch at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mailer.customers import Customer
+from mailer.errors import ConfigError
+from mailer.history import Purchase
+from mailer.money import Rates
+from mailer.personalise.catalogue import Catalogue
+from mailer.personalise.profiles import fit_profiles
+from mailer.personalise.purchases import PurchaseTable
+from mailer.personalise.reasons import describe
+from mailer.personalise.recipients import Recipients
+from mailer.personalise.rules import SLOT_KINDS, SelectionRules, SlotKind
+from mailer.personalise.segments import Audience, Segments, rfm
+from mailer.personalise.selection import Selection, Selector
+from mailer.products import Product
+
+__all__ = ["STRATEGIES", "PersonalSlots", "SelectionConfig", "audience_segments", "parse_selection"]
+
+STRATEGIES = ("listed", "first_in_stock", "personal", "bestsellers")
+_OWN_KEYS = ("strategy", "purchases", "added_from", "kinds")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """A parsed ``[selection]`` table.
+
+    >>> config = parse_selection({"strategy": "personal", "exploration_share": 0.2, "kinds": {"new_in": "new"}})
+    >>> config.strategy, config.rules.exploration_share, config.kinds
+    ('personal', 0.2, {'new_in': 'new'})
+    >>> parse_selection({"strategy": "psychic"})
+    Traceback (most recent call last):
+    ...
+    mailer.errors.ConfigError: selection.strategy: unknown strategy 'psychic'; known: listed, first_in_stock, personal, bestsellers
+    """
+
+    strategy: str | None = None
+    rules: SelectionRules = field(default_factory=SelectionRules)
+    purchases: Path | None = None
+    added_from: str | None = None
+    kinds: dict[str, SlotKind] = field(default_factory=dict)
+
+    @property
+    def personalised(self) -> bool:
+        return self.strategy in ("personal", "bestsellers")
+
+    def with_strategy(self, strategy: str | None) -> SelectionConfig:
+        """This configuration under another strategy (``None``: unchanged)."""
+        if strategy is None:
+            return self
+        _check_strategy(strategy, "--strategy")
+        return dataclasses.replace(self, strategy=strategy)
+
+
+def _check_strategy(name: object, where: str) -> None:
+    if name not in STRATEGIES:
+        raise ConfigError(f"{where}: unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+
+
+def parse_selection(table: Mapping[str, Any], *, where: str = "selection", base: Path | None = None) -> SelectionConfig:
+    """Read a ``[selection]`` table; ``purchases`` is resolved against ``base`` (the campaign's folder)."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    strategy = table.get("strategy")
+    if strategy is not None:
+        _check_strategy(strategy, f"{where}.strategy")
+    purchases = table.get("purchases")
+    if purchases is not None and not isinstance(purchases, str):
+        raise ConfigError(f"{where}.purchases must be a file name")
+    added_from = table.get("added_from")
+    if added_from is not None and not isinstance(added_from, str):
+        raise ConfigError(f"{where}.added_from must be a feed field name, such as custom_label_0")
+    kinds = table.get("kinds", {})
+    if not isinstance(kinds, Mapping) or not all(k in SLOT_KINDS for k in kinds.values()):
+        raise ConfigError(f"{where}.kinds must map slot groups to one of {', '.join(SLOT_KINDS)}")
+    rules = SelectionRules.from_mapping({k: v for k, v in table.items() if k not in _OWN_KEYS}, where=where)
+    path = None
+    if purchases:
+        path = Path(purchases) if base is None or Path(purchases).is_absolute() else base / purchases
+    return SelectionConfig(strategy=strategy, rules=rules, purchases=path, added_from=added_from, kinds=dict(kinds))
+
+
+def _added_days(products: Iterable[Product], field_name: str | None) -> dict[str, date]:
+    out: dict[str, date] = {}
+    if not field_name:
+        return out
+    for product in products:
+        text = product.extra.get(field_name, "").strip()
+        try:
+            out[product.id] = date.fromisoformat(text[:10])
+        except ValueError:
+            continue
+    return out
+
+
+class PersonalSlots:
+    """Slots per customer under the ``personal`` or ``bestsellers`` strategy, for a send at ``at``.
+
+    Profiles are fitted once from ``purchases``; :meth:`for_customers` then
+    selects for a batch of customers (a thousand or so at a time).
+    """
+
+    def __init__(
+        self,
+        products: Sequence[Product],
+        purchases: Iterable[Purchase],
+        config: SelectionConfig,
+        slots: Mapping[str, int],
+        *,
+        at: datetime | None = None,
+        rates: Rates | None = None,
+        markets: Mapping[str, str] | None = None,
+        audience: Audience | None = None,
+    ) -> None:
+        at = at or datetime.now(timezone.utc)
+        rules = config.rules
+        kinds = dict(config.kinds)
+        if config.strategy == "bestsellers":
+            kinds = {group: "bestsellers" for group in slots} | {g: k for g, k in kinds.items() if k == "new"}
+        self.catalogue = Catalogue.from_products(
+            [p for p in products], rules=rules, at=at, added=_added_days(products, config.added_from), rates=rates
+        )
+        table = PurchaseTable.from_purchases(purchases, self.catalogue, rates=rates, markets=markets)
+        self.profiles = fit_profiles(self.catalogue, table, now=at, rules=rules)
+        self.selector = Selector(self.profiles, slots, rules=rules, kinds=kinds)
+        self.audience = audience
+        self.segments: Segments | None = None
+        if audience is not None:
+            self.segments = rfm(table, today=self.profiles.today)
+            audience.check(self.segments)
+
+    def for_customers(self, customers: Sequence[Customer]) -> tuple[Selection, list[bool]]:
+        """The selection for a batch, and whether each customer is in the campaign's audience."""
+        recipients = Recipients.from_customers(customers)
+        selection = self.selector(recipients)
+        keep = selection.audience.copy()
+        if self.audience is not None and self.segments is not None:
+            keep &= self.audience.mask(self.segments, recipients.ids)
+        return selection, keep.tolist()
+
+    def preview(self, selection: Selection, i: int) -> dict[str, list[dict[str, str]]]:
+        """Customer ``i``'s products and why they were chosen, for a preview file."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for group, picks in selection.picks.items():
+            out[group] = [
+                {"id": str(self.catalogue.ids[p]), "reason": describe(int(selection.reasons[group][i, slot]), p, self.catalogue)}
+                for slot, p in enumerate(picks[i].tolist()) if p >= 0
+            ]  # fmt: skip
+        return out
+
+
+def audience_segments(
+    products: Sequence[Product],
+    purchases: Iterable[Purchase],
+    *,
+    at: datetime,
+    rates: Rates | None = None,
+    rules: SelectionRules | None = None,
+) -> Segments:
+    """RFM segments of a purchase history, for an audience filter without personal selection."""
+    catalogue = Catalogue.from_products(products, rules=rules, at=at, rates=rates)
+    table = PurchaseTable.from_purchases(purchases, catalogue, rates=rates)
+    return rfm(table, today=fit_profiles(catalogue, table, now=at).today)
