@@ -212,6 +212,7 @@ def _personalised(
             if config.personalised:
                 selection, keep = personal.for_customers(batch)
             else:
+                assert audience is not None
                 keep = audience.mask(segments, [c.id for c in batch]).tolist()
             chosen: dict[str, dict[str, list[Product]]] = {}
             for i, customer in enumerate(batch):

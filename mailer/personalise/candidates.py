@@ -76,7 +76,7 @@ class Pools:
 def eligible_products(profiles: Profiles, rules: SelectionRules) -> np.ndarray:
     """Products that may be shown at all: in stock, not sensitive, within the campaign's categories."""
     cat = profiles.catalogue
-    ok = cat.in_stock & ~cat.sensitive
+    ok: np.ndarray = cat.in_stock & ~cat.sensitive
     if rules.categories:
         ok &= cat.in_categories(rules.categories)
     return ok

@@ -140,7 +140,9 @@ class Catalogue:
     def in_categories(self, names: Iterable[str]) -> np.ndarray:
         """Boolean mask of the products under any of these category paths."""
         codes = self.category_codes(names)
-        return np.isin(self.path, codes).any(axis=1) if codes.size else np.zeros(len(self), bool)
+        if not codes.size:
+            return np.zeros(len(self), dtype=bool)
+        return np.asarray(np.isin(self.path, codes).any(axis=1))
 
     def age_days(self, today: int) -> np.ndarray:
         """Days since each product was added, as of day number ``today`` (NaN when unknown)."""

@@ -102,7 +102,7 @@ class Profiles:
         ).astype(np.int64)
         if rules.require_affinity:
             codes = cat.category_codes(rules.categories)
-            audience = (shares[:, codes] > 0).any(axis=1) if codes.size else np.zeros(b, bool)
+            audience = np.asarray((shares[:, codes] > 0).any(axis=1)) if codes.size else np.zeros(b, dtype=bool)
         else:
             audience = np.ones(b, dtype=bool)
         return Features(

@@ -75,7 +75,7 @@ _EPOCH = np.datetime64("1970-01-01", "D")
 
 
 def _iso(days: np.ndarray) -> list[str]:
-    return (_EPOCH + days.astype("timedelta64[D]")).astype(str).tolist()
+    return [str(d) for d in (_EPOCH + days.astype("timedelta64[D]")).astype(str).tolist()]
 
 
 def _days(texts: list[str]) -> np.ndarray:
@@ -150,7 +150,8 @@ class ProgrammeStore:
 
     def with_status(self, programme: str, status: str) -> list[str]:
         """Customers with this status in this programme (``non_target`` for the lapsed who never came back)."""
-        return [str(c) for (c,) in self.connection.execute(SQL["with_status"], (programme, status))]
+        rows = self.connection.execute(SQL["with_status"], (programme, status)).fetchall()
+        return [str(row[0]) for row in rows]
 
 
 def run_day(

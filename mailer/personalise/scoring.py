@@ -112,7 +112,8 @@ def weight_vector(weights: Weights, *, personal: bool = True) -> tuple[float, ..
 def _lookup(table: np.ndarray, row_offset: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """``table[b, codes[b, k]]`` for every ``(b, k)``, via a flat index."""
     index = codes + row_offset
-    return table.ravel().take(index)
+    out: np.ndarray = table.ravel().take(index)
+    return out
 
 
 def terms(
@@ -148,7 +149,7 @@ def terms(
 
 def score(values: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
     """``Σ weights[i] × values[i]``, added in :data:`TERMS` order."""
-    total = weights[0] * values[0]
+    total: np.ndarray = weights[0] * values[0]
     for i in range(1, len(TERMS)):
         total += weights[i] * values[i]
     return total

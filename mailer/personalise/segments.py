@@ -239,7 +239,7 @@ class Audience:
         unknown = set(table) - known
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
         for key in ("segments", "exclude"):
             if key in values and not all(isinstance(s, str) for s in values[key]):
                 raise ConfigError(f"{where}.{key} must be a list of segment names")

@@ -145,9 +145,9 @@ class PersonalSlots:
     ) -> None:
         at = at or datetime.now(timezone.utc)
         rules = config.rules
-        kinds = dict(config.kinds)
+        kinds: dict[str, SlotKind] = dict(config.kinds)
         if config.strategy == "bestsellers":
-            kinds = {group: "bestsellers" for group in slots} | {g: k for g, k in kinds.items() if k == "new"}
+            kinds = {group: "new" if kinds.get(group) == "new" else "bestsellers" for group in slots}
         self.catalogue = Catalogue.from_products(
             [p for p in products], rules=rules, at=at, added=_added_days(products, config.added_from), rates=rates
         )

@@ -10,17 +10,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailer.errors import ConfigError
-from mailer.personalise import RecentlyShown, SelectionRules, Selector, Weights, select
+from mailer.personalise import Profiles, RecentlyShown, Selection, SelectionRules, Selector, Weights, select
 from mailer.personalise.reference import select_reference
+from mailer.products import Product
 
 from .conftest import LAST_WEEK, LONG_AGO, TODAY, people, product, shop
 
 
-def ids(selection, i: int = 0, group: str = "picks") -> list[str]:  # type: ignore[no-untyped-def]
+def ids(selection: Selection, i: int = 0, group: str = "picks") -> list[str]:
     return selection.product_ids(i)[group]
 
 
-def handbags() -> list:  # type: ignore[type-arg]
+def handbags() -> list[Product]:
     return [
         product("BAG-1000", "Accessories > Bags > Handbags", "1000.00"),
         product("BAG-35", "Accessories > Bags > Handbags", "35.00"),
@@ -58,7 +59,7 @@ def test_price_band_carries_to_categories_never_bought() -> None:
     assert "SCARF-400" not in chosen and "SCARF-15" in chosen
 
 
-def beauty_shop():  # type: ignore[no-untyped-def]
+def beauty_shop() -> tuple[Profiles, list[str]]:
     products = [product(f"W{i}", "Women > Knitwear", "40.00") for i in range(4)]
     products += [product(f"BEAUTY{i}", "Beauty > Skincare", "20.00") for i in range(6)]
     customers = [f"c{i}" for i in range(200)]
