@@ -126,7 +126,7 @@ _QP_MAX = 76
 """RFC 2045 section 6.7: encoded lines are at most 76 characters."""
 _CUT = "</td>"
 _LONG_PIECE = 1024
-_CACHE_CHARS = 1 << 24
+_CACHE_CHARS = 1 << 23
 _UNSUBSCRIBE_POST = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 _PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
 _TEXT_HEAD = _PART_HEAD.format("plain").encode("ascii")
@@ -368,7 +368,10 @@ class _Encoded(dict[str, bytes]):
     break before it) then ``cut + text`` encoded, its last line short enough
     for a soft break to follow.
 
-    Emptied wholesale when the text it holds passes ``_CACHE_CHARS``.
+    Two generations bound it: when the text held passes ``_CACHE_CHARS`` the
+    current entries become the previous generation and the oldest are
+    dropped; an entry found in the previous generation moves back. Pieces in
+    use stay, and memory stops growing once a campaign has warmed up.
     """
 
     def __init__(self, lead: bytes, cut: str = "") -> None:
@@ -376,15 +379,24 @@ class _Encoded(dict[str, bytes]):
         self.lead = lead
         self.cut = cut
         self.chars = 0
+        self.previous: dict[str, bytes] = {}
 
     def __missing__(self, text: str) -> bytes:
-        encoded = self.lead + _qp_piece(self.cut + text)
+        encoded = self.previous.get(text)
+        if encoded is None:
+            encoded = self.lead + _qp_piece(self.cut + text)
         self.chars += len(text) + len(encoded)
         if self.chars > _CACHE_CHARS:
+            self.previous = dict(self)
             self.clear()
             self.chars = 0
         self[text] = encoded
         return encoded
+
+    def clear_all(self) -> None:
+        self.clear()
+        self.previous = {}
+        self.chars = 0
 
 
 def _qp_piece(text: str) -> bytes:
@@ -440,8 +452,7 @@ def clear_body_cache() -> None:
     >>> clear_body_cache()
     """
     for cache in (_STARTS, _AFTER_BREAK, _AFTER_CUT):
-        cache.clear()
-        cache.chars = 0
+        cache.clear_all()
 
 
 def _for(recipient: str | None) -> str:
