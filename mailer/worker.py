@@ -59,7 +59,8 @@ class WorkerOptions:
     across restarts and is shared by every worker). ``per_domain``: at most
     this many sends in flight to one recipient domain. ``pool_backoff`` and
     ``policy_pause``: how long a 421 backs off, and a 5.7.x policy
-    rejection pauses, the whole transport. ``retry_base``/``retry_cap``:
+    rejection pauses, the whole transport; ``pause_check``: how often the
+    store is asked whether another worker paused it. ``retry_base``/``retry_cap``:
     exponential backoff for temporary failures.
     """
 
@@ -73,6 +74,7 @@ class WorkerOptions:
     retry_base: float = 60.0
     retry_cap: float = 4 * 3600.0
     poll_interval: float = 1.0
+    pause_check: float = 0.5
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_domain < 1:
@@ -118,6 +120,8 @@ class Worker:
         self.stats = WorkerStats()
         self._stopping = asyncio.Event()
         self._domains: dict[str, asyncio.Semaphore] = {}
+        self._pause: tuple[float, int | None, str | None] | None = None
+        self._pause_checked = float("-inf")
 
     def stop(self) -> None:
         """Stop claiming; rows not yet sending go back; sends in flight finish."""
@@ -217,7 +221,7 @@ class Worker:
                 )
                 if wait > 0:
                     await asyncio.sleep(wait)
-            paused = store.paused(self.transport.name, now=self.clock())
+            paused = self._paused()
             if paused is not None:
                 return self._postpone(delivery, paused[0], f"transport paused: {paused[2]}")
             if self.stopping:
@@ -229,6 +233,18 @@ class Worker:
             replies = await self.transport.send(envelope)
         reply = replies.get(delivery.address) or next(iter(replies.values()), Reply.dropped("no reply"))
         return self._record(delivery, reply)
+
+    def _paused(self) -> tuple[float, int | None, str | None] | None:
+        """The transport's pause, read from the store at most every
+        ``pause_check`` seconds (other workers' pauses reach us that late;
+        our own at once)."""
+        now = self.clock()
+        if now >= self._pause_checked + self.options.pause_check:
+            self._pause = self.store.paused(self.transport.name, now=now)
+            self._pause_checked = now
+        if self._pause is not None and self._pause[0] <= now:
+            self._pause = None
+        return self._pause
 
     def _postpone(self, delivery: Delivery, until: float, reason: str) -> str:
         until += self.rng.uniform(0, self.options.poll_interval)
@@ -247,8 +263,10 @@ class Worker:
         if verdict.backoff_pool:
             self.store.pause(name, until=now + max(self.options.pool_backoff, verdict.retry_after or 0.0),
                              code=reply.code, reason=verdict.reason)
+            self._pause_checked = float("-inf")
         if verdict.pause_pool:
             self.store.pause(name, until=now + self.options.policy_pause, code=reply.code, reason=verdict.reason)
+            self._pause_checked = float("-inf")
             self.stats.policy_rejections.append(f"{delivery.address}: {verdict.reason}")
             log.error("policy rejection, pausing %s for %gs: %s", name, self.options.policy_pause, verdict.reason)
         if verdict.action == "sent":

@@ -259,7 +259,7 @@ class SQLStore:
         q = self._q
 
         def body(db: Any) -> bool:
-            row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone()
+            row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone() if outcome.suppress else None
             done = db.execute(
                 q["finish"].sql,
                 {
