@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     written = 0
     warned = 0
     left_out = [0]
-    if config.personalised or campaign.audience:
+    if config.needs_history or campaign.audience:
         messages = _personalised(args, campaign, composer, config, catalogue, report, out, left_out)
     else:
         slots = choose_slots(campaign, dict(composer.layout.slots), catalogue, report, strategy=config.strategy)
@@ -171,61 +171,65 @@ def _personalised(
     out: Path,
     left_out: list[int],
 ) -> Iterator[ComposedMessage]:
-    """Messages whose products are chosen per customer (or for an audience), a batch of customers at a time.
+    """Messages whose products, audience or offer depend on purchase history, a batch of customers at a time.
 
-    Writes ``selection.jsonl`` beside the messages: each customer's products
-    and why they were chosen, for the preview.
+    Writes ``selection.jsonl`` beside the messages: each customer's products,
+    why they were chosen, and whether they got the offer, for the preview.
     """
     import itertools
     import json
 
+    from mailer.compose import Composer
     from mailer.customers import iter_customers
     from mailer.history import iter_purchases
     from mailer.money import Rates
     from mailer.personalise.segments import Audience
-    from mailer.personalise.strategies import PersonalSlots, audience_segments
+    from mailer.personalise.strategies import Personalisation
 
-    at = campaign.send_date or datetime.now(timezone.utc)
+    if config.purchases is None and (campaign.audience or config.offer_to != "everyone"):
+        raise ConfigError(
+            "the campaign's [audience] and selection.offer_to need a purchase history: "
+            "give --purchases or selection.purchases"
+        )
     purchases = list(iter_purchases(config.purchases, report=report)) if config.purchases else []
-    if campaign.audience and config.purchases is None:
-        raise ConfigError("the campaign's [audience] needs a purchase history: give --purchases or selection.purchases")
     rates = Rates.from_csv(campaign.rates_path) if campaign.rates_path else None
-    audience = Audience.from_mapping(campaign.audience) if campaign.audience else None
-    products = list(catalogue.values())
     layout_slots = dict(composer.layout.slots)
-    if config.personalised:
+    markets = None
+    if config.personalised and purchases:
         # Locales of buyers, for bestsellers per market: a first, silent pass over the customers.
         buyers = {p.customer_id for p in purchases}
         markets = {c.id: c.locale for c in iter_customers(args.customers) if c.id in buyers}
-        personal = PersonalSlots(
-            products, purchases, config, layout_slots, at=at, rates=rates, markets=markets, audience=audience
-        )
-    else:
-        segments = audience_segments(products, purchases, at=at, rates=rates, rules=config.rules)
-        assert audience is not None
-        audience.check(segments)
-        same = choose_slots(campaign, layout_slots, catalogue, report, strategy=config.strategy)
+    personal = Personalisation(
+        list(catalogue.values()),
+        purchases,
+        config,
+        layout_slots,
+        at=campaign.send_date or datetime.now(timezone.utc),
+        rates=rates,
+        markets=markets,
+        audience=Audience.from_mapping(campaign.audience) if campaign.audience else None,
+    )
+    same = {} if config.personalised else choose_slots(campaign, layout_slots, catalogue, report, strategy=config.strategy)
+    listed = {group: [{"id": p.id, "reason": "listed"} for p in products] for group, products in same.items()}
+    # The content-led variant: the same campaign without its offer.
+    content_led = composer
+    if config.offer_to != "everyone":
+        content_led = Composer(dataclasses.replace(campaign, offer={}), signer=composer.signer)
 
     customers = iter_customers(args.customers, report=report)
     with (out / "selection.jsonl").open("w", encoding="utf-8") as preview:
         while batch := list(itertools.islice(customers, _BATCH)):
-            if config.personalised:
-                selection, keep = personal.for_customers(batch)
-            else:
-                assert audience is not None
-                keep = audience.mask(segments, [c.id for c in batch]).tolist()
+            answer = personal.batch(batch)
             chosen: dict[str, dict[str, list[Product]]] = {}
             for i, customer in enumerate(batch):
-                if not keep[i]:
+                if not answer.keep[i]:
                     left_out[0] += 1
                     continue
-                if config.personalised:
-                    chosen[customer.id] = selection.slots(i)
-                    row = {"customer": customer.id, "slots": personal.preview(selection, i)}
-                else:
-                    chosen[customer.id] = same
-                    row = {"customer": customer.id, "slots": {g: [{"id": p.id, "reason": "listed"} for p in ps]
-                                                              for g, ps in same.items()}}  # fmt: skip
+                personalised = answer.selection is not None
+                chosen[customer.id] = answer.selection.slots(i) if answer.selection is not None else same
+                slots = personal.preview(answer, i) if personalised else listed
+                row = {"customer": customer.id, "offer": answer.offer[i], "slots": slots}
                 preview.write(json.dumps(row, ensure_ascii=False) + "\n")
-            kept = [c for c, k in zip(batch, keep) if k]
-            yield from composer.compose_all(kept, lambda customer: chosen[customer.id], report=report)
+            for offer, target in ((True, composer), (False, content_led)):
+                kept = [c for c, k, o in zip(batch, answer.keep, answer.offer) if k and o == offer]
+                yield from target.compose_all(kept, lambda customer: chosen[customer.id], report=report)

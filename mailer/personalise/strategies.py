@@ -9,6 +9,8 @@ A campaign's ``[selection]`` table names a strategy and its parameters::
     exploration_share = 0.1        # ... and any other SelectionRules field
     max_per_brand = 2
     kinds = { new_in = "new" }     # slot group kinds (personal, new, bestsellers)
+    offer_to = "promotion"         # the [offer] only for customers who buy on discount:
+                                   # "everyone" (default), "promotion", "not_full_price"
     [selection.weights]
     newness = 1.0
 
@@ -18,9 +20,13 @@ A campaign's ``[selection]`` table names a strategy and its parameters::
 applies when ``[slots]`` is given, else the second. ``personal`` is
 :func:`~mailer.personalise.selection.select`; ``bestsellers`` the same
 without personal affinity (popularity, fit, price band and diversity still
-apply). :class:`PersonalSlots` is the bridge from files to slots: products,
-purchases and customers in, per-customer slot lists (and reasons) out, a
-batch at a time.
+apply). ``offer_to`` makes the campaign's ``[offer]`` the promotional
+variant: customers whose purchases say they do not respond to money off get
+the content-led variant, without it (:mod:`mailer.personalise.promotions`).
+:class:`Personalisation` is the bridge from files to messages: products,
+purchases and customers in; per batch of customers their slots (with
+reasons), whether they are in the ``[audience]``, and whether they get the
+offer.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mailer.customers import Customer
 from mailer.errors import ConfigError
 from mailer.history import Purchase
@@ -41,15 +49,18 @@ from mailer.personalise.profiles import fit_profiles
 from mailer.personalise.purchases import PurchaseTable
 from mailer.personalise.reasons import describe
 from mailer.personalise.recipients import Recipients
+from mailer.personalise.promotions import PromotionResponse, promotion_response
 from mailer.personalise.rules import SLOT_KINDS, SelectionRules, SlotKind
 from mailer.personalise.segments import Audience, Segments, rfm
 from mailer.personalise.selection import Selection, Selector
 from mailer.products import Product
 
-__all__ = ["STRATEGIES", "PersonalSlots", "SelectionConfig", "audience_segments", "parse_selection"]
+__all__ = ["OFFER_TO", "STRATEGIES", "Batch", "Personalisation", "SelectionConfig", "parse_selection"]
 
 STRATEGIES = ("listed", "first_in_stock", "personal", "bestsellers")
-_OWN_KEYS = ("strategy", "purchases", "added_from", "kinds")
+#: Who gets the campaign's ``[offer]`` (the promotional variant); the others get the content-led one.
+OFFER_TO = ("everyone", "promotion", "not_full_price")
+_OWN_KEYS = ("strategy", "purchases", "added_from", "kinds", "offer_to")
 
 
 @dataclass(frozen=True)
@@ -70,10 +81,17 @@ class SelectionConfig:
     purchases: Path | None = None
     added_from: str | None = None
     kinds: dict[str, SlotKind] = field(default_factory=dict)
+    offer_to: str = "everyone"
 
     @property
     def personalised(self) -> bool:
+        """Whether products are chosen per customer."""
         return self.strategy in ("personal", "bestsellers")
+
+    @property
+    def needs_history(self) -> bool:
+        """Whether anything here reads the purchase history."""
+        return self.personalised or self.offer_to != "everyone"
 
     def with_strategy(self, strategy: str | None) -> SelectionConfig:
         """This configuration under another strategy (``None``: unchanged)."""
@@ -104,11 +122,16 @@ def parse_selection(table: Mapping[str, Any], *, where: str = "selection", base:
     kinds = table.get("kinds", {})
     if not isinstance(kinds, Mapping) or not all(k in SLOT_KINDS for k in kinds.values()):
         raise ConfigError(f"{where}.kinds must map slot groups to one of {', '.join(SLOT_KINDS)}")
+    offer_to = table.get("offer_to", "everyone")
+    if offer_to not in OFFER_TO:
+        raise ConfigError(f"{where}.offer_to must be one of {', '.join(OFFER_TO)}, got {offer_to!r}")
     rules = SelectionRules.from_mapping({k: v for k, v in table.items() if k not in _OWN_KEYS}, where=where)
     path = None
     if purchases:
         path = Path(purchases) if base is None or Path(purchases).is_absolute() else base / purchases
-    return SelectionConfig(strategy=strategy, rules=rules, purchases=path, added_from=added_from, kinds=dict(kinds))
+    return SelectionConfig(
+        strategy=strategy, rules=rules, purchases=path, added_from=added_from, kinds=dict(kinds), offer_to=offer_to
+    )
 
 
 def _added_days(products: Iterable[Product], field_name: str | None) -> dict[str, date]:
@@ -124,11 +147,23 @@ def _added_days(products: Iterable[Product], field_name: str | None) -> dict[str
     return out
 
 
-class PersonalSlots:
-    """Slots per customer under the ``personal`` or ``bestsellers`` strategy, for a send at ``at``.
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """One batch of customers: their products (``None`` when the strategy is not personal), whether each
+    is in the audience, and whether each gets the campaign's offer (the promotional variant)."""
 
-    Profiles are fitted once from ``purchases``; :meth:`for_customers` then
-    selects for a batch of customers (a thousand or so at a time).
+    selection: Selection | None
+    keep: list[bool]
+    offer: list[bool]
+
+
+class Personalisation:
+    """What a campaign needs from purchase history, built once per send at ``at``.
+
+    Profiles and a :class:`~mailer.personalise.selection.Selector` for the
+    ``personal`` and ``bestsellers`` strategies; RFM segments for an
+    ``audience``; promotion response when ``offer_to`` is not ``everyone``.
+    :meth:`batch` then answers for a batch of customers (a thousand or so).
     """
 
     def __init__(
@@ -145,50 +180,50 @@ class PersonalSlots:
     ) -> None:
         at = at or datetime.now(timezone.utc)
         rules = config.rules
-        kinds: dict[str, SlotKind] = dict(config.kinds)
-        if config.strategy == "bestsellers":
-            kinds = {group: "new" if kinds.get(group) == "new" else "bestsellers" for group in slots}
+        self.config = config
         self.catalogue = Catalogue.from_products(
-            [p for p in products], rules=rules, at=at, added=_added_days(products, config.added_from), rates=rates
+            list(products), rules=rules, at=at, added=_added_days(products, config.added_from), rates=rates
         )
         table = PurchaseTable.from_purchases(purchases, self.catalogue, rates=rates, markets=markets)
         self.profiles = fit_profiles(self.catalogue, table, now=at, rules=rules)
-        self.selector = Selector(self.profiles, slots, rules=rules, kinds=kinds)
+        self.selector: Selector | None = None
+        if config.personalised:
+            kinds: dict[str, SlotKind] = dict(config.kinds)
+            if config.strategy == "bestsellers":
+                kinds = {group: "new" if kinds.get(group) == "new" else "bestsellers" for group in slots}
+            self.selector = Selector(self.profiles, slots, rules=rules, kinds=kinds)
         self.audience = audience
         self.segments: Segments | None = None
         if audience is not None:
             self.segments = rfm(table, today=self.profiles.today)
             audience.check(self.segments)
+        self.promotions: PromotionResponse | None = None
+        if config.offer_to != "everyone":
+            self.promotions = promotion_response(table, today=self.profiles.today)
 
-    def for_customers(self, customers: Sequence[Customer]) -> tuple[Selection, list[bool]]:
-        """The selection for a batch, and whether each customer is in the campaign's audience."""
+    def batch(self, customers: Sequence[Customer]) -> Batch:
+        """Products, audience and offer for a batch of customers."""
         recipients = Recipients.from_customers(customers)
-        selection = self.selector(recipients)
-        keep = selection.audience.copy()
+        selection = self.selector(recipients) if self.selector is not None else None
+        keep = selection.audience.copy() if selection is not None else np.ones(len(recipients), dtype=bool)
         if self.audience is not None and self.segments is not None:
             keep &= self.audience.mask(self.segments, recipients.ids)
-        return selection, keep.tolist()
+        offer = np.ones(len(recipients), dtype=bool)
+        if self.promotions is not None:
+            labels = self.promotions.labels_of(recipients.ids)
+            offer = labels == "promotion" if self.config.offer_to == "promotion" else labels != "full_price"
+        return Batch(selection, keep.tolist(), np.asarray(offer, dtype=bool).tolist())
 
-    def preview(self, selection: Selection, i: int) -> dict[str, list[dict[str, str]]]:
+    def preview(self, batch: Batch, i: int) -> dict[str, list[dict[str, str]]]:
         """Customer ``i``'s products and why they were chosen, for a preview file."""
         out: dict[str, list[dict[str, str]]] = {}
+        if batch.selection is None:
+            return out
+        selection = batch.selection
         for group, picks in selection.picks.items():
             out[group] = [
-                {"id": str(self.catalogue.ids[p]), "reason": describe(int(selection.reasons[group][i, slot]), p, self.catalogue)}
+                {"id": str(self.catalogue.ids[p]),
+                 "reason": describe(int(selection.reasons[group][i, slot]), p, self.catalogue)}
                 for slot, p in enumerate(picks[i].tolist()) if p >= 0
             ]  # fmt: skip
         return out
-
-
-def audience_segments(
-    products: Sequence[Product],
-    purchases: Iterable[Purchase],
-    *,
-    at: datetime,
-    rates: Rates | None = None,
-    rules: SelectionRules | None = None,
-) -> Segments:
-    """RFM segments of a purchase history, for an audience filter without personal selection."""
-    catalogue = Catalogue.from_products(products, rules=rules, at=at, rates=rates)
-    table = PurchaseTable.from_purchases(purchases, catalogue, rates=rates)
-    return rfm(table, today=fit_profiles(catalogue, table, now=at).today)

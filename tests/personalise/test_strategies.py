@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,24 @@ def test_unknown_audience_segment_is_refused(tmp_path: Path) -> None:
 def test_purchases_path_is_relative_to_the_campaign() -> None:
     config = parse_selection({"strategy": "bestsellers", "purchases": "p.csv"}, base=Path("/shop/campaigns"))
     assert config.purchases == Path("/shop/campaigns/p.csv") and config.personalised
+
+
+def test_offer_goes_only_to_customers_who_buy_on_discount(tmp_path: Path) -> None:
+    generated = FIXTURES / "generated"
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text(
+        CAMPAIGN.replace('rates = "rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"')
+        .replace('layout = "newsletter"', 'layout = "winback"')
+        .replace("[offer]\n", '[offer]\ncode = "COMEBACK15"\n')
+        + f'\n[selection]\nstrategy = "personal"\npurchases = "{generated / "purchases.csv"}"\noffer_to = "promotion"\n',
+        encoding="utf-8",
+    )
+    out = render(tmp_path, campaign=campaign, feed=generated / "products.jsonl", customers=generated / "customers.csv")
+    rows = [json.loads(line) for line in (out / "selection.jsonl").read_text(encoding="utf-8").splitlines()]
+    offered = {row["customer"] for row in rows if row["offer"]}
+    assert 0 < len(offered) < len(rows)
+    for path in out.glob("*.eml"):
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        customer = path.name.split("-")[0]
+        assert ("COMEBACK15" in text) == (customer in offered), customer
