@@ -18,6 +18,7 @@ from mailer.report import Report
 
 if TYPE_CHECKING:
     from mailer.compose import ComposedMessage, Composer
+    from mailer.customers import Customer
     from mailer.personalise.strategies import SelectionConfig
     from mailer.products import Product
 
@@ -193,7 +194,21 @@ def _personalised(
         )
     purchases = list(iter_purchases(config.purchases, report=report)) if config.purchases else []
     rates = Rates.from_csv(campaign.rates_path) if campaign.rates_path else None
+    audience = Audience.from_mapping(campaign.audience) if campaign.audience else None
+    # Layouts by segment: one composer per (layout, offer), sharing the compiled layouts.
+    composers: dict[tuple[str, bool], Composer] = {(campaign.layout, True): composer}
+
+    def composer_for(layout: str, offer: bool) -> Composer:
+        key = (layout, offer or config.offer_to == "everyone")
+        if key not in composers:
+            variant = dataclasses.replace(campaign, layout=layout, offer=campaign.offer if key[1] else {})
+            composers[key] = Composer(variant, signer=composer.signer, layouts=composer.layouts)
+        return composers[key]
+
     layout_slots = dict(composer.layout.slots)
+    for _, layout in audience.layouts if audience else ():
+        for group, count in composer_for(layout, True).layout.slots.items():
+            layout_slots[group] = max(count, layout_slots.get(group, 0))
     markets = None
     if config.personalised and purchases:
         # Locales of buyers, for bestsellers per market: a first, silent pass over the customers.
@@ -207,14 +222,10 @@ def _personalised(
         at=campaign.send_date or datetime.now(timezone.utc),
         rates=rates,
         markets=markets,
-        audience=Audience.from_mapping(campaign.audience) if campaign.audience else None,
+        audience=audience,
     )
     same = {} if config.personalised else choose_slots(campaign, layout_slots, catalogue, report, strategy=config.strategy)
     listed = {group: [{"id": p.id, "reason": "listed"} for p in products] for group, products in same.items()}
-    # The content-led variant: the same campaign without its offer.
-    content_led = composer
-    if config.offer_to != "everyone":
-        content_led = Composer(dataclasses.replace(campaign, offer={}), signer=composer.signer)
 
     customers = iter_customers(args.customers, report=report)
     with (out / "selection.jsonl").open("w", encoding="utf-8") as preview:
@@ -228,8 +239,16 @@ def _personalised(
                 personalised = answer.selection is not None
                 chosen[customer.id] = answer.selection.slots(i) if answer.selection is not None else same
                 slots = personal.preview(answer, i) if personalised else listed
-                row = {"customer": customer.id, "offer": answer.offer[i], "slots": slots}
+                layout = answer.layout[i] or campaign.layout
+                row = {"customer": customer.id, "layout": layout, "offer": answer.offer[i], "slots": slots}
                 preview.write(json.dumps(row, ensure_ascii=False) + "\n")
-            for offer, target in ((True, composer), (False, content_led)):
-                kept = [c for c, k, o in zip(batch, answer.keep, answer.offer) if k and o == offer]
-                yield from target.compose_all(kept, lambda customer: chosen[customer.id], report=report)
+            routes: dict[tuple[str, bool], list[Customer]] = {}
+            for customer, keep, offer, asked in zip(batch, answer.keep, answer.offer, answer.layout):
+                if keep:
+                    routes.setdefault((asked or campaign.layout, offer), []).append(customer)
+            for (layout, offer), kept in routes.items():
+                target = composer_for(layout, offer)
+                groups = target.layout.slots
+                yield from target.compose_all(
+                    kept, lambda c: {g: ps[: groups[g]] for g, ps in chosen[c.id].items() if g in groups}, report=report
+                )

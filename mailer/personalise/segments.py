@@ -215,10 +215,13 @@ def rfm(
 
 @dataclass(frozen=True, kw_only=True)
 class Audience:
-    """Who a campaign goes to: segments to include (empty: all) and exclude, and minimum R/F/M scores.
+    """Who a campaign goes to: segments to include (empty: all) and exclude, and minimum R/F/M scores;
+    ``layouts`` gives some segments another layout ("top tier gets the premium layout").
 
     >>> Audience.from_mapping({"segments": ["lapsed", "at_risk"], "min_monetary": 3})
-    Audience(segments=('lapsed', 'at_risk'), exclude=(), min_recency=0, min_frequency=0, min_monetary=3)
+    Audience(segments=('lapsed', 'at_risk'), exclude=(), min_recency=0, min_frequency=0, min_monetary=3, layouts=())
+    >>> Audience.from_mapping({"layouts": {"champions": "premium"}}).layouts
+    (('champions', 'premium'),)
     """
 
     segments: tuple[str, ...] = ()
@@ -226,6 +229,7 @@ class Audience:
     min_recency: int = 0
     min_frequency: int = 0
     min_monetary: int = 0
+    layouts: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("min_recency", "min_frequency", "min_monetary"):
@@ -240,6 +244,10 @@ class Audience:
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+        layouts = values.get("layouts", {})
+        if not isinstance(layouts, Mapping) or not all(isinstance(v, str) for v in layouts.values()):
+            raise ConfigError(f"{where}.layouts must map segment names to layout names")
+        values["layouts"] = tuple(layouts.items())
         for key in ("segments", "exclude"):
             if key in values and not all(isinstance(s, str) for s in values[key]):
                 raise ConfigError(f"{where}.{key} must be a list of segment names")
@@ -250,7 +258,7 @@ class Audience:
 
     def check(self, segments: Segments) -> None:
         """Refuse names no segment has (a typo would silently send to nobody)."""
-        unknown = sorted(set(self.segments + self.exclude) - set(segments.names))
+        unknown = sorted(set(self.segments + self.exclude + tuple(s for s, _ in self.layouts)) - set(segments.names))
         if unknown:
             raise ConfigError(f"audience: unknown segment(s) {unknown}; known: {list(segments.names)}")
 
@@ -267,6 +275,11 @@ class Audience:
             scores = segments.scores_of(customer_ids)
             keep &= (scores >= np.array([self.min_recency, self.min_frequency, self.min_monetary])).all(axis=1)
         return keep
+
+
+    def layout_for(self, segments: Segments, customer_ids: np.ndarray | Sequence[str], default: str) -> np.ndarray:
+        """Each customer's layout: their segment's in ``layouts``, else ``default``."""
+        return choose_by_segment(segments.segment_of(customer_ids), dict(self.layouts), default)
 
 
 def choose_by_segment(names: np.ndarray, choices: Mapping[str, str], default: str) -> np.ndarray:

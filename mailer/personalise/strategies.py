@@ -150,11 +150,13 @@ def _added_days(products: Iterable[Product], field_name: str | None) -> dict[str
 @dataclass(frozen=True, eq=False)
 class Batch:
     """One batch of customers: their products (``None`` when the strategy is not personal), whether each
-    is in the audience, and whether each gets the campaign's offer (the promotional variant)."""
+    is in the audience, whether each gets the campaign's offer (the promotional variant), and the
+    layout their segment asks for (``None``: the campaign's)."""
 
     selection: Selection | None
     keep: list[bool]
     offer: list[bool]
+    layout: list[str | None]
 
 
 class Personalisation:
@@ -212,7 +214,10 @@ class Personalisation:
         if self.promotions is not None:
             labels = self.promotions.labels_of(recipients.ids)
             offer = labels == "promotion" if self.config.offer_to == "promotion" else labels != "full_price"
-        return Batch(selection, keep.tolist(), np.asarray(offer, dtype=bool).tolist())
+        layout: list[str | None] = [None] * len(recipients)
+        if self.audience is not None and self.segments is not None and self.audience.layouts:
+            layout = [str(x) if x else None for x in self.audience.layout_for(self.segments, recipients.ids, "")]
+        return Batch(selection, keep.tolist(), np.asarray(offer, dtype=bool).tolist(), layout)
 
     def preview(self, batch: Batch, i: int) -> dict[str, list[dict[str, str]]]:
         """Customer ``i``'s products and why they were chosen, for a preview file."""

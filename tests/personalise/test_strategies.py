@@ -29,6 +29,16 @@ def render(tmp_path: Path, *extra: str, campaign: Path = FIXTURES / "campaign.to
     return out
 
 
+def few_customers(tmp_path: Path, n: int = 60) -> Path:
+    """The first ``n`` customers of the generated sample, in British English (one layout compile each)."""
+    lines = (FIXTURES / "generated" / "customers.csv").read_text(encoding="utf-8").splitlines()[: n + 1]
+    rows = [lines[0]] + [",".join(line.split(",")[:3] + ["en_GB", "GBP", "Europe/London"] + line.split(",")[6:])
+                         for line in lines[1:]]  # fmt: skip
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
 def previews(out: Path) -> dict[str, dict[str, list[dict[str, str]]]]:
     rows = [json.loads(line) for line in (out / "selection.jsonl").read_text(encoding="utf-8").splitlines()]
     return {row["customer"]: row["slots"] for row in rows}
@@ -57,9 +67,9 @@ def test_campaign_selection_and_audience_tables(tmp_path: Path) -> None:
         'added_from = "custom_label_0"\nmax_per_brand = 1\n\n[audience]\nsegments = ["lapsed"]\n',
         encoding="utf-8",
     )
-    out = render(tmp_path, campaign=campaign, feed=generated / "products.jsonl", customers=generated / "customers.csv")
+    out = render(tmp_path, campaign=campaign, feed=generated / "products.jsonl", customers=few_customers(tmp_path))
     chosen = previews(out)
-    assert 0 < len(chosen) < 200 and len(list(out.glob("*.eml"))) == len(chosen)
+    assert 0 < len(chosen) < 60 and len(list(out.glob("*.eml"))) == len(chosen)
     for slots in chosen.values():
         ids = [p["id"] for p in slots["picks"]]
         assert len({i.split("-")[0] for i in ids}) == len(ids)  # one size per style
@@ -97,7 +107,7 @@ def test_offer_goes_only_to_customers_who_buy_on_discount(tmp_path: Path) -> Non
         + f'\n[selection]\nstrategy = "personal"\npurchases = "{generated / "purchases.csv"}"\noffer_to = "promotion"\n',
         encoding="utf-8",
     )
-    out = render(tmp_path, campaign=campaign, feed=generated / "products.jsonl", customers=generated / "customers.csv")
+    out = render(tmp_path, campaign=campaign, feed=generated / "products.jsonl", customers=few_customers(tmp_path))
     rows = [json.loads(line) for line in (out / "selection.jsonl").read_text(encoding="utf-8").splitlines()]
     offered = {row["customer"] for row in rows if row["offer"]}
     assert 0 < len(offered) < len(rows)
@@ -106,3 +116,24 @@ def test_offer_goes_only_to_customers_who_buy_on_discount(tmp_path: Path) -> Non
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         customer = path.name.split("-")[0]
         assert ("COMEBACK15" in text) == (customer in offered), customer
+
+
+def test_top_tier_gets_another_layout(tmp_path: Path) -> None:
+    generated = FIXTURES / "generated"
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text(
+        CAMPAIGN.replace('rates = "rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"')
+        + f'\n[selection]\nstrategy = "personal"\npurchases = "{generated / "purchases.csv"}"\n'
+        '\n[audience.layouts]\nchampions = "winback"\nloyal = "winback"\n',
+        encoding="utf-8",
+    )
+    out = render(tmp_path, campaign=campaign, feed=generated / "products.jsonl", customers=few_customers(tmp_path))
+    rows = [json.loads(line) for line in (out / "selection.jsonl").read_text(encoding="utf-8").splitlines()]
+    layouts = {row["customer"]: row["layout"] for row in rows}
+    assert set(layouts.values()) == {"newsletter", "winback"}
+    for row in rows:
+        path = next(out.glob(f"{row['customer']}-*.eml"))
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        shown = [p["id"] for p in row["slots"]["picks"] if f"/p/{p['id']}" in text]
+        assert len(shown) == (3 if row["layout"] == "winback" else len(row["slots"]["picks"]))
