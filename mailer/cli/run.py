@@ -17,9 +17,15 @@ import sys
 import time
 from datetime import date, datetime, time as dtime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mailer.plan import Rule
+    from mailer.store import Store
+    from mailer.worker import WorkerStats
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
-def _rule(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _rule(args: argparse.Namespace) -> Rule | None:
     from mailer.plan import At, LocalWindow
 
     if args.at:
@@ -73,7 +79,7 @@ def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-async def _progress(store, campaign_id: str, total: int) -> None:  # type: ignore[no-untyped-def]
+async def _progress(store: Store, campaign_id: str, total: int) -> None:
     while True:
         counts = store.counts(campaign_id)
         done = sum(n for state, n in counts.items() if state not in ("planned", "queued", "leased", "sending", "deferred"))
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if args.queue_only:
             return 0
 
-        async def go():  # type: ignore[no-untyped-def]
+        async def go() -> WorkerStats:
             total = sum(store.counts(campaign.id).values())
             ticker = asyncio.create_task(_progress(store, campaign.id, total)) if show_progress() else None
             try:

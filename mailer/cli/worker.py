@@ -14,6 +14,11 @@ import asyncio
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailer.store import Store
+    from mailer.worker import WorkerOptions, WorkerStats
 
 DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"
 DEFAULT_TRANSPORT = "outbox:.mailer/outbox"
@@ -61,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run, mode="forever")
 
 
-def worker_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def worker_options(args: argparse.Namespace) -> WorkerOptions:
     from mailer.throttle import RateLimit
     from mailer.worker import WorkerOptions
 
@@ -75,7 +80,7 @@ def worker_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
-async def deliver(args: argparse.Namespace, store, mode: str):  # type: ignore[no-untyped-def]
+async def deliver(args: argparse.Namespace, store: Store, mode: str) -> WorkerStats:
     """Run a worker on ``store`` with the command line's options; SIGTERM and
     SIGINT drain it."""
     from mailer.delivery import CampaignRenderer

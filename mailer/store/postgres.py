@@ -62,10 +62,12 @@ class PostgresStore(SQLStore):
         self.retry_for = retry_for
         self._q = load_queries("postgresql")
         self._mutex = threading.RLock()
-        options = {"options": f"-c search_path={schema}"} if schema else {}
+        from psycopg.conninfo import make_conninfo
+
+        conninfo = make_conninfo(dsn, options=f"-c search_path={schema}") if schema else dsn
         try:
             self._db = psycopg.connect(
-                dsn, autocommit=True, row_factory=dict_row, connect_timeout=int(connect_timeout), **options
+                conninfo, autocommit=True, row_factory=dict_row, connect_timeout=int(connect_timeout)
             )
             if schema:
                 self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')

@@ -92,7 +92,7 @@ class Delivery:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Delivery:
-        values = {name: row[name] for name in cls.__slots__}  # type: ignore[attr-defined]
+        values = {name: row[name] for name in cls.__slots__}
         values["payload"] = json.loads(values["payload"] or "{}")
         return cls(**values)
 

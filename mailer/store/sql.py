@@ -113,7 +113,7 @@ class SQLStore:
         """Make a campaign's ``planned`` rows claimable."""
         now = time.time() if now is None else now
         return self._transaction(
-            lambda db: db.execute(self._q["release_planned"].sql, {"campaign": campaign, "now": now}).rowcount
+            lambda db: int(db.execute(self._q["release_planned"].sql, {"campaign": campaign, "now": now}).rowcount)
         )
 
     # -- claiming ---------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ class SQLStore:
         changed += db.execute(
             self._q["recover_sending"].sql, {"now": now, "dead_state": self.dead_sending}
         ).rowcount
-        return changed
+        return int(changed)
 
     def claim(
         self, owner: str, *, now: float | None = None, limit: int = 10, lease_seconds: float = 60.0
@@ -205,7 +205,7 @@ class SQLStore:
         """Extend every lease ``owner`` still holds; returns how many."""
         now = time.time() if now is None else now
         return self._transaction(
-            lambda db: db.execute(self._q["heartbeat"].sql, {"owner": owner, "deadline": now + lease_seconds}).rowcount
+            lambda db: int(db.execute(self._q["heartbeat"].sql, {"owner": owner, "deadline": now + lease_seconds}).rowcount)
         )
 
     def release(self, owner: str, ids: Iterable[int], *, now: float | None = None) -> int:
@@ -213,7 +213,7 @@ class SQLStore:
         now = time.time() if now is None else now
         sql = self._q["release"].sql
         rows = [{"id": i, "owner": owner, "now": now} for i in ids]
-        return self._transaction(lambda db: sum(db.execute(sql, r).rowcount for r in rows))
+        return self._transaction(lambda db: int(sum(db.execute(sql, r).rowcount for r in rows)))
 
     def put_back(
         self,
@@ -325,7 +325,7 @@ class SQLStore:
         """Remove suppression entries (a customer who subscribed again)."""
         entries = ([("address", address.lower())] if address else []) + ([("recipient", recipient)] if recipient else [])
         return self._transaction(
-            lambda db: sum(db.execute(self._q["unsuppress"].sql, {"kind": k, "value": v}).rowcount for k, v in entries)
+            lambda db: int(sum(db.execute(self._q["unsuppress"].sql, {"kind": k, "value": v}).rowcount for k, v in entries))
         )
 
     def is_suppressed(self, *, address: str = "", recipient: str = "") -> bool:

@@ -41,7 +41,7 @@ class MemoryTransport:
             reply = self.handler(envelope, recipient) if self.handler else ACCEPT
             if asyncio.iscoroutine(reply) or isinstance(reply, Awaitable):
                 reply = await reply
-            replies[recipient] = reply  # type: ignore[assignment]
+            replies[recipient] = reply
         if any(r.accepted for r in replies.values()):
             self.sent.append(envelope)
         return replies

@@ -150,4 +150,4 @@ def backoff(attempt: int, *, base: float = 60.0, cap: float = 4 * 3600.0, hint: 
     delay *= 0.5 + rng.random() / 2
     if hint is not None:
         delay = max(delay, hint * (1 + rng.random() / 10))
-    return delay
+    return float(delay)

@@ -111,8 +111,8 @@ class SMTPTransport:
             except SMTPRecipientsRefused as err:
                 keep = True  # aiosmtplib has sent RSET; the connection is clean
                 replies = {r: Reply.dropped("no reply", stage="rcpt") for r in envelope.recipients}
-                for refused in err.recipients:
-                    replies[refused.recipient] = Reply.parse(refused.code, refused.message, stage="rcpt")
+                for refusal in err.recipients:
+                    replies[refusal.recipient] = Reply.parse(refusal.code, refusal.message, stage="rcpt")
                 return replies
             except SMTPResponseException as err:
                 keep = err.code != 421 and stage != "connect"

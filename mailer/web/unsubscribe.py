@@ -56,11 +56,12 @@ def form_fields(content_type: str, body: bytes) -> dict[str, str]:
         )
         fields: dict[str, str] = {}
         if message.is_multipart():
-            for part in message.iter_parts():  # type: ignore[attr-defined]
+            for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
                 if name:
-                    payload = part.get_payload(decode=True) or b""
-                    fields[str(name)] = payload.decode(part.get_content_charset() or "utf-8", "replace")
+                    payload = part.get_payload(decode=True)
+                    raw = payload if isinstance(payload, bytes) else b""
+                    fields[str(name)] = raw.decode(part.get_content_charset() or "utf-8", "replace")
         return fields
     return {}
 
