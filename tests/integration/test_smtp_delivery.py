@@ -230,3 +230,66 @@ def test_zombie_commit_is_refused(store: Store, smtp: SMTPServer) -> None:
     assert zombie.stats.refused_commits == 1
     assert store.counts() == {"unknown": 1}
     assert len(smtp.handler.received) == 1  # the server got it; the record says we cannot know
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def test_starttls_with_auth_and_a_verified_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    handler = ScriptedHandler()
+    tls_seen: list[bool] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        tls_seen.append(session.ssl is not None)
+        return AuthResult(success=auth_data.password == b"s3cret")
+
+    with SMTPServer(handler, tls_context=server_context, require_starttls=True, authenticator=authenticator,
+                    auth_required=True) as server:
+        transport = SMTPTransport(host="127.0.0.1", port=server.port, start_tls=True, username="mailer",
+                                  password="s3cret", tls_context=ssl.create_default_context(cafile=str(cert)))
+
+        async def go():  # type: ignore[no-untyped-def]
+            reply = await transport.send(Envelope("b@shop.test", ("a@x.test",), b"Subject: x\r\n\r\nhi\r\n"))
+            await transport.aclose()
+            return reply
+
+        assert asyncio.run(go())["a@x.test"].code == 250
+    assert tls_seen == [True] and len(handler.received) == 1
+
+
+def test_untrusted_certificate_is_a_retry_not_a_send(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    handler = ScriptedHandler()
+    with SMTPServer(handler, tls_context=server_context, require_starttls=True) as server:
+        transport = SMTPTransport(host="127.0.0.1", port=server.port, start_tls=True)
+
+        async def go():  # type: ignore[no-untyped-def]
+            reply = await transport.send(Envelope("b@shop.test", ("a@x.test",), b"Subject: x\r\n\r\nhi\r\n"))
+            await transport.aclose()
+            return reply
+
+        reply = asyncio.run(go())["a@x.test"]
+    assert reply.code is None and handler.received == []
