@@ -204,11 +204,11 @@ def test_rate_limit_holds_across_a_restart(store: Store, smtp: SMTPServer) -> No
     deliver(store, smtp.port, **options)  # type: ignore[arg-type]
     stamps = sorted(r.at for r in smtp.handler.received)
     assert len(stamps) == 10
-    # Server-side arrival times jitter a little around the send times.
-    assert min(b - a for a, b in zip(stamps, stamps[1:])) >= 1 / 20 - 0.02
-    for i in range(len(stamps)):
-        in_one_second = [t for t in stamps if stamps[i] <= t < stamps[i] + 1]
-        assert len(in_one_second) <= 21
+    # 10 messages at 20/s with a burst of 1 take at least 9/20 s, across the restart too;
+    # arrival times jitter, so a window holds at most one more than the rate allows.
+    assert stamps[-1] - stamps[0] >= 9 / 20 - 0.02
+    for start in stamps:
+        assert sum(1 for t in stamps if start <= t < start + 0.2) <= 1 + 20 * 0.2 + 1
 
 
 def test_zombie_commit_is_refused(store: Store, smtp: SMTPServer) -> None:

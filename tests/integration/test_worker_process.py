@@ -101,9 +101,9 @@ def test_sigkill_during_data_sends_nothing_twice(queued: tuple[Store, Path], smt
 
 def test_sigkill_before_data_sends_exactly_once_after_the_lease(queued: tuple[Store, Path], smtp: SMTPServer) -> None:
     store, path = queued
-    proc = start_worker(path, smtp.port, "--until-idle", "--concurrency", "4", "--rate", "1")
+    proc = start_worker(path, smtp.port, "--until-idle", "--concurrency", "4", "--rate", "0.5")
     wait_for(lambda: store.counts().get("sent", 0) >= 1)
-    os.kill(proc.pid, signal.SIGKILL)  # the others are leased, waiting for their rate tokens
+    os.kill(proc.pid, signal.SIGKILL)  # the others are leased, waiting 2 s for their rate tokens
     proc.wait(timeout=10)
     assert "sending" not in store.counts() and "unknown" not in store.counts()
     finish_in_process(store, smtp.port)
