@@ -28,26 +28,53 @@ from __future__ import annotations
 from mailer.personalise.catalogue import Catalogue
 from mailer.personalise.exclusions import RecentlyShown, ShownLog
 from mailer.personalise.profiles import Profiles, fit_profiles
+from mailer.personalise.programme_store import ProgrammeStore, run_day
+from mailer.personalise.programmes import LAPSED, REACTIVATION, WELCOME, Positions, Programme, Step, advance
+from mailer.personalise.promotions import PromotionResponse, PromotionRules, promotion_response
 from mailer.personalise.purchases import PurchaseTable
 from mailer.personalise.reasons import REASONS
 from mailer.personalise.recipients import Recipients
 from mailer.personalise.rules import SelectionRules, SlotKind, Weights
+from mailer.personalise.segments import Audience, RFMThresholds, SegmentRule, Segments, choose_by_segment, rfm
 from mailer.personalise.selection import Selection, Selector, iter_select, select
+from mailer.personalise.strategies import STRATEGIES, Personalisation, SelectionConfig, parse_selection
 
 __all__ = [
-    "REASONS",
+    "Audience",
     "Catalogue",
+    "LAPSED",
+    "Personalisation",
+    "Positions",
     "Profiles",
+    "Programme",
+    "ProgrammeStore",
+    "PromotionResponse",
+    "PromotionRules",
     "PurchaseTable",
+    "REACTIVATION",
+    "REASONS",
+    "RFMThresholds",
     "RecentlyShown",
     "Recipients",
+    "STRATEGIES",
+    "SegmentRule",
+    "Segments",
     "Selection",
+    "SelectionConfig",
     "SelectionRules",
     "Selector",
     "ShownLog",
     "SlotKind",
+    "Step",
+    "WELCOME",
     "Weights",
+    "advance",
+    "choose_by_segment",
     "fit_profiles",
     "iter_select",
+    "parse_selection",
+    "promotion_response",
+    "rfm",
+    "run_day",
     "select",
 ]
