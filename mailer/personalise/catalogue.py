@@ -255,7 +255,6 @@ def _median_by_code(codes: np.ndarray, values: np.ndarray, n_codes: int) -> np.n
 
 def same_catalogue_rules(a: SelectionRules, b: SelectionRules) -> bool:
     """Whether catalogue-building rules agree (depth, band level, sensitive and consumable lists)."""
-    fields = ("depth_weights", "band_depth", "sensitive_categories", "sensitive_age_groups", "consumable_categories")
-    return all((len(getattr(a, f)) if f == "depth_weights" else getattr(a, f))
-               == (len(getattr(b, f)) if f == "depth_weights" else getattr(b, f)) for f in fields)
+    fields = ("depth", "band_depth", "sensitive_categories", "sensitive_age_groups", "consumable_categories")
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
 

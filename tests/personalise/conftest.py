@@ -48,6 +48,7 @@ def shop(
     rules: SelectionRules | None = None,
     added: dict[str, date] | None = None,
     prices: Sequence[float] | None = None,
+    markets: dict[str, str] | None = None,
 ) -> Profiles:
     """Profiles for ``purchases`` as ``(customer, product id, day number)``."""
     rules = rules or SelectionRules()
@@ -58,9 +59,14 @@ def shop(
         product=catalogue.index_of(p for _, p, _ in purchases),
         day=[d for _, _, d in purchases],
         price=prices,
+        markets=[(markets or {}).get(c, "") for c, _, _ in purchases],
     )
     return fit_profiles(catalogue, table, now=TODAY, rules=rules)
 
 
 def people(*ids: str, gender: str | None = None, market: str = "en_GB") -> Recipients:
     return Recipients.from_arrays(list(ids), genders=[gender] * len(ids), markets=[market] * len(ids))
+
+
+def mixed_people(ids: Sequence[str], genders: Sequence[str | None], markets: Sequence[str]) -> Recipients:
+    return Recipients.from_arrays(list(ids), genders=list(genders), markets=list(markets))

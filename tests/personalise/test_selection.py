@@ -14,7 +14,7 @@ from mailer.personalise import Profiles, RecentlyShown, Selection, SelectionRule
 from mailer.personalise.reference import select_reference
 from mailer.products import Product
 
-from .conftest import LAST_WEEK, LONG_AGO, TODAY, people, product, shop
+from .conftest import LAST_WEEK, LONG_AGO, TODAY, mixed_people, people, product, shop
 
 
 def ids(selection: Selection, i: int = 0, group: str = "picks") -> list[str]:
@@ -238,15 +238,19 @@ def shops(draw):  # type: ignore[no-untyped-def]
         max_per_brand=draw(st.integers(1, 3)),
         seed=draw(st.integers(0, 3)),
     )
-    return products, [(c, f"P{p}", d) for c, p, d in purchases], prices, added, shown, customers + ["newcomer"], rules
+    everyone = customers + ["newcomer"]
+    genders = [draw(st.sampled_from([None, "female", "male"])) for _ in everyone]
+    markets = {c: draw(st.sampled_from(["en_GB", "de_DE", "fr_FR"])) for c in everyone}
+    return (products, [(c, f"P{p}", d) for c, p, d in purchases], prices, added, shown, everyone, rules,
+            genders, markets)  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shops(), st.sampled_from([{"picks": 3}, {"picks": 2, "new_in": 2}, {"picks": 2, "bestsellers": 2}]))
 def test_vectorised_selection_equals_the_per_customer_loop(case, slots) -> None:  # type: ignore[no-untyped-def]
-    products, purchases, prices, added, shown_pairs, customers, rules = case
-    profiles = shop(products, purchases, rules=rules, added=added, prices=prices)
-    recipients = people(*customers, gender="female")
+    products, purchases, prices, added, shown_pairs, customers, rules, genders, markets = case
+    profiles = shop(products, purchases, rules=rules, added=added, prices=prices, markets=markets)
+    recipients = mixed_people(customers, genders, [markets[c] for c in customers])
     shown = RecentlyShown.from_pairs(shown_pairs)
     fast = select(profiles, recipients, slots, rules=rules, shown=shown)
     slow = select_reference(profiles, recipients, slots, rules=rules, shown=shown)
@@ -271,3 +275,24 @@ def test_profiles_ignore_purchases_after_the_send_date() -> None:
     profiles = shop(products, [("ann", "B", future)])
     assert profiles.affinity.weight.tolist() == [0.0]
     assert TODAY < date(2026, 12, 1)
+
+
+def test_vectorised_equals_the_loop_on_a_generated_shop_when_pools_hold_everything() -> None:
+    from mailer.personalise import Catalogue, PurchaseTable, Recipients, fit_profiles
+    from mailer.personalise.synthetic import generate
+
+    generated = generate(800, 200, seed=5)
+    rules = SelectionRules(pool_discovery=100_000)  # every eligible product is a candidate
+    catalogue = Catalogue.from_products(generated.products, added=generated.added, rules=rules)
+    rows = generated.purchase_customer
+    history = PurchaseTable.from_arrays(
+        catalogue, generated.customer_ids[rows], product=generated.purchase_product, day=generated.purchase_day,
+        quantity=generated.purchase_quantity, price=generated.purchase_price, markets=generated.markets[rows],
+    )  # fmt: skip
+    profiles = fit_profiles(catalogue, history, now=generated.today, rules=rules)
+    recipients = Recipients.from_arrays(generated.customer_ids, genders=generated.genders, markets=generated.markets)
+    sample = recipients.take(slice(0, 40))
+    slots = {"picks": 6, "new_in": 2}
+    fast, slow = select(profiles, sample, slots, rules=rules), select_reference(profiles, sample, slots, rules=rules)
+    for group in slots:
+        assert fast.picks[group].tolist() == slow.picks[group].tolist()
