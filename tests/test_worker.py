@@ -18,6 +18,7 @@ from mailer.transports import Envelope
 from mailer.transports.memory import MemoryTransport
 from mailer.transports.replies import Reply
 from mailer.worker import Worker, WorkerOptions
+from tests.test_store import drop, postgres_store
 
 
 def render(delivery: Delivery) -> Envelope:
@@ -26,11 +27,14 @@ def render(delivery: Delivery) -> Envelope:
     return Envelope("bounces@shop.test", (delivery.address,), data, mid)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path / "queue.sqlite3", caps=None)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        s = open_store(tmp_path / "queue.sqlite3", caps=None)
+    else:
+        s = postgres_store(caps=None)
     yield s
-    s.close()
+    drop(s)
 
 
 def queue(store: Store, n: int, *, campaign: str = "autumn", domain: str = "shop.test", **kw: object) -> None:
