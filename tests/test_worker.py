@@ -256,3 +256,20 @@ def test_4xx_storm_never_bounces(store: Store) -> None:
     run(Worker(store, transport, render, options=OPTIONS))
     assert set(store.counts()) == {"deferred"}
     assert store.suppressions() == []
+
+
+def test_heartbeat_keeps_a_slow_send_leased(store: Store) -> None:
+    queue(store, 1)
+    stolen: list[int] = []
+
+    async def slow(envelope: Envelope, rcpt: str) -> Reply:
+        for _ in range(4):
+            await asyncio.sleep(0.2)
+            store.recover()  # another worker looking for expired leases
+            stolen.extend(d.id for d in store.claim("other", limit=1).deliveries)
+        return Reply(250, "2.0.0", "ok", "data")
+
+    worker = Worker(store, MemoryTransport(slow), render, options=WorkerOptions(lease_seconds=0.3, poll_interval=0.05))
+    asyncio.run(worker.run("until-idle"))
+    assert stolen == [] and worker.stats.refused_commits == 0
+    assert store.counts() == {"sent": 1}
