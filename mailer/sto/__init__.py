@@ -10,8 +10,10 @@ times within local windows and quiet hours, across DST; ``export`` writes
 CSV; ``simulate`` makes audiences whose truth is known.  Everything between
 reading and writing is numpy over plain arrays.
 
+>>> from pathlib import Path
 >>> from mailer.sto import read_history, fit_profiles, best_send_times
->>> profiles = fit_profiles(read_history("fixtures/sto_history.csv", default_timezone="Europe/London"))
+>>> sample = Path(__file__).parents[2] / "fixtures" / "sto_history.csv"
+>>> profiles = fit_profiles(read_history(sample, default_timezone="Europe/London"))
 >>> plan = best_send_times(profiles, "2024-03-31", quiet_hours="21:00-08:00")
 >>> len(plan) == len(profiles), profiles.distribution().shape
 (True, (12, 24))

@@ -12,11 +12,15 @@ two steps.  First Newton's method on an entropy-smoothed dual, whose
 gradient is "capacity minus expected load" — a few dozen cheap iterations
 over only ~24-48 prices, which gets close even when many hours are
 congested and recipients are nearly indifferent between neighbouring hours.
-Then an auction finishes the job exactly: each over-full hour raises its
-price just enough that only ``capacity`` recipients still prefer it, the
-others moving to their next best hour.  The final prices also give a bound:
-no assignment can beat the one returned by more than the reported ``gap``.
-A recipient priced out of every hour is left unassigned (``-1``).
+Then an auction finishes the job: each over-full hour raises its price
+just enough that only ``capacity`` recipients still prefer it, the others
+moving to their next best hour.  When many recipients are exactly alike
+(everyone whose profile is their segment's, say) the auction can crawl; it
+is then stopped and the last few conflicts are settled greedily at the
+current prices: recipients claim their best hour that still has room, those
+with most to lose first.  The final prices give a bound either way: no
+assignment can beat the one returned by more than the reported ``gap``.
+A recipient who fits nowhere is left unassigned (``-1``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _NULL = -10.0  # utility of not sending at all, below any engagement probability
-_TEMPERATURES = (1e-4, 1e-6)  # smoothing of the dual, in units of utility (probabilities)
+_TEMPERATURES = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)  # smoothing of the dual, in units of utility (probabilities)
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,12 +49,16 @@ def _best(utility: np.ndarray, bucket: np.ndarray, price: np.ndarray) -> tuple[n
     return value, choice, value[np.arange(value.shape[0]), choice]
 
 
-def _smoothed_prices(utility: np.ndarray, bucket: np.ndarray, capacity: np.ndarray, iterations: int = 15) -> np.ndarray:
-    """Approximately optimal prices by projected Newton steps on the entropy-smoothed dual."""
+def _smoothed_prices(utility: np.ndarray, bucket: np.ndarray, capacity: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Approximately optimal prices by projected Newton steps on the entropy-smoothed dual.
+
+    The smoothing is lowered step by step, each solution starting the next.
+    """
     n, k = utility.shape
     size = capacity.shape[0]
     price = np.zeros(size)
     flat = (np.arange(n)[:, None] * size + bucket).ravel()
+    tolerance = max(1.0, 0.01 * float(capacity.max()))  # the auction settles the rest
 
     def smoothed(p: np.ndarray, tau: float) -> tuple[float, np.ndarray]:
         v = np.concatenate([(utility - p[bucket]) / tau, np.full((n, 1), _NULL / tau)], axis=1)
@@ -67,7 +75,7 @@ def _smoothed_prices(utility: np.ndarray, bucket: np.ndarray, capacity: np.ndarr
             load = mass.sum(axis=0)
             gradient = capacity - load
             free = (price > 0) | (gradient < 0)
-            if not free.any() or np.abs(gradient[free]).max() < 0.5:
+            if not free.any() or np.abs(gradient[free]).max() < tolerance:
                 break
             hessian = (np.diag(load) - mass.T @ mass) / tau
             h = hessian[np.ix_(free, free)]
@@ -92,7 +100,7 @@ def assign(
     capacity: np.ndarray,
     *,
     epsilon: float = 1e-9,
-    max_rounds: int = 2000,
+    max_rounds: int = 30,
 ) -> Assignment:
     """Choose one candidate per row maximising total utility under per-bucket capacity.
 
@@ -114,34 +122,101 @@ def assign(
     _, choice, best = _best(utility, bucket, price)
     load = np.bincount(bucket[rows, choice][best > _NULL], minlength=size)
     rounds = 0
+    start = price
     if (load > capacity).any():
-        price = _smoothed_prices(utility, bucket, capacity)
+        price = start = _smoothed_prices(utility, bucket, capacity)
         for rounds in range(1, max_rounds + 1):
             value, choice, best = _best(utility, bucket, price)
             placed = best > _NULL
-            chosen = bucket[rows, choice]
-            excess = np.bincount(chosen[placed], minlength=size) - capacity
-            over = excess > 0
-            if not over.any():
+            chosen = np.where(placed, bucket[rows, choice], -1)
+            load = np.bincount(chosen[placed], minlength=size)
+            over = load > capacity
+            under = (load < capacity) & (price > 0)
+            if not over.any() and not under.any():
                 break
+            # Forward: an over-full hour raises its price until only `capacity` still prefer it.
             # The runner-up must lie in another hour: raising this hour's price moves no one within it.
-            value[bucket == chosen[:, None]] = -np.inf
-            margin = best - np.maximum(value.max(axis=1), _NULL)
-            members = np.flatnonzero(placed & over[chosen])
-            order = members[np.lexsort((margin[members], chosen[members]))]
-            starts = np.searchsorted(chosen[order], np.flatnonzero(over))
-            last_to_leave = order[starts + excess[over] - 1]
-            price[over] += margin[last_to_leave] + epsilon
+            if over.any():
+                others = np.where(bucket == chosen[:, None], -np.inf, value)
+                margin = best - np.maximum(others.max(axis=1), _NULL)
+                members = np.flatnonzero(placed & over[np.maximum(chosen, 0)] & (chosen >= 0))
+                order = members[np.lexsort((margin[members], chosen[members]))]
+                starts = np.searchsorted(chosen[order], np.flatnonzero(over))
+                last_to_leave = order[starts + (load - capacity)[over] - 1]
+                price[over] += margin[last_to_leave] + epsilon
+            # Reverse: an under-full hour that still has a price lowers it until it fills (or is free).
+            if under.any():
+                entries = under[bucket] & np.isfinite(utility) & (bucket != chosen[:, None])
+                i, j = np.nonzero(entries)
+                b = bucket[i, j]
+                deficit = np.maximum(best[i], _NULL) - value[i, j]
+                order = np.lexsort((deficit, b))
+                b_sorted = b[order]
+                wanted = np.flatnonzero(under)
+                starts = np.searchsorted(b_sorted, wanted)
+                ends = np.searchsorted(b_sorted, wanted, side="right")
+                need = (capacity - load)[under]
+                enough = ends - starts >= need
+                cut = np.where(enough, deficit[order][np.minimum(starts + need - 1, max(order.size - 1, 0))], np.inf)
+                price[under] = np.maximum(price[under] - cut - epsilon, 0.0)
     value, choice, best = _best(utility, bucket, price)
     placed = best > _NULL
     dual = float(np.maximum(best, _NULL).sum() + capacity @ price)
     choice = np.where(placed, choice, -1)
-    # Should the auction not have settled, drop the weakest recipients of hours still over capacity.
     chosen = np.where(placed, bucket[rows, np.maximum(choice, 0)], -1)
     load = np.bincount(chosen[placed], minlength=size)
-    for b in np.flatnonzero(load > capacity):
-        members = np.flatnonzero(chosen == b)
-        weakest = members[np.argsort(utility[members, choice[members]])[: load[b] - capacity[b]]]
-        choice[weakest] = -1
-    primal = float(np.where(choice >= 0, utility[rows, np.maximum(choice, 0)], _NULL).sum())
+    if (load > capacity).any():
+        # Settle greedily, at the auction's prices and at the smoothed ones; keep the better.
+        tries = [_claim(value, bucket, capacity), _claim(utility - start[bucket], bucket, capacity)]
+        choice = tries[int(np.argmax([_total(utility, c) for c in tries]))]
+    else:
+        # Ties can leave someone out while their hour still has room: let them in.
+        waiting = (choice < 0) & np.isfinite(utility).any(axis=1)
+        if waiting.any() and (load < capacity).any():
+            room = capacity - load
+            extra = _claim(np.where(waiting[:, None], value, -np.inf), bucket, room)
+            choice = np.where(waiting, extra, choice)
+    primal = _total(utility, choice)
     return Assignment(choice=choice, price=price, gap=max(dual - primal, 0.0), rounds=rounds)
+
+
+def _total(utility: np.ndarray, choice: np.ndarray) -> float:
+    picked = utility[np.arange(choice.shape[0]), np.maximum(choice, 0)]
+    return float(np.where(choice >= 0, picked, _NULL).sum())
+
+
+def _claim(value: np.ndarray, bucket: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Greedy rounds: each recipient claims their best hour with room; the most to lose go first."""
+    value = value.copy()
+    n = value.shape[0]
+    rows = np.arange(n)
+    room = capacity.copy()
+    choice = np.full(n, -1, dtype=np.int64)
+    active = np.flatnonzero(np.isfinite(value).any(axis=1))
+    while active.size:
+        v = value[active]
+        pick = np.argmax(v, axis=1)
+        best = v[np.arange(active.size), pick]
+        alive = np.isfinite(best)
+        active, v, pick, best = active[alive], v[alive], pick[alive], best[alive]
+        if not active.size:
+            break
+        target = bucket[active, pick]
+        runner_up = np.where(bucket[active] == target[:, None], -np.inf, v).max(axis=1)
+        regret = best - np.maximum(runner_up, _NULL)
+        order = np.lexsort((-regret, target))
+        target_sorted = target[order]
+        first = np.searchsorted(target_sorted, target_sorted, side="left")
+        rank = np.arange(order.size) - first
+        accepted = np.zeros(active.size, dtype=bool)
+        accepted[order] = rank < room[target_sorted]
+        choice[active[accepted]] = pick[accepted]
+        np.subtract.at(room, target[accepted], 1)
+        # Hours now full are closed to everyone still waiting.
+        full = room <= 0
+        waiting = active[~accepted]
+        value[waiting[:, None], np.arange(value.shape[1])[None, :]] = np.where(
+            full[bucket[waiting]], -np.inf, value[waiting]
+        )
+        active = waiting
+    return choice

@@ -230,7 +230,7 @@ class _Problems:
         self.report = report
         self.path = path
 
-    def add(self, lines: np.ndarray, field: str, reason: str | list[str]) -> None:
+    def add(self, lines: np.ndarray, field: str | None, reason: str | list[str]) -> None:
         if lines.size == 0:
             return
         room = max(self.report.limit - len(self.report.problems), 0)
@@ -324,7 +324,7 @@ class _Reader:
         count = np.searchsorted(comma, line_end) - first_comma
         shaped = count == self.ncols - 1
         for n in np.unique(count[~shaped]).tolist():
-            self.problems.add(lines[~shaped & (count == n)], "", f"expected {self.ncols} fields, found {n + 1}")
+            self.problems.add(lines[~shaped & (count == n)], None, f"expected {self.ncols} fields, found {n + 1}")
         line_start, line_end, lines, first_comma = line_start[shaped], line_end[shaped], lines[shaped], first_comma[shaped]
         n = line_start.shape[0]
         if n == 0:
@@ -401,11 +401,11 @@ def _quoted_block(text: bytes, reader: _Reader, first_line: int) -> tuple[np.nda
         if not row:
             continue
         if len(row) != reader.ncols:
-            reader.problems.add(np.array([line]), "", f"expected {reader.ncols} fields, found {len(row)}")
+            reader.problems.add(np.array([line]), None, f"expected {reader.ncols} fields, found {len(row)}")
             continue
         values = [row[j] for _, j in wanted]
         if any(("," in v or "\n" in v or "\r" in v) for v in values):
-            reader.problems.add(np.array([line]), "", "a comma or line break inside a needed field")
+            reader.problems.add(np.array([line]), None, "a comma or line break inside a needed field")
             continue
         out.append(",".join(values))
         lines.append(line)

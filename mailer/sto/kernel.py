@@ -143,7 +143,9 @@ class DelayKernel:
             pseudo = prior_engagements * expected / max(expected.sum(), 1e-300)
             ratio = (group_found + pseudo) / np.maximum(expected + pseudo, 1e-300)
             hazard = level * prior.hazard * ratio[_GROUP]
-            exposure = np.bincount(hours.ravel(), weights=(at_risk * hazard).ravel(), minlength=24)
-            rhythm = (engaged_by_hour + 1e-3) / np.maximum(exposure * _BIN_HOURS, 1e-300)
+            exposure = np.bincount(hours.ravel(), weights=(at_risk * hazard).ravel(), minlength=24) * _BIN_HOURS
+            # A day's worth of pseudo-engagements, spread evenly, keeps empty hours finite.
+            mean_rate = max(total, 1.0) / max(exposure.sum(), 1e-300)
+            rhythm = (engaged_by_hour + 1.0) / (exposure + 1.0 / mean_rate)
             rhythm = rhythm / rhythm.mean()
         return cls(hazard=hazard, engagements=int(total), rhythm=rhythm)

@@ -62,6 +62,7 @@ class SendPlan:
     best_expected: np.ndarray  # chance of engagement at the unconstrained best time
     propensity: np.ndarray  # chance the policy picks this local hour
     explored: np.ndarray
+    capacity_gap: float = 0.0  # bound on how much better a capacity assignment could do
 
     def __len__(self) -> int:
         return int(self.customer_ids.shape[0])
@@ -219,6 +220,7 @@ def best_send_times(
     hour_ok = np.isfinite(cand_p)
     rng = np.random.default_rng(seed)
 
+    capacity_gap = 0.0
     distribution = np.zeros((n, 24))
     explored = np.zeros(n, dtype=bool)
     if exploration > 0 and n:
@@ -243,7 +245,7 @@ def best_send_times(
         reason[who] = 2
 
     if capacity_per_hour is not None and n:
-        slot, moved = _spread(slot, explored, cand_slot, cand_p, pick_p, zone, utc, capacity_per_hour, rng)
+        slot, moved, capacity_gap = _spread(slot, explored, cand_slot, cand_p, pick_p, zone, utc, capacity_per_hour, rng)
         reason[moved & (slot >= 0)] = 3
         reason[slot < 0] = 4
 
@@ -271,6 +273,7 @@ def best_send_times(
         best_expected=best_p,
         propensity=propensity(exploration, distribution, explored, chosen_hour),
         explored=explored,
+        capacity_gap=capacity_gap,
     )
 
 
@@ -289,7 +292,7 @@ def _spread(
     utc: np.ndarray,
     capacity: int,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Move sends between local hours so no UTC hour exceeds ``capacity``."""
     n = slot.shape[0]
     rows = np.arange(n)
@@ -302,13 +305,14 @@ def _spread(
     # Exploratory sends keep their hour first: they are the experiment.
     utility[explored, hour[explored]] = 2.0
     utility = np.where((cand_slot >= 0) & (hour[:, None] >= 0), utility, -np.inf)
-    utility += rng.random(utility.shape) * 1e-10
+    utility += rng.random(utility.shape) * 1e-6
     instants = utc[zone[:, None], np.maximum(cand_slot, 0)]
     first = int(instants[cand_slot >= 0].min()) // 3600 if (cand_slot >= 0).any() else 0
     bucket = instants // 3600 - first
     bucket = np.where(cand_slot >= 0, bucket, 0)
     size = int(bucket.max()) + 1
-    choice = assign(utility, bucket, np.full(size, capacity)).choice
+    result = assign(utility, bucket, np.full(size, capacity))
+    choice = result.choice
     new_slot = np.where(choice >= 0, cand_slot[rows, np.maximum(choice, 0)], -1).astype(np.int64)
     moved = (choice >= 0) & (choice != hour)
-    return new_slot, moved
+    return new_slot, moved, result.gap

@@ -35,7 +35,7 @@ class TimeRange:
     end: int
 
     def __post_init__(self) -> None:
-        if not (0 <= self.start < 1440 and 0 < self.end <= 1440) or self.start == self.end % 1440:
+        if not (0 <= self.start < 1440 and 0 < self.end <= 1440) or self.start == self.end:
             raise ConfigError(f"a time span needs distinct times within a day, got {self.start}-{self.end}")
 
     @classmethod
@@ -48,7 +48,7 @@ class TimeRange:
         if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
             raise ConfigError(f"not a time of day in {text!r}")
         start, end = h1 * 60 + m1, h2 * 60 + m2
-        if start == end % 1440:
+        if start == end:
             raise ConfigError(f"empty or ambiguous time span {text!r}")
         return cls(start, end)
 

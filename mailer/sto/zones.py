@@ -135,8 +135,8 @@ class Zones:
     def offsets(self, utc: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """UTC offsets in seconds of instants ``utc`` (epoch seconds) in zones ``codes``."""
         utc = np.asarray(utc, dtype=np.int64)
-        if utc.size == 0:
-            return np.zeros(0, dtype=np.int64)
+        if utc.size == 0 or not self.names:
+            return np.zeros(utc.shape, dtype=np.int64)
         self._cover(int(utc.min()), int(utc.max()))
         keys = (np.asarray(codes, dtype=np.int64) << _SHIFT) + utc + _BIAS
         return self._offsets[np.searchsorted(self._keys, keys, side="right") - 1]
