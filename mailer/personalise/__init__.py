@@ -18,9 +18,12 @@ The path through this package, all numpy over plain arrays:
   (who buys on discount) and :mod:`~mailer.personalise.programmes`
   (welcome and lapsed-customer series with a durable position per customer).
 
-:mod:`~mailer.personalise.reference` is the same selection written as the
-straightforward per-customer loop; it is what tests and the benchmark
-compare against.
+:mod:`~mailer.personalise.strategies` names these for campaign files and
+``mailer render`` (``[selection] strategy = "personal"``, ``[audience]``);
+:mod:`~mailer.personalise.synthetic` generates shops to try them on, up to
+millions of customers. :mod:`~mailer.personalise.reference` is the same
+selection written as the straightforward per-customer loop; it is what tests
+and the benchmark compare against. See ``docs/personalise.md``.
 """
 
 from __future__ import annotations
