@@ -13,8 +13,10 @@
     │   ├── LayoutNotFound (LookupError)
     │   ├── LayoutSyntaxError              Jinja or MJML syntax, names file and line
     │   └── SlotError (LookupError)        a missing slot/variable, names file, line, name
-    └── MessageError (ValueError)          a message cannot be built safely
-        └── HeaderInjectionError           CR/LF (or worse) reached a header
+    ├── MessageError (ValueError)          a message cannot be built safely
+    │   └── HeaderInjectionError           CR/LF (or worse) reached a header
+    └── StoreError                         the queue database cannot do what was asked
+        └── StoreBusy                      another process held the database too long
 
 Every error carries the attributes a program can act on (``path``, ``line``,
 ``item``, ``field``) and a message a person can act on.
@@ -152,3 +154,16 @@ class HeaderInjectionError(MessageError):
         self.header = header
         self.recipient = recipient
         super().__init__(reason)
+
+
+class StoreError(MailerError):
+    """The queue database failed; ``url`` names it."""
+
+    def __init__(self, reason: str, *, url: str | None = None) -> None:
+        self.reason = reason
+        self.url = url
+        super().__init__(f"{url}: {reason}" if url else reason)
+
+
+class StoreBusy(StoreError):
+    """Another process kept the database locked past the busy timeout."""

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Literal, Protocol, runtime_checkable
 
 from mailer.caps import Caps, Sent
-from mailer.store.errors import StoreBusy, StoreError
+from mailer.errors import StoreBusy, StoreError
 from mailer.store.records import (
     DEFAULT_EXPIRY,
     FINAL_STATES,

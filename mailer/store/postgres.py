@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from mailer import caps as caps_
-from mailer.store.errors import StoreBusy, StoreError
+from mailer.errors import StoreBusy, StoreError
 from mailer.store.queries import load_queries
 from mailer.store.records import DeadSending
 from mailer.store.sql import SQLStore

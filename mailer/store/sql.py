@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 from mailer import caps as caps_
-from mailer.store.errors import StoreError
+from mailer.errors import StoreError
 from mailer.store.queries import Query
 from mailer.store.records import (
     Claimed,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from mailer import caps as caps_
-from mailer.store.errors import StoreBusy, StoreError
+from mailer.errors import StoreBusy, StoreError
 from mailer.store.queries import load_queries
 from mailer.store.records import DeadSending, NewDelivery
 from mailer.store.sql import SQLStore
