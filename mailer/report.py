@@ -41,7 +41,10 @@ class Report:
 
     def lines(self) -> list[str]:
         """One human-readable line per kept problem, plus a tail if some were dropped."""
-        out = [str(p) for p in self.problems]
+        out = [
+            f"customer {p.recipient}: {p}" if getattr(p, "recipient", None) else str(p)  # type: ignore[attr-defined]
+            for p in self.problems
+        ]
         if self.count > len(self.problems):
             out.append(f"... and {self.count - len(self.problems)} more")
         return out

@@ -58,3 +58,14 @@ def test_unknown_layout_is_a_clear_error(tmp_path: Path, capsys) -> None:  # typ
     args[args.index("newsletter")] = "nope"
     assert main(args) == 2
     assert "no layout 'nope'" in capsys.readouterr().err
+
+
+def test_every_shipped_layout_renders_without_a_campaign_file(tmp_path: Path) -> None:
+    for layout in ("newsletter", "welcome", "winback"):
+        args = render_args(tmp_path / layout)
+        campaign = args.index("--campaign")
+        del args[campaign : campaign + 2]
+        args[args.index("newsletter")] = layout
+        args += ["--rates", str(FIXTURES / "rates.csv")]
+        assert main(args) == 0, layout
+        assert len(list((tmp_path / layout).glob("*.eml"))) == 30

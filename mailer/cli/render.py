@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--feed", required=True, type=Path, help="product feed (any supported format)")
     parser.add_argument("--customers", required=True, type=Path, help="customers CSV or JSON Lines")
     parser.add_argument("--campaign", type=Path, help="campaign TOML file")
+    parser.add_argument("--rates", type=Path, help="currency rates CSV (default: the campaign's)")
     parser.add_argument("--out", required=True, type=Path, help="directory for the .eml files")
     parser.add_argument("--state-dir", type=Path, default=Path(".mailer"), help="where the link-signing key is kept")
     parser.add_argument(
@@ -56,6 +57,22 @@ def default_campaign(layout: str) -> Campaign:
         links={
             "unsubscribe": "https://shop.invalid/email/unsubscribe/{token}",
             "unsubscribe_mailto": "unsubscribe@shop.invalid",
+        },
+        # Placeholders for everything the shipped layouts show, so any of
+        # them renders for a first look.
+        brand={
+            "shop": "Shop",
+            "logo": "https://shop.invalid/logo.png",
+            "home": "https://shop.invalid/",
+            "address": "Shop address",
+        },
+        content={
+            "hero_image": "https://shop.invalid/hero.jpg",
+            "hero_heading": "Hero heading",
+            "hero_text": "Hero text.",
+            "hero_link": "https://shop.invalid/",
+            "new_in_link": "https://shop.invalid/new-in",
+            "shop_link": "https://shop.invalid/",
         },
     )
 
@@ -108,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     campaign = load_campaign(args.campaign) if args.campaign else default_campaign(args.layout or "newsletter")
     if args.layout:
         campaign = dataclasses.replace(campaign, layout=args.layout)
+    if args.rates:
+        campaign = dataclasses.replace(campaign, rates_path=args.rates)
     report = Report()
     catalogue = {p.id: p for p in iter_products(args.feed, report=report)}
     if not catalogue:
