@@ -16,10 +16,12 @@ language and currency from an MJML layout, and get standards-correct bytes::
 
 from __future__ import annotations
 
+from mailer.caps import Caps, Window
 from mailer.campaign import Campaign, load_campaign
 from mailer.catalogs import Catalogs, fallback_chain
 from mailer.compose import ComposedMessage, Composer
 from mailer.customers import Customer, iter_customers
+from mailer.delivery import CampaignRenderer, CampaignSpec, queue_campaign
 from mailer.errors import (
     ConfigError,
     CustomerError,
@@ -34,6 +36,8 @@ from mailer.errors import (
     MessageError,
     RatesError,
     SlotError,
+    StoreBusy,
+    StoreError,
 )
 from mailer.feeds import detect_format, iter_products
 from mailer.history import Engagement, Purchase, iter_engagements, iter_purchases
@@ -41,21 +45,52 @@ from mailer.layouts import CompiledLayout, LayoutLibrary
 from mailer.localise import Localiser, Localisers
 from mailer.mime import MessageTemplate, message_id
 from mailer.money import Money, Rates
+from mailer.personalise import (
+    Audience,
+    Catalogue,
+    ProgrammeStore,
+    PurchaseTable,
+    RecentlyShown,
+    Recipients,
+    SelectionRules,
+    Selector,
+    promotion_response,
+    rfm,
+    run_day,
+    select,
+)
+from mailer.plan import At, BestHour, LocalWindow, QuietHours, plan
 from mailer.products import Product
 from mailer.render import RenderedEmail, make_environment, render
 from mailer.report import Report
+from mailer.sto import best_send_times, read_history
+from mailer.store import Delivery, NewDelivery, Outcome, Store, open_store
+from mailer.throttle import RateLimit
 from mailer.tokens import InvalidToken, Signer, load_signing_key
+from mailer.transports import Envelope, Transport, open_transport
+from mailer.transports.replies import Reply, classify
+from mailer.web.unsubscribe import UnsubscribeApp
+from mailer.worker import Worker, WorkerOptions
 
 __all__ = [
+    "At",
+    "Audience",
+    "BestHour",
     "Campaign",
+    "CampaignRenderer",
+    "CampaignSpec",
+    "Caps",
     "Catalogs",
+    "Catalogue",
     "CompiledLayout",
     "ComposedMessage",
     "Composer",
     "ConfigError",
     "Customer",
     "CustomerError",
+    "Delivery",
     "Engagement",
+    "Envelope",
     "FeedError",
     "HeaderInjectionError",
     "InputError",
@@ -64,6 +99,7 @@ __all__ = [
     "LayoutLibrary",
     "LayoutNotFound",
     "LayoutSyntaxError",
+    "LocalWindow",
     "LocaleError",
     "Localiser",
     "Localisers",
@@ -71,14 +107,35 @@ __all__ = [
     "MessageError",
     "MessageTemplate",
     "Money",
+    "NewDelivery",
+    "Outcome",
     "Product",
+    "ProgrammeStore",
     "Purchase",
+    "PurchaseTable",
+    "QuietHours",
+    "RateLimit",
     "Rates",
     "RatesError",
+    "RecentlyShown",
+    "Recipients",
     "RenderedEmail",
+    "Reply",
     "Report",
+    "SelectionRules",
+    "Selector",
     "Signer",
     "SlotError",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "Transport",
+    "UnsubscribeApp",
+    "Window",
+    "Worker",
+    "WorkerOptions",
+    "best_send_times",
+    "classify",
     "detect_format",
     "fallback_chain",
     "iter_customers",
@@ -89,5 +146,14 @@ __all__ = [
     "load_signing_key",
     "make_environment",
     "message_id",
+    "open_store",
+    "open_transport",
+    "plan",
+    "promotion_response",
+    "queue_campaign",
+    "read_history",
     "render",
+    "rfm",
+    "run_day",
+    "select",
 ]
