@@ -32,7 +32,7 @@ import numpy as np
 
 from mailer.errors import ConfigError, CustomerError, LocaleError
 from mailer.report import Report
-from mailer.sto.timestamps import EMPTY, INVALID, parse_instants
+from mailer.sto.timestamps import EMPTY, INVALID, byte_words, parse_instants
 from mailer.sto.zones import Zones
 
 REQUIRED = ("customer_id", "sent_at", "opened_at", "clicked_at")
@@ -42,6 +42,10 @@ _MAX_ID = 256
 _SKEW = 60  # seconds an open may precede its send (clock skew) before it is an error
 _TRUE = (b"true", b"t", b"1", b"yes", b"y")
 _FALSE = (b"false", b"f", b"0", b"no", b"n")
+_TOKEN_KEYS = {
+    tokens: np.array([int.from_bytes(t, "little") | int.from_bytes(b"\x20" * len(t), "little") for t in tokens], np.uint64)
+    for tokens in (_TRUE, _FALSE)
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,8 +217,10 @@ def _local_columns(
     problem[~(has_sent | has_open | has_click)] = 0
     out: dict[str, np.ndarray] = {}
     for name, secs, present in (("sent", sent, has_sent), ("open", opened, has_open), ("click", clicked, has_click)):
-        local = zones.to_local(secs, zone)
-        out[f"{name}_minute"] = np.where(present, (local // 60) % 1440, -1).astype(np.int16)
+        minute = np.full(secs.shape[0], -1, np.int16)
+        local = zones.to_local(secs[present], zone[present])
+        minute[present] = (local // 60) % 1440
+        out[f"{name}_minute"] = minute
     for code, name, secs, present in ((1, "open", opened, has_open), (2, "click", clicked, has_click)):
         known = present & has_sent
         delay = (secs - sent) / 60.0
@@ -252,10 +258,47 @@ def _field_bytes(buf: np.ndarray, start: np.ndarray, stop: np.ndarray, width: in
     return np.ascontiguousarray(raw).view(f"S{width}").ravel()
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _packed(words: np.ndarray, start: np.ndarray, length: np.ndarray, offset: int) -> np.ndarray:
+    """The up-to-8 bytes of each field from ``offset`` on, packed in a word (zeros past the end)."""
+    left = np.clip(length - offset, 0, 8).astype(np.uint64)
+    mask = np.where(left >= 8, _ONES, (np.uint64(1) << (left * np.uint64(8))) - np.uint64(1))
+    return words[np.minimum(start + offset, words.shape[0] - 1)] & mask
+
+
+def _same(words: np.ndarray, start: np.ndarray, stop: np.ndarray, other: np.ndarray) -> bool:
+    """Whether every field ``i`` has the same bytes as field ``other[i]`` (compared a word at a time)."""
+    length = stop - start
+    if not (length == length[other]).all():
+        return False
+    for offset in range(0, int(length.max(initial=0)), 8):
+        if not (_packed(words, start, length, offset) == _packed(words, start[other], length[other], offset)).all():
+            return False
+    return True
+
+
+def _keys(words: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A 64-bit key per field: the bytes themselves up to 8 bytes (exact), else a hash of them."""
+    length = stop - start
+    width = int(length.max(initial=0))
+    if width <= 8:
+        return _packed(words, start, length, 0), True
+    key = length.astype(np.uint64) * _MIX
+    for offset in range(0, width, 8):
+        key = (key ^ _packed(words, start, length, offset)) * _MIX
+        key ^= key >> np.uint64(29)
+    return key, False
+
+
 @dataclass
 class _Chunk:
-    ids: np.ndarray  # chunk-local unique customer ids (bytes)
-    customer: np.ndarray  # per row, index into ids
+    keys: np.ndarray  # chunk-local unique customer keys
+    ids: np.ndarray  # their bytes
+    exact: bool  # keys are the bytes themselves (ids of at most 8 bytes)
+    customer: np.ndarray  # per row, index into keys
     columns: dict[str, np.ndarray]
 
 
@@ -287,10 +330,16 @@ class _Reader:
             raise ConfigError(f"{path or 'history'} has no timezone column; give a default time zone")
         self._zone_of: dict[bytes, int] = {}
 
-    def _zone_codes(self, raw: np.ndarray, lines: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        uniq, inverse = np.unique(raw, return_inverse=True)
-        codes = np.empty(uniq.shape[0], np.int64)
-        for i, name in enumerate(uniq.tolist()):
+    def _zone_codes(
+        self, buf: np.ndarray, words: np.ndarray, start: np.ndarray, stop: np.ndarray, lines: np.ndarray, ok: np.ndarray
+    ) -> np.ndarray:
+        keys, exact = _keys(words, start, stop)
+        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        names = _field_bytes(buf, start[first], stop[first], int((stop - start).max(initial=1)))
+        if not exact and not _same(words, start, stop, first[inverse]):
+            names, inverse = np.unique(_field_bytes(buf, start, stop, names.itemsize), return_inverse=True)
+        codes = np.empty(names.shape[0], np.int64)
+        for i, name in enumerate(names.tolist()):
             if name not in self._zone_of:
                 if not name:
                     self._zone_of[name] = self.default_zone
@@ -304,8 +353,8 @@ class _Reader:
         missing = ok & (zone == -1)
         self.problems.add(lines[missing], "timezone", "no time zone and no default time zone")
         unknown = ok & (zone == -2)
-        names = [v.decode("utf-8", "replace") for v in raw[unknown].tolist()]
-        self.problems.add(lines[unknown], "timezone", [f"unknown time zone {n!r}" for n in names])
+        shown = [v.decode("utf-8", "replace") for v in names[inverse[unknown]].tolist()]
+        self.problems.add(lines[unknown], "timezone", [f"unknown time zone {n!r}" for n in shown])
         ok &= zone >= 0
         return np.maximum(zone, 0).astype(np.int16)
 
@@ -337,6 +386,7 @@ class _Reader:
             return start, stop
 
         ok = np.ones(n, bool)
+        words = byte_words(buf)
         id_start, id_stop = bounds("customer_id")
         id_len = id_stop - id_start
         self.problems.add(lines[id_len == 0], "customer_id", "empty customer_id")
@@ -345,15 +395,17 @@ class _Reader:
 
         if "timezone" in self.index:
             tz_start, tz_stop = bounds("timezone")
-            tz_raw = _field_bytes(buf, tz_start, tz_stop, int((tz_stop - tz_start).max()))
-            zone = self._zone_codes(tz_raw, lines, ok)
+            zone = self._zone_codes(buf, words, tz_start, tz_stop, lines, ok)
         else:
             zone = np.full(n, self.default_zone, np.int16)
 
         parsed = {}
         for column in _TIMES:
             start, stop = bounds(column)
-            secs, status = parse_instants(buf, start, stop)
+            secs = np.zeros(n, np.int64)
+            status = np.full(n, EMPTY, np.int8)
+            filled = np.flatnonzero(stop > start)  # most opens and clicks are empty: parse only the rest
+            secs[filled], status[filled] = parse_instants(buf, start[filled], stop[filled], words)
             invalid = ok & (status == INVALID)
             if invalid.any():
                 shown = [bytes(buf[a:b]).decode("utf-8", "replace") for a, b in zip(start[invalid], stop[invalid])]
@@ -367,11 +419,13 @@ class _Reader:
 
         if "machine_open" in self.index:
             start, stop = bounds("machine_open")
-            raw = np.strings.lower(np.strings.strip(_field_bytes(buf, start, stop, min(int((stop - start).max()), 16))))
+            length = stop - start
+            spaces = np.where(length >= 8, _ONES, (np.uint64(1) << (np.clip(length, 0, 8).astype(np.uint64) * np.uint64(8))) - np.uint64(1))
+            lower = _packed(words, start, length, 0) | (spaces & np.uint64(0x2020202020202020))  # ASCII lower case
             flag = np.full(n, -1, np.int8)
-            flag[np.isin(raw, _TRUE)] = 1
-            flag[np.isin(raw, _FALSE)] = 0
-            bad = ok & (flag < 0) & (raw != b"") | ok & (stop - start > 16)
+            flag[np.isin(lower, _TOKEN_KEYS[_TRUE]) & (length <= 8)] = 1
+            flag[np.isin(lower, _TOKEN_KEYS[_FALSE]) & (length <= 8)] = 0
+            bad = ok & (flag < 0) & (length > 0)
             self.problems.add(lines[bad], "machine_open", "expected true or false")
             ok &= ~bad
         else:
@@ -383,12 +437,20 @@ class _Reader:
             self.problems.add(lines[ok & (problem == code)], field, reason)
         ok &= problem < 0
 
-        ids = _field_bytes(buf, id_start[ok], id_stop[ok], int(id_len[ok].max(initial=1)))
-        uniq, customer = np.unique(ids, return_inverse=True)
+        id_start, id_stop = id_start[ok], id_stop[ok]
+        keys, exact = _keys(words, id_start, id_stop)
+        uniq, first, customer = np.unique(keys, return_index=True, return_inverse=True)
+        width = int((id_stop - id_start).max(initial=1))
+        ids = _field_bytes(buf, id_start[first], id_stop[first], width)
+        if not exact and not _same(words, id_start, id_stop, first[customer]):
+            # A hash collision (never seen in practice): fall back to comparing the bytes.
+            ids, customer = np.unique(_field_bytes(buf, id_start, id_stop, width), return_inverse=True)
+            uniq = np.arange(ids.shape[0], dtype=np.uint64)
+            exact = False
         columns = {k: v[ok] for k, v in columns.items()}
         columns["zone"] = zone[ok]
         columns["machine_open"] = flag[ok]
-        return _Chunk(uniq, customer.astype(np.int32), columns)
+        return _Chunk(uniq, ids, exact, customer.astype(np.int32), columns)
 
 
 def _quoted_block(text: bytes, reader: _Reader, first_line: int) -> tuple[np.ndarray, np.ndarray]:
@@ -513,12 +575,22 @@ def _assemble(chunks: list[_Chunk], zones: Zones) -> History:
     if not chunks:
         empty = {name: np.zeros(0, dtype) for name, dtype in _EMPTY_DTYPES.items()}
         return History(customer_ids=np.zeros(0, "U1"), zones=tuple(zones.names), **empty)
-    ids, customer = np.unique(np.concatenate([c.ids for c in chunks]), return_inverse=True)
-    offsets = np.cumsum([0] + [c.ids.shape[0] for c in chunks])
+    names = np.concatenate([c.ids for c in chunks])
+    if all(c.exact for c in chunks):
+        _, first, inverse = np.unique(np.concatenate([c.keys for c in chunks]), return_index=True, return_inverse=True)
+        ids = names[first]
+    else:
+        ids, inverse = np.unique(names, return_inverse=True)
+    # Customers are numbered in the order of their ids, so that lookups can bisect.
+    order = np.argsort(ids, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    customer = rank[inverse]
+    offsets = np.cumsum([0] + [c.keys.shape[0] for c in chunks])
     rows = np.concatenate([customer[offsets[i] + c.customer] for i, c in enumerate(chunks)]).astype(np.int32)
     columns = {name: np.concatenate([c.columns[name] for c in chunks]) for name in _ROW_FIELDS if name != "customer"}
     return History(
-        customer_ids=np.strings.decode(ids, "utf-8", "replace"),
+        customer_ids=np.strings.decode(ids[order], "utf-8", "replace"),
         zones=tuple(zones.names),
         customer=rows,
         **columns,

@@ -242,38 +242,43 @@ def _statistics(
     hour: np.ndarray,
     delay: np.ndarray,
     kernel: DelayKernel,
-    rows: np.ndarray | None,
+    held: np.ndarray | None,
     exposure_model: bool,
-) -> _Stats:
+) -> tuple[_Stats, _Stats]:
+    """Counts and exposure per customer and local hour: for all rows, and for the ``held`` ones."""
     c = history.n_customers
-    counts = np.zeros(c * 24, dtype=np.float64)
-    exposure = np.zeros((24, c), dtype=np.float64)
-    table = kernel.exposure
+    counts = np.zeros(2 * c * 24, dtype=np.float64)
+    exposure = np.zeros((24, 2 * c), dtype=np.float64)
+    table = kernel.exposure.T.copy()  # (24, slots): one contiguous row per hour
     tail = kernel.tail
     sent = history.sent_minute
-    known_slots = np.bincount(sent[sent >= 0] // STEP, minlength=table.shape[0]).astype(np.float64)
-    typical = (known_slots @ table / max(known_slots.sum(), 1.0)).astype(np.float32)
+    known_slots = np.bincount(sent[sent >= 0] // STEP, minlength=table.shape[1]).astype(np.float64)
+    typical = (table @ known_slots / max(known_slots.sum(), 1.0)).astype(np.float32)
     for lo in range(0, len(history), _CHUNK):
         sl = slice(lo, lo + _CHUNK)
-        customer = history.customer[sl]
-        keep = np.ones(customer.shape[0], bool) if rows is None else rows[sl]
-        e, h, d, s = engaged[sl] & keep, hour[sl], delay[sl], sent[sl]
-        counts += np.bincount(customer[e].astype(np.int64) * 24 + h[e], minlength=c * 24)
-        known = keep & (s >= 0)
+        # Held-out rows are counted a second time, under customer + C.
+        customer = history.customer[sl].astype(np.int64)
+        key = customer if held is None else customer + c * held[sl]
+        e, h, d, s = engaged[sl], hour[sl], delay[sl], sent[sl]
+        counts += np.bincount(key[e] * 24 + h[e], minlength=2 * c * 24)
         if exposure_model:
-            weights = np.zeros((customer.shape[0], 24), dtype=np.float32)
+            known = s >= 0
             slot = np.maximum(s, 0) // STEP
-            weights[known] = table[slot[known]]
-            censored = known & e & (d < HORIZON * STEP)
+            weights = table[:, slot]
+            weights[:, ~known] = typical[:, None]
+            censored = np.flatnonzero(known & e & (d < HORIZON * STEP))
             bins = np.minimum(d[censored] // STEP + 1, HORIZON).astype(np.int64)
-            weights[censored] -= tail[slot[censored], bins]
-            weights[keep & (s < 0)] = typical
+            weights[:, censored] -= tail[slot[censored], bins].T
         else:
-            weights = np.where(keep[:, None], np.float32(1.0 / 24), np.float32(0))
-            weights = np.broadcast_to(weights, (customer.shape[0], 24))
+            weights = np.full((24, customer.shape[0]), 1.0 / 24, dtype=np.float32)
         for k in range(24):
-            exposure[k] += np.bincount(customer, weights=weights[:, k], minlength=c)
-    return _Stats(counts.reshape(c, 24), np.maximum(exposure.T, 0.0))
+            exposure[k] += np.bincount(key, weights=weights[k], minlength=2 * c)
+    counts = counts.reshape(2, c, 24) if held is not None else counts.reshape(2 * c, 24)[None, :c]
+    full_n = counts[0] if held is None else counts[0] + counts[1]
+    full_e = exposure[:, :c] if held is None else exposure[:, :c] + exposure[:, c:]
+    held_n = counts[1] if held is not None else np.zeros_like(full_n)
+    held_e = exposure[:, c:] if held is not None else np.zeros_like(full_e)
+    return _Stats(full_n, np.maximum(full_e.T, 0.0)), _Stats(held_n, np.maximum(held_e.T, 0.0))
 
 
 class _Hierarchy:
@@ -319,15 +324,23 @@ class _Hierarchy:
         rows = np.arange(self.zone.shape[0]) if rows is None else rows
         z, t = self.zone[rows], self.tier[rows]
         prior = _normalise(seg_rates[z, t])
-        smooth = s.smoothing()
-        n, exposure = self.stats.n[rows] @ smooth, self.stats.exposure[rows] @ smooth
+        n, exposure = self._smoothed(s.bandwidth, rows)
         rates = _posterior(n, exposure, prior, s.personal, seg_level[z, t])
         return rates, seg_rates
 
+    def _smoothed(self, bandwidth: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Counts and exposure of ``rows`` spread over neighbouring hours (kept for the last rows asked)."""
+        key = (bandwidth, id(rows))
+        if getattr(self, "_cache_key", None) != key:
+            smooth = Shrinkage(bandwidth=bandwidth).smoothing()
+            self._cache = (self.stats.n[rows] @ smooth, self.stats.exposure[rows] @ smooth)
+            self._cache_key = key
+        return self._cache
 
-def _heldout_loglik(rates: np.ndarray, slot: np.ndarray, hour: np.ndarray, exposure: np.ndarray) -> float:
-    """Mean log-probability of each engagement's hour, given its message's send slot."""
-    weights = rates * exposure[slot]
+
+def _heldout_loglik(rates: np.ndarray, hour: np.ndarray, exposure: np.ndarray) -> float:
+    """Mean log-probability of each engagement's hour, given its message's exposure by hour."""
+    weights = rates * exposure
     picked = weights[np.arange(hour.shape[0]), hour]
     return float(np.mean(np.log(np.maximum(picked, 1e-300) / weights.sum(axis=1))))
 
@@ -377,13 +390,15 @@ def fit_profiles(
         known = history.sent_minute >= 0
         kernel = DelayKernel.estimate(history.sent_minute[known] // STEP, delay[known])
     zone = history.customer_zone()
-    full = _statistics(history, engaged, hour, delay, kernel, None, exposure)
-
-    tuning = None
+    held = None
     if shrinkage is None:
         rng = np.random.default_rng(seed)
         held = (history.sent_minute >= 0) & (rng.random(len(history)) < validation_share)
-        heldout = _statistics(history, engaged, hour, delay, kernel, held, exposure)
+    full, heldout = _statistics(history, engaged, hour, delay, kernel, held, exposure)
+
+    tuning = None
+    if shrinkage is None:
+        assert held is not None
         train = _Hierarchy(full - heldout, zone, len(history.zones))
         records = np.flatnonzero(held & engaged)
         if records.size > _MAX_VALIDATION:
@@ -425,7 +440,7 @@ def _tune(
     customer = history.customer[records].astype(np.int64)
     slot = history.sent_minute[records] // STEP
     hours = hour[records].astype(np.int64)
-    table = kernel.exposure.astype(np.float64)
+    exposure = kernel.exposure.astype(np.float64)[slot]
     chosen = Shrinkage()
     curves: dict[str, tuple[tuple[float, float], ...]] = {}
     if records.size < _MIN_VALIDATION:
@@ -441,7 +456,7 @@ def _tune(
             rates = train.segments(trial)[0][z, t]
         else:
             rates = train.customers(trial, uniq)[0][inverse]
-        return _heldout_loglik(rates, slot, hours, table)
+        return _heldout_loglik(rates, hours, exposure)
 
     for level in ("zone", "segment", "personal", "bandwidth", "personal"):
         curve = tuple((value, score(level, value)) for value in GRID[level])
