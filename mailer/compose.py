@@ -29,7 +29,7 @@ from mailer.localise import Localiser, Localisers
 from mailer.mime import MessageTemplate
 from mailer.money import Rates
 from mailer.products import Product
-from mailer.render import make_environment, render
+from mailer.render import RenderedEmail, make_environment, render
 from mailer.report import Report
 from mailer.tokens import Signer
 
@@ -52,10 +52,18 @@ class ComposedMessage:
     to: str
     message_id: str
     subject: str
-    html: str
-    text: str
+    bodies: RenderedEmail
     data: bytes
     warnings: tuple[str, ...] = ()
+
+    @property
+    def html(self) -> str:
+        """The HTML part (decoded on demand: sending needs only ``data``)."""
+        return self.bodies.html
+
+    @property
+    def text(self) -> str:
+        return self.bodies.text
 
 
 def first_name(name: str, language: str) -> str:
@@ -92,6 +100,7 @@ class _LocaleState:
     views_html: dict[Product, dict[str, Any]] = field(default_factory=dict)
     views_text: dict[Product, dict[str, Any]] = field(default_factory=dict)
     fragments_html: dict[Any, Any] = field(default_factory=dict)
+    """Rendered product cards, quoted-printable encoded (see render's encode_html)."""
     fragments_text: dict[Any, Any] = field(default_factory=dict)
     subject: jinja2.Template | str | None = None
     preheader: jinja2.Template | str | None = None
@@ -281,13 +290,13 @@ class Composer:
             preheader=markupsafe.escape(preheader),
             **state.constants_html,
         )
-        bodies = render(layout, html_context, text_context=text_context)
+        bodies = render(layout, html_context, text_context=text_context, encode_html=True)
         msg_id = self._template.message_id(self.campaign.id, customer.id)
         data = self._template.build(
             to_address=customer.email,
             to_name=customer.name,
             subject=subject,
-            html=bodies.html,
+            html_encoded=bodies.html_encoded,
             text=bodies.text,
             message_id=msg_id,
             date=self.now,
@@ -296,7 +305,9 @@ class Composer:
             recipient_id=customer.id,
         )
         warnings: tuple[str, ...] = ()
-        html_size = len(bodies.html.encode("utf-8"))
+        # The encoded size bounds the decoded one; decode only near the limit.
+        encoded_size = len(bodies.html_encoded or b"")
+        html_size = len(bodies.html.encode("utf-8")) if encoded_size > GMAIL_CLIP_BYTES else 0
         if html_size > GMAIL_CLIP_BYTES:
             warnings = (
                 f"HTML part is {html_size / 1024:.0f} KB; Gmail clips messages past about "
@@ -307,8 +318,7 @@ class Composer:
             to=customer.email,
             message_id=msg_id,
             subject=subject,
-            html=bodies.html,
-            text=bodies.text,
+            bodies=bodies,
             data=data,
             warnings=warnings,
         )

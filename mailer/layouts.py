@@ -105,12 +105,22 @@ class CompiledLayout:
     html_lines: _LineMap = field(repr=False)
     text_lines: _LineMap = field(repr=False)
     description: str = ""
+    encoded_html: jinja2.Template | None = field(default=None, repr=False)
+    """The HTML part writing quoted-printable (LF line breaks) directly; see
+    :func:`mailer.render.render` with ``encode_html``."""
+    encoded_html_source: str = field(default="", repr=False)
+    encoded_html_lines: _LineMap | None = field(default=None, repr=False)
 
     def locate(self, template: jinja2.Template, line: int | None) -> SourceLocation | None:
-        """Map a line of the compiled HTML or text template back to its source."""
+        """Map a line of a compiled template back to its source."""
         if line is None:
             return None
-        lines = self.html_lines if template is self.html else self.text_lines
+        if template is self.html:
+            lines = self.html_lines
+        elif template is self.encoded_html and self.encoded_html_lines is not None:
+            lines = self.encoded_html_lines
+        else:
+            lines = self.text_lines
         return lines.locate(line)
 
 
@@ -257,8 +267,9 @@ def _restore(
         line += chunk.count("\n")
         pos = match.end()
         index = int(match.group(1) or match.group(2) or match.group(3))
-        if folds is not None and index in folds:
-            text = folds[index]
+        inert = _inert(folds[index]) if folds is not None and index in folds else None
+        if inert is not None:
+            text = inert
         else:
             tag = tags[index]
             tag_text = rewrites.get(index, tag.text) if rewrites else tag.text
@@ -272,6 +283,75 @@ def _restore(
     return "".join(out), lines
 
 
+_WS_LEFT = re.compile(r"^(\{\{|\{%)-")
+_WS_RIGHT = re.compile(r"-(\}\}|%\})\Z")
+
+
+def _restore_encoded(
+    tokenised: str,
+    tags: list[_Tag],
+    folds: Mapping[int, str],
+    rewrites: Mapping[int, str],
+) -> tuple[str, _LineMap]:
+    """The HTML template again, but writing quoted-printable directly.
+
+    Static text (and what was folded into it) is encoded now, once; every
+    value a tag outputs passes through the ``qp`` filter. Each encoded piece
+    ends in a soft line break, so pieces join in any order and each starts a
+    line of its own. Whitespace control (``{{-``, ``-}}``) is applied here,
+    to the plain text, since stripping encoded text would break it.
+    """
+    from mailer.mime import quoted_printable_piece
+
+    lines = _LineMap()
+    out: list[str] = []
+    buffer: list[str] = []
+    line = 1
+    pos = 0
+    strip_left = False
+
+    def flush(strip_right: bool) -> None:
+        nonlocal line
+        text = "".join(buffer)
+        buffer.clear()
+        if strip_right:
+            text = text.rstrip()
+        encoded = _inert(quoted_printable_piece(text))
+        if encoded is None:
+            raise LayoutSyntaxError("the layout's HTML contains '{% endraw %}' as text")
+        out.append(encoded)
+        line += encoded.count("\n")
+
+    for match in _ANY_TOKEN.finditer(tokenised):
+        chunk = tokenised[pos : match.start()]
+        buffer.append(chunk.lstrip() if strip_left else chunk)
+        strip_left = False
+        pos = match.end()
+        index = int(match.group(1) or match.group(2) or match.group(3))
+        if index in folds and _inert(folds[index]) is not None:
+            buffer.append(folds[index])
+            continue
+        tag = tags[index]
+        tag_text = rewrites.get(index, tag.text)
+        flush(strip_right=_WS_LEFT.match(tag_text) is not None)
+        strip_left = _WS_RIGHT.search(tag_text) is not None
+        tag_text = _WS_RIGHT.sub(r"\1", _WS_LEFT.sub(r"\1", tag_text))
+        opener = re.match(r"(\{\{|\{%)", tag_text)
+        assert opener is not None
+        text = tag_text[: opener.end()] + "\n" + tag_text[opener.end() :]
+        if tag.kind == "value" and tag_text.startswith("{{"):
+            text = "{{\n(" + tag_text[2:-2] + ")|qp }}"
+        elif tag.kind == "value":  # a {% trans %} block
+            text = "{% filter qp %}" + text + "{% endfilter %}"
+        lines.add(line + 1, tag.origin)
+        out.append(text)
+        line += text.count("\n")
+    tail = tokenised[pos:]
+    buffer.append(tail.lstrip() if strip_left else tail)
+    flush(strip_right=False)
+    return "".join(out), lines
+
+
 _I18N_NAMES = frozenset({"_", "gettext", "ngettext", "pgettext", "npgettext"})
 _ZONED_FILTERS = frozenset({"date", "datetime"})
 
@@ -280,7 +360,7 @@ _CACHED_TAG = re.compile(r"\{%(-?)\s*cached\s(.*?)(-?)%\}\Z", re.S)
 _ENDCACHED_TAG = re.compile(r"\{%-?\s*endcached\s*-?%\}\Z")
 
 
-def _fragment_sites(tokenised: str, tags: list[_Tag]) -> dict[int, str]:
+def _fragment_sites(tokenised: str, tags: list[_Tag], suffix: str = "") -> dict[int, str]:
     """Name each ``{% cached key %}`` fragment by a digest of its code.
 
     Cells of a product grid hold the same card; with one name they share
@@ -304,7 +384,7 @@ def _fragment_sites(tokenised: str, tags: list[_Tag]) -> dict[int, str]:
         else:
             continue
         code = re.sub(r"jj[vb]\d+[vb]jj", "", "".join(body))
-        site = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        site = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:16] + suffix
         key = opening.group(2).strip()
         rewrites[index] = f"{{%{opening.group(1)} cached ({key}), {site!r} {opening.group(3)}%}}"
     return rewrites
@@ -456,6 +536,8 @@ class LayoutLibrary:
         if not self.directory.is_dir():
             raise LayoutNotFound(f"layouts directory {self.directory} does not exist")
         self._html_env = environment_factory(True)
+        # The encoded HTML is written in canonical form: CRLF line breaks.
+        self._encoded_env = self._html_env.overlay(newline_sequence="\r\n")
         self._text_env = environment_factory(False)
         self._translations = translations
         self._structures: dict[str, tuple[dict[Path, str], _Tokenised]] = {}
@@ -629,8 +711,17 @@ class LayoutLibrary:
         text_source, text_lines = _restore(
             tokenised.text, tokenised.tags, text_folds, _fragment_sites(tokenised.text, tokenised.tags)
         )
+        encoded_source, encoded_lines = _restore_encoded(
+            tokenised.html,
+            tokenised.tags,
+            html_folds,
+            _fragment_sites(tokenised.html, tokenised.tags, suffix="-qp"),
+        )
         name = tokenised.name
         return CompiledLayout(
+            encoded_html=self._compile_template(self._encoded_env, encoded_source, name, encoded_lines),
+            encoded_html_source=encoded_source,
+            encoded_html_lines=encoded_lines,
             name=name,
             slots=tokenised.slots,
             html=self._compile_template(self._html_env, html_source, name, html_lines),
@@ -669,7 +760,7 @@ class LayoutLibrary:
             if message is not None:
                 assert translate is not None
                 text = translate(message)
-                folded = _inert(str(markupsafe.escape(text)) if env.autoescape else text)
+                folded = str(markupsafe.escape(text)) if env.autoescape else text
             elif allowed:
                 try:
                     tree = env.parse(tag.text)
@@ -683,7 +774,7 @@ class LayoutLibrary:
                     rendered = env.from_string(tag.text).render({**constants, "l10n": l10n})  # type: ignore[dict-item]
                 except jinja2.TemplateError:
                     continue  # left dynamic: it fails per recipient, with its location
-                folded = _inert(rendered)
+                folded = rendered
             else:
                 continue
             if folded is not None:

@@ -64,7 +64,15 @@ import idna
 
 from mailer.errors import HeaderInjectionError, MessageError
 
-__all__ = ["MessageTemplate", "addr_spec", "clear_body_cache", "message_id", "quoted_printable"]
+__all__ = [
+    "MessageTemplate",
+    "addr_spec",
+    "clear_body_cache",
+    "encoded_body",
+    "message_id",
+    "quoted_printable",
+    "quoted_printable_piece",
+]
 
 MAX_LINE = 78
 """RFC 5322 section 2.1.1: header lines SHOULD NOT exceed 78 characters."""
@@ -256,7 +264,8 @@ class MessageTemplate:
         to_name: str = "",
         subject: str,
         text: str,
-        html: str,
+        html: str = "",
+        html_encoded: bytes | None = None,
         message_id: str,
         date: datetime,
         unsubscribe_url: str,
@@ -270,6 +279,8 @@ class MessageTemplate:
         as :func:`message_id` makes it; ``unsubscribe_url`` must be https
         (RFC 8058); ``headers`` are extra per-recipient headers, validated
         like the template's. ``recipient_id`` only labels errors.
+        ``html_encoded`` replaces ``html`` with a body already encoded by
+        :func:`encoded_body`.
 
         Raises :class:`~mailer.errors.HeaderInjectionError` (naming the header
         and ``recipient_id``) when a control character reaches any header, and
@@ -310,7 +321,12 @@ class MessageTemplate:
             # makes part of the delimiter that follows.
             parts += _qp_parts(text)
             parts += (delimiter, b"\r\n" + _HTML_HEAD)
-            parts += _qp_parts(html)
+            if html_encoded is not None:
+                # Already quoted-printable, CRLF, ending in the CRLF that
+                # belongs to the delimiter (see encoded_body).
+                parts.append(html_encoded)
+            else:
+                parts += _qp_parts(html)
         except UnicodeEncodeError as exc:
             raise MessageError(f"body is not encodable as UTF-8: {exc.reason} at {exc.start}" + _for(rid)) from None
         parts += (delimiter, b"--\r\n")
@@ -416,6 +432,37 @@ def _qp_piece(text: str) -> bytes:
     ):
         lines = _tidy(lines)
     return b"\r\n".join(lines)
+
+
+def quoted_printable_piece(text: str) -> str:
+    """``text`` quoted-printable encoded as a piece that ends in a soft line
+    break (CRLF line breaks), so that pieces encoded apart concatenate into a
+    valid body: the compiled HTML templates write their static text and each
+    value this way (see :mod:`mailer.layouts`).
+
+    >>> quoted_printable_piece("Grüße = hi")
+    'Gr=C3=BC=C3=9Fe =3D hi=\\r\\n'
+    >>> quoted_printable_piece("")
+    ''
+    """
+    if not text:
+        return ""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _qp_piece(text).decode("ascii") + "=\r\n"
+
+
+def encoded_body(pieces: str) -> bytes:
+    """Joined :func:`quoted_printable_piece` output as a body for
+    :meth:`MessageTemplate.build` (``html_encoded``): the last soft break
+    dropped, the CRLF that ends it kept (it belongs to the MIME delimiter).
+
+    >>> encoded_body(quoted_printable_piece("a") + quoted_printable_piece("b"))
+    b'a=\\r\\nb\\r\\n'
+    """
+    if pieces.endswith("=\r\n"):
+        return pieces[:-3].encode("ascii") + b"\r\n"
+    return pieces.encode("ascii") + b"\r\n"
 
 
 def _tidy(lines: list[bytes]) -> list[bytes]:

@@ -9,6 +9,7 @@ variable ``l10n`` (a :class:`mailer.localise.Localiser`).
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from datetime import date, datetime
 from typing import Any
 
 import jinja2
+import markupsafe
 from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from mailer.errors import LayoutError, SlotError
 from mailer.layouts import CompiledLayout, _template_frame, _undefined_name
+from mailer.mime import encoded_body, quoted_printable_piece
 from mailer.money import Money
 
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
@@ -30,10 +33,44 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
 @dataclass(frozen=True, slots=True)
 class RenderedEmail:
-    """The two bodies of one recipient's email."""
+    """The two bodies of one recipient's email.
 
-    html: str
+    With ``encode_html`` the HTML comes as ``html_encoded`` (quoted-printable
+    bytes for :meth:`mailer.mime.MessageTemplate.build`) and ``html`` is
+    decoded from it only when read.
+    """
+
     text: str
+    html_encoded: bytes | None = None
+    _html: str | None = None
+
+    @property
+    def html(self) -> str:
+        if self._html is not None:
+            return self._html
+        assert self.html_encoded is not None
+        return decode_html(self.html_encoded)
+
+
+def decode_html(encoded: bytes) -> str:
+    """The HTML of an encoded body, with LF line breaks."""
+    return binascii.a2b_qp(encoded).decode("utf-8").replace("\r\n", "\n")[:-1]
+
+
+def _qp_filter(value: Any) -> markupsafe.Markup:
+    """Escape (unless already markup) and quoted-printable encode one value."""
+    text = str(markupsafe.escape(value))
+    # Most values are short printable ASCII with nothing to encode.
+    if (
+        len(text) < 76
+        and text.isascii()
+        and text.isprintable()
+        and "=" not in text
+        and text[-1:] not in (" ", "\t")
+        and not text.startswith("From ")
+    ):
+        return markupsafe.Markup(text + "=\r\n" if text else "")
+    return markupsafe.Markup(quoted_printable_piece(text))
 
 
 FRAGMENT_CACHE_LIMIT = 1_000
@@ -189,6 +226,7 @@ def make_environment(autoescape: bool) -> LayoutSandbox:
         date=_date_filter,
         datetime=_datetime_filter,
         number=_number_filter,
+        qp=_qp_filter,
     )
     return env
 
@@ -198,16 +236,19 @@ def render(
     context: Mapping[str, Any],
     *,
     text_context: Mapping[str, Any] | None = None,
+    encode_html: bool = False,
 ) -> RenderedEmail:
     """Render ``layout`` for one recipient.
 
     ``text_context`` (default: ``context``) renders the text part; it lets a
     caller pass unescaped values and its own fragment cache to the text part.
-    Raises :class:`SlotError` naming the layout source file, line and variable
+    ``encode_html`` renders the HTML straight to quoted-printable (give it a
+    fragment cache of its own: its fragments are encoded). Raises :class:`SlotError` naming the layout source file, line and variable
     when the context lacks something the layout uses, and :class:`LayoutError`
     when a layout tries something the sandbox forbids.
     """
-    template = layout.html
+    encoded = encode_html and layout.encoded_html is not None
+    template = layout.encoded_html if encoded else layout.html  # type: ignore[assignment]
     try:
         html = template.render(context)
         template = layout.text
@@ -217,7 +258,10 @@ def render(
     except SecurityError as err:
         raise _located(LayoutError, layout, template, err, prefix="not allowed in a layout: ") from err
     text = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", text))
-    return RenderedEmail(html=html, text=text.strip() + "\n")
+    text = text.strip() + "\n"
+    if encoded:
+        return RenderedEmail(text=text, html_encoded=encoded_body(html))
+    return RenderedEmail(text=text, _html=html)
 
 
 def _located(

@@ -187,3 +187,22 @@ def test_a_product_card_renders_once_whatever_cell_it_lands_in(library: LayoutLi
     assert html.count("Wool scarf 0") >= 6
     assert len(context["fragment_cache"]) == 1
     assert len(text_context["fragment_cache"]) == 1
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("fold", [False, True])
+def test_encoded_html_decodes_to_exactly_the_html(library: LayoutLibrary, name: str, fold: bool) -> None:
+    context = layout_context("da_DK", "DKK")
+    context["recipient"]["first_name"] = "Zoë <b> = x \t\nFrom here. " + "ø" * 100
+    context["slots"]["picks"][1]["title"] = "=" * 90 + " é " * 40
+    constants = {k: context[k] for k in ("brand", "content", "offer")} if fold else None
+    layout = library.get(name, "da_DK", constants=constants, l10n=context["l10n"])
+    plain = render(layout, dict(context, fragment_cache={}), text_context=dict(context, fragment_cache={}))
+    encoded = render(
+        layout, dict(context, fragment_cache={}), text_context=dict(context, fragment_cache={}), encode_html=True
+    )
+    assert encoded.html_encoded is not None
+    lines = encoded.html_encoded.split(b"\r\n")
+    assert max(map(len, lines)) <= 76
+    assert not any(line.startswith(b"From ") for line in lines)
+    assert encoded.html == plain.html
