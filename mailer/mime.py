@@ -134,7 +134,7 @@ _QP_MAX = 76
 """RFC 2045 section 6.7: encoded lines are at most 76 characters."""
 _CUT = "</td>"
 _LONG_PIECE = 1024
-_CACHE_CHARS = 1 << 23
+_CACHE_CHARS = 1 << 21
 _UNSUBSCRIBE_POST = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 _PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
 _TEXT_HEAD = _PART_HEAD.format("plain").encode("ascii")
