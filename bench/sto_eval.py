@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailer.sto.kernel import STEP  # noqa: E402
-from mailer.sto.profiles import Shrinkage, fit_profiles  # noqa: E402
+from mailer.sto.profiles import fit_profiles  # noqa: E402
 from mailer.sto.schedule import best_send_times  # noqa: E402
 from mailer.sto.simulate import simulate_history, simulate_population  # noqa: E402
 
@@ -121,7 +122,9 @@ def main() -> int:
     ablations = {
         "  without exposure normalisation": fit_profiles(history, exposure=False, seed=args.seed),
         "  without machine-open detection": fit_profiles(history, machine="ignore", seed=args.seed),
-        "  default strengths, not tuned": fit_profiles(history, shrinkage=Shrinkage(), kernel=profiles.kernel),
+        "  no smoothing, prior of 1 engagement": fit_profiles(
+            history, shrinkage=replace(profiles.shrinkage, personal=1.0, bandwidth=0.0), kernel=profiles.kernel
+        ),
     }
     fixed = truth[:, 10].mean()
     oracle = truth.max(axis=1).mean()
@@ -137,6 +140,8 @@ def main() -> int:
     shares = {name: row(name, hour)[1] for name, hour in choices.items()}
     for name, fitted in ablations.items():
         shares[name] = row(name, best_hour(fitted))[1]
+    prior_only = np.argmax(_prior_scores(profiles), axis=1)
+    shares["prior"] = row("  segment prior only (no personal data)", prior_only)[1]
 
     # Held-out log-likelihood and hit@±1h by history bucket.
     engaged = ~np.isnan(test.human_delay)
@@ -207,6 +212,12 @@ def main() -> int:
     print(f"  never below the population prior (log-lik):  {'met' if not worse else 'NOT met in ' + ', '.join(worse)}")
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
     return 0
+
+
+def _prior_scores(profiles) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from mailer.sto.profiles import engagement_probability
+
+    return engagement_probability(profiles.prior_rates().astype(np.float64), profiles.kernel, HOURS)
 
 
 def peak_load(plan) -> int:  # type: ignore[no-untyped-def]

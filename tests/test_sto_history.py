@@ -91,6 +91,15 @@ def test_bad_rows_are_reported_with_line_and_field_and_skipped() -> None:
     assert "found '2024-05-01 09:00'" in str(next(p for p in report.problems if p.line == 3))  # type: ignore[attr-defined]
 
 
+def test_long_and_short_ids_are_told_apart() -> None:
+    ids = ["customer-000000001@example.com", "customer-000000002@example.com", "x", "é-client-ünïcode-id", "C0000001"]
+    text = HEADER + "".join(f"{i},UTC,2024-05-01T0{k % 10}:00:00Z,,,\n" for k, i in enumerate(ids * 3))
+    for block in (64, 1 << 20):
+        h = read_history(io.BytesIO(text.encode()), block_bytes=block)
+        assert sorted(h.customer_ids.tolist()) == sorted(ids) == h.customer_ids.tolist()
+        assert h.customer_ids[h.customer].tolist() == ids * 3
+
+
 def test_missing_column_names_the_file() -> None:
     with pytest.raises(CustomerError, match="missing column.*opened_at") as err:
         read_history(io.BytesIO(b"customer_id,sent_at,clicked_at\n"))

@@ -91,14 +91,6 @@ class History:
         np.maximum.at(last, self.customer, np.arange(len(self), dtype=np.int64))
         return self.zone[np.maximum(last, 0)].astype(np.int16)
 
-    def take(self, rows: np.ndarray) -> History:
-        """The history restricted to ``rows`` (a boolean mask or indices); customers are kept."""
-        return History(
-            customer_ids=self.customer_ids,
-            zones=self.zones,
-            **{name: getattr(self, name)[rows] for name in _ROW_FIELDS},
-        )
-
     @classmethod
     def from_arrays(
         cls,
@@ -588,7 +580,12 @@ def _assemble(chunks: list[_Chunk], zones: Zones) -> History:
     customer = rank[inverse]
     offsets = np.cumsum([0] + [c.keys.shape[0] for c in chunks])
     rows = np.concatenate([customer[offsets[i] + c.customer] for i, c in enumerate(chunks)]).astype(np.int32)
-    columns = {name: np.concatenate([c.columns[name] for c in chunks]) for name in _ROW_FIELDS if name != "customer"}
+    for c in chunks:
+        c.customer = np.zeros(0, np.int32)  # let go of what is already copied
+    # One column at a time, dropping each block's copy as it goes, so the peak stays near one history.
+    columns = {}
+    for name in _ROW_FIELDS[1:]:
+        columns[name] = np.concatenate([c.columns.pop(name) for c in chunks])
     return History(
         customer_ids=np.strings.decode(ids[order], "utf-8", "replace"),
         zones=tuple(zones.names),

@@ -37,7 +37,7 @@ TIER_EDGES = (1, 5, 20)
 
 _NU = 1.0  # pseudo-engagements behind each customer's overall responsiveness
 _CHUNK = 1 << 20
-_MAX_VALIDATION = 300_000
+_MAX_VALIDATION = 100_000  # held-out engagements scored per strength tried: plenty to rank them
 _MIN_VALIDATION = 500  # fewer held-out engagements than this: keep the default strengths
 _POPULATION_PRIOR = 24.0  # pseudo-engagements, spread evenly, behind the population profile
 GRID = {
@@ -210,8 +210,8 @@ class _Stats:
     n: np.ndarray  # (C, 24)
     exposure: np.ndarray  # (C, 24)
 
-    def __sub__(self, other: _Stats) -> _Stats:
-        return _Stats(self.n - other.n, np.maximum(self.exposure - other.exposure, 0))
+    def __add__(self, other: _Stats) -> _Stats:
+        return _Stats(self.n + other.n, self.exposure + other.exposure)
 
 
 def engagements(history: History, machine: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -245,10 +245,12 @@ def _statistics(
     held: np.ndarray | None,
     exposure_model: bool,
 ) -> tuple[_Stats, _Stats]:
-    """Counts and exposure per customer and local hour: for all rows, and for the ``held`` ones."""
+    """Counts and exposure per customer and local hour: for the rows kept for fitting, and for the ``held`` ones."""
     c = history.n_customers
-    counts = np.zeros(2 * c * 24, dtype=np.float64)
-    exposure = np.zeros((24, 2 * c), dtype=np.float64)
+    sides = 1 if held is None else 2
+    # Held-out rows are accumulated under customer + C; one pass serves both.
+    counts = np.zeros((24, sides * c), dtype=np.float32)
+    exposure = np.zeros((24, sides * c), dtype=np.float32)
     table = kernel.exposure.T.copy()  # (24, slots): one contiguous row per hour
     tail = kernel.tail
     sent = history.sent_minute
@@ -256,11 +258,12 @@ def _statistics(
     typical = (table @ known_slots / max(known_slots.sum(), 1.0)).astype(np.float32)
     for lo in range(0, len(history), _CHUNK):
         sl = slice(lo, lo + _CHUNK)
-        # Held-out rows are counted a second time, under customer + C.
         customer = history.customer[sl].astype(np.int64)
         key = customer if held is None else customer + c * held[sl]
         e, h, d, s = engaged[sl], hour[sl], delay[sl], sent[sl]
-        counts += np.bincount(key[e] * 24 + h[e], minlength=2 * c * 24)
+        engaged_key, engaged_hour = key[e], h[e]
+        for k in range(24):
+            counts[k] += np.bincount(engaged_key[engaged_hour == k], minlength=sides * c)
         if exposure_model:
             known = s >= 0
             slot = np.maximum(s, 0) // STEP
@@ -272,13 +275,12 @@ def _statistics(
         else:
             weights = np.full((24, customer.shape[0]), 1.0 / 24, dtype=np.float32)
         for k in range(24):
-            exposure[k] += np.bincount(key, weights=weights[k], minlength=2 * c)
-    counts = counts.reshape(2, c, 24) if held is not None else counts.reshape(2 * c, 24)[None, :c]
-    full_n = counts[0] if held is None else counts[0] + counts[1]
-    full_e = exposure[:, :c] if held is None else exposure[:, :c] + exposure[:, c:]
-    held_n = counts[1] if held is not None else np.zeros_like(full_n)
-    held_e = exposure[:, c:] if held is not None else np.zeros_like(full_e)
-    return _Stats(full_n, np.maximum(full_e.T, 0.0)), _Stats(held_n, np.maximum(held_e.T, 0.0))
+            exposure[k] += np.bincount(key, weights=weights[k], minlength=sides * c)
+    np.maximum(exposure, 0.0, out=exposure)
+    kept = _Stats(np.ascontiguousarray(counts[:, :c].T), np.ascontiguousarray(exposure[:, :c].T))
+    if held is None:
+        return kept, _Stats(np.zeros_like(kept.n), np.zeros_like(kept.exposure))
+    return kept, _Stats(np.ascontiguousarray(counts[:, c:].T), np.ascontiguousarray(exposure[:, c:].T))
 
 
 class _Hierarchy:
@@ -303,10 +305,8 @@ class _Hierarchy:
 
     @staticmethod
     def _sum(values: np.ndarray, key: np.ndarray, size: int) -> np.ndarray:
-        out = np.zeros((size, 24))
-        for k in range(24):
-            out[:, k] = np.bincount(key, weights=values[:, k], minlength=size)
-        return out
+        flat = (key[:, None] * 24 + np.arange(24)).ravel()
+        return np.bincount(flat, weights=values.ravel(), minlength=size * 24).reshape(size, 24)
 
     def zones(self, strength: float) -> tuple[np.ndarray, np.ndarray]:
         prior = _normalise(self.population)[None, :]
@@ -321,7 +321,15 @@ class _Hierarchy:
 
     def customers(self, s: Shrinkage, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         seg_rates, seg_level = self.segments(s)
-        rows = np.arange(self.zone.shape[0]) if rows is None else rows
+        if rows is None:  # everyone, a block at a time to bound memory
+            out = np.empty((self.zone.shape[0], 24), dtype=np.float32)
+            smooth = s.smoothing()
+            for lo in range(0, out.shape[0], _CHUNK):
+                block = slice(lo, lo + _CHUNK)
+                z, t = self.zone[block], self.tier[block]
+                n, exposure = self.stats.n[block] @ smooth, self.stats.exposure[block] @ smooth
+                out[block] = _posterior(n, exposure, _normalise(seg_rates[z, t]), s.personal, seg_level[z, t])
+            return out, seg_rates
         z, t = self.zone[rows], self.tier[rows]
         prior = _normalise(seg_rates[z, t])
         n, exposure = self._smoothed(s.bandwidth, rows)
@@ -394,19 +402,20 @@ def fit_profiles(
     if shrinkage is None:
         rng = np.random.default_rng(seed)
         held = (history.sent_minute >= 0) & (rng.random(len(history)) < validation_share)
-    full, heldout = _statistics(history, engaged, hour, delay, kernel, held, exposure)
+    kept, heldout = _statistics(history, engaged, hour, delay, kernel, held, exposure)
 
     tuning = None
     if shrinkage is None:
         assert held is not None
-        train = _Hierarchy(full - heldout, zone, len(history.zones))
         records = np.flatnonzero(held & engaged)
         if records.size > _MAX_VALIDATION:
             records = np.sort(rng.choice(records, _MAX_VALIDATION, replace=False))
-        shrinkage, tuning = _tune(train, history, records, hour, kernel)
+        shrinkage, tuning = _tune(_Hierarchy(kept, zone, len(history.zones)), history, records, hour, kernel)
         tuning = replace(tuning, validation_share=validation_share)
+        kept = kept + heldout
+    del heldout
 
-    hierarchy = _Hierarchy(full, zone, len(history.zones))
+    hierarchy = _Hierarchy(kept, zone, len(history.zones))
     rates, segment_rates = hierarchy.customers(shrinkage)
     total = hierarchy.total
     zone_has_data = hierarchy.zone_n.sum(axis=1) > 0

@@ -245,7 +245,7 @@ def best_send_times(
         reason[who] = 2
 
     if capacity_per_hour is not None and n:
-        slot, moved, capacity_gap = _spread(slot, explored, cand_slot, cand_p, pick_p, zone, utc, capacity_per_hour, rng)
+        slot, moved, capacity_gap = _spread(slot, explored, cand_slot, cand_p, pick_p, zone, utc, capacity_per_hour)
         reason[moved & (slot >= 0)] = 3
         reason[slot < 0] = 4
 
@@ -291,7 +291,6 @@ def _spread(
     zone: np.ndarray,
     utc: np.ndarray,
     capacity: int,
-    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Move sends between local hours so no UTC hour exceeds ``capacity``."""
     n = slot.shape[0]
@@ -305,7 +304,8 @@ def _spread(
     # Exploratory sends keep their hour first: they are the experiment.
     utility[explored, hour[explored]] = 2.0
     utility = np.where((cand_slot >= 0) & (hour[:, None] >= 0), utility, -np.inf)
-    utility += rng.random(utility.shape) * 1e-6
+    # Break exact ties (alike recipients) the same way on every run.
+    utility += np.random.default_rng(0).random(utility.shape) * 1e-6
     instants = utc[zone[:, None], np.maximum(cand_slot, 0)]
     first = int(instants[cand_slot >= 0].min()) // 3600 if (cand_slot >= 0).any() else 0
     bucket = instants // 3600 - first

@@ -81,18 +81,16 @@ def parse_instants(
     def word(at: np.ndarray) -> np.ndarray:
         return words[np.clip(at, 0, last)]
 
-    # The first 32 and the last 8 bytes of every field, four words and one word each.
-    head = np.stack([word(start + 8 * k) for k in range(4)], axis=1).view(np.uint8).reshape(n, 32)
-    head = head.astype(np.int16)
-    tail = word(stop - 8).view(np.uint8).reshape(n, 8).astype(np.int16)
-    in_field = np.arange(32)[None, :] < length[:, None]
-    head = np.where(in_field, head, -1)
+    # The first 24 and the last 8 bytes of every field, three words and one word.  Bytes
+    # past a field's end belong to the next field: every use below checks the length first.
+    head = np.stack([word(start + 8 * k) for k in range(3)], axis=1).view(np.uint8).reshape(n, 24)
+    tail = word(stop - 8).view(np.uint8).reshape(n, 8)
 
     def from_end(back: int) -> np.ndarray:  # the byte ``back`` places before the field's end
-        return tail[:, 8 - back]
+        return tail[:, 8 - back].astype(np.int16)
 
     ok = length >= 17
-    digits = head[:, _DIGIT_POSITIONS] - 48
+    digits = head[:, _DIGIT_POSITIONS].astype(np.int16) - 48
     ok &= ((digits >= 0) & (digits <= 9)).all(axis=1)
     ok &= (head[:, 4] == ord("-")) & (head[:, 7] == ord("-")) & (head[:, 13] == ord(":"))
     sep = head[:, 10]
@@ -105,7 +103,7 @@ def parse_instants(
 
     # Seconds are optional; ``pos`` is where the fraction or the offset begins.
     has_seconds = (length >= 19) & (head[:, 16] == ord(":"))
-    s1, s2 = head[:, 17] - 48, head[:, 18] - 48
+    s1, s2 = head[:, 17].astype(np.int16) - 48, head[:, 18].astype(np.int16) - 48
     ok &= ~has_seconds | ((s1 >= 0) & (s1 <= 9) & (s2 >= 0) & (s2 <= 9))
     second = np.where(has_seconds, s1 * 10 + s2, 0)
     pos = np.where(has_seconds, 19, 16)
@@ -135,13 +133,14 @@ def parse_instants(
     # Between the time and the offset: nothing, or "." and 1-9 digits.
     middle = length - tail_size - pos
     has_fraction = middle > 0
-    dot = head[np.arange(n), np.minimum(pos, 31)]
-    ok &= (middle == 0) | ((middle >= 2) & (middle <= 10) & (dot == ord(".")))
-    if has_fraction.any():
+    ok &= (middle == 0) | ((middle >= 2) & (middle <= 10))
+    if has_fraction.any():  # rare: read the fraction byte by byte
         rows = np.flatnonzero(has_fraction & ok)
-        frac = head[rows[:, None], np.minimum(pos[rows, None] + 1 + np.arange(9), 31)] - 48
-        in_frac = np.arange(9) < (middle[rows] - 1)[:, None]
-        ok[rows] &= (((frac >= 0) & (frac <= 9)) | ~in_frac).all(axis=1)
+        at = np.minimum(start[rows, None] + pos[rows, None] + np.arange(10), buf.shape[0] - 1)
+        frac = buf[at].astype(np.int16)
+        in_frac = np.arange(1, 10) < middle[rows][:, None]
+        good = (frac[:, 0] == ord(".")) & (((frac[:, 1:] >= 48) & (frac[:, 1:] <= 57)) | ~in_frac).all(axis=1)
+        ok[rows] &= good
 
     month_ok = (month >= 1) & (month <= 12)
     ok &= month_ok
