@@ -33,7 +33,7 @@ from mailer.sto.exploration import (
     propensity,
     thompson_distribution,
 )
-from mailer.sto.kernel import SLOTS, STEP
+from mailer.sto.kernel import SLOTS, STEP, DelayKernel
 from mailer.sto.profiles import Profiles, engagement_probability
 from mailer.sto.windows import TimeRange, allowed_minutes
 from mailer.sto.zones import local_instants, zone as check_zone
@@ -189,63 +189,24 @@ def best_send_times(
     prior[known_rows] = profiles.prior_rates(rows[known_rows])
     prior[~known_rows] = profiles.population_rates
 
-    pick = np.full(n, -1, dtype=np.int64)  # chosen slot (0-143)
-    best_slot = np.zeros(n, dtype=np.int64)
-    best_p = np.zeros(n)
-    pick_p = np.zeros(n)
-    cand_slot = np.full((n, 24), -1, dtype=np.int16)
-    cand_p = np.full((n, 24), -np.inf, dtype=np.float32)
-    prior_p = np.zeros((n, 24), dtype=np.float32)
-    for lo in range(0, n, _CHUNK):
-        sl = slice(lo, lo + _CHUNK)
-        p = engagement_probability(rates[sl], profiles.kernel, _MINUTES)
-        allowed = allowed_by_zone[zone[sl]]
-        star = np.argmax(p, axis=1)
-        best_slot[sl] = star
-        best_p[sl] = p[np.arange(p.shape[0]), star]
-        chosen = np.where(allowed[np.arange(p.shape[0]), star], star, nearest_allowed(star, allowed))
-        pick[sl] = chosen
-        pick_p[sl] = np.where(chosen >= 0, p[np.arange(p.shape[0]), np.maximum(chosen, 0)], 0.0)
-        masked = np.where(allowed, p, -np.inf).reshape(-1, 24, _PER_HOUR)
-        within = np.argmax(masked, axis=2)
-        hour_p = np.take_along_axis(masked, within[..., None], axis=2)[..., 0]
-        cand_p[sl] = hour_p
-        cand_slot[sl] = np.where(np.isfinite(hour_p), np.arange(24) * _PER_HOUR + within, -1)
-        q = engagement_probability(prior[sl], profiles.kernel, _MINUTES).reshape(-1, 24, _PER_HOUR)
-        prior_p[sl] = np.take_along_axis(q, within[..., None], axis=2)[..., 0]
-
-    reason = np.where(pick < 0, 4, np.where(pick == best_slot, 0, 1)).astype(np.int8)
+    found = _candidates(rates, prior, profiles.kernel, allowed_by_zone, zone)
+    pick = found.pick
+    reason = np.where(pick < 0, 4, np.where(pick == found.best_slot, 0, 1)).astype(np.int8)
     slot = pick.copy()
-    exploit_hour = np.where(pick >= 0, pick // _PER_HOUR, -1)
-    hour_ok = np.isfinite(cand_p)
     rng = np.random.default_rng(seed)
-
     capacity_gap = 0.0
     distribution = np.zeros((n, 24))
     explored = np.zeros(n, dtype=bool)
     if exploration > 0 and n:
-        scheduled_now = pick >= 0
-        distribution[scheduled_now] = excluding(
-            prior_distribution(prior_p[scheduled_now].astype(np.float64), hour_ok[scheduled_now]),
-            exploit_hour[scheduled_now],
-        )
-        explored = (rng.random(n) < exploration) & (distribution.sum(axis=1) > 0)
+        strength = np.full(n, profiles.shrinkage.personal)
+        strength[known_rows] += profiles.engagements[rows[known_rows]]
+        distribution, explored, hours = _explore(found, rates, strength, profiles.kernel, exploration, exploration_mode, rng)
         who = np.flatnonzero(explored)
-        if exploration_mode == "thompson" and who.size:
-            strength = np.zeros(n)
-            strength[known_rows] = profiles.engagements[rows[known_rows]] + profiles.shrinkage.personal
-            strength[~known_rows] = profiles.shrinkage.personal
-            table = profiles.kernel.exposure.astype(np.float64)
-            exposure = table[np.maximum(cand_slot[who], 0)]
-            others = hour_ok[who].copy()
-            others[np.arange(who.size), exploit_hour[who]] = False
-            distribution[who] = thompson_distribution(rates[who], strength[who], exposure, others, rng)
-        hours = draw_hours(rng, distribution[who])
-        slot[who] = cand_slot[who, hours]
+        slot[who] = found.slot[who, hours]
         reason[who] = 2
 
     if capacity_per_hour is not None and n:
-        slot, moved, capacity_gap = _spread(slot, explored, cand_slot, cand_p, pick_p, zone, utc, capacity_per_hour)
+        slot, moved, capacity_gap = _spread(slot, explored, found, zone, utc, capacity_per_hour)
         reason[moved & (slot >= 0)] = 3
         reason[slot < 0] = 4
 
@@ -270,11 +231,87 @@ def best_send_times(
         source=source,
         confidence=confidence.astype(np.float32),
         expected=chosen_p,
-        best_expected=best_p,
+        best_expected=found.best_p,
         propensity=propensity(exploration, distribution, explored, chosen_hour),
         explored=explored,
         capacity_gap=capacity_gap,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Found:
+    """Per recipient: the unconstrained best slot, the chosen allowed one, and the best allowed slot of each local hour."""
+
+    best_slot: np.ndarray  # (n,)
+    best_p: np.ndarray  # (n,) engagement chance there
+    pick: np.ndarray  # (n,) best slot if allowed, else the nearest allowed; -1 if none
+    pick_p: np.ndarray  # (n,)
+    slot: np.ndarray  # (n, 24) best allowed slot within each local hour, -1 if none
+    p: np.ndarray  # (n, 24) engagement chance there, -inf if none
+    prior_p: np.ndarray  # (n, 24) the segment prior's chance there
+
+
+def _candidates(
+    rates: np.ndarray, prior: np.ndarray, kernel: DelayKernel, allowed_by_zone: np.ndarray, zone: np.ndarray
+) -> _Found:
+    """Score every 10-minute slot of the local day, a block of recipients at a time."""
+    n = rates.shape[0]
+    found = _Found(
+        best_slot=np.zeros(n, dtype=np.int64),
+        best_p=np.zeros(n),
+        pick=np.full(n, -1, dtype=np.int64),
+        pick_p=np.zeros(n),
+        slot=np.full((n, 24), -1, dtype=np.int16),
+        p=np.full((n, 24), -np.inf, dtype=np.float32),
+        prior_p=np.zeros((n, 24), dtype=np.float32),
+    )
+    for lo in range(0, n, _CHUNK):
+        sl = slice(lo, lo + _CHUNK)
+        p = engagement_probability(rates[sl], kernel, _MINUTES)
+        ok = allowed_by_zone[zone[sl]]
+        at = np.arange(p.shape[0])
+        star = np.argmax(p, axis=1)
+        found.best_slot[sl] = star
+        found.best_p[sl] = p[at, star]
+        chosen = np.where(ok[at, star], star, nearest_allowed(star, ok))
+        found.pick[sl] = chosen
+        found.pick_p[sl] = np.where(chosen >= 0, p[at, np.maximum(chosen, 0)], 0.0)
+        masked = np.where(ok, p, -np.inf).reshape(-1, 24, _PER_HOUR)
+        within = np.argmax(masked, axis=2)
+        hour_p = np.take_along_axis(masked, within[..., None], axis=2)[..., 0]
+        found.p[sl] = hour_p
+        found.slot[sl] = np.where(np.isfinite(hour_p), np.arange(24) * _PER_HOUR + within, -1)
+        q = engagement_probability(prior[sl], kernel, _MINUTES).reshape(-1, 24, _PER_HOUR)
+        found.prior_p[sl] = np.take_along_axis(q, within[..., None], axis=2)[..., 0]
+    return found
+
+
+def _explore(
+    found: _Found,
+    rates: np.ndarray,
+    strength: np.ndarray,
+    kernel: DelayKernel,
+    share: float,
+    mode: ExplorationMode,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Who explores, at which local hour, and the distribution each hour was drawn from."""
+    n = rates.shape[0]
+    hour_ok = np.isfinite(found.p)
+    exploit_hour = np.where(found.pick >= 0, found.pick // _PER_HOUR, -1)
+    distribution = np.zeros((n, 24))
+    planned = found.pick >= 0
+    distribution[planned] = excluding(
+        prior_distribution(found.prior_p[planned].astype(np.float64), hour_ok[planned]), exploit_hour[planned]
+    )
+    explored = (rng.random(n) < share) & (distribution.sum(axis=1) > 0)
+    who = np.flatnonzero(explored)
+    if mode == "thompson" and who.size:
+        exposure = kernel.exposure.astype(np.float64)[np.maximum(found.slot[who], 0)]
+        others = hour_ok[who].copy()
+        others[np.arange(who.size), exploit_hour[who]] = False
+        distribution[who] = thompson_distribution(rates[who], strength[who], exposure, others, rng)
+    return distribution, explored, draw_hours(rng, distribution[who])
 
 
 def _probability(rates: np.ndarray, profiles: Profiles, slot: np.ndarray) -> np.ndarray:
@@ -285,14 +322,13 @@ def _probability(rates: np.ndarray, profiles: Profiles, slot: np.ndarray) -> np.
 def _spread(
     slot: np.ndarray,
     explored: np.ndarray,
-    cand_slot: np.ndarray,
-    cand_p: np.ndarray,
-    pick_p: np.ndarray,
+    found: _Found,
     zone: np.ndarray,
     utc: np.ndarray,
     capacity: int,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Move sends between local hours so no UTC hour exceeds ``capacity``."""
+    cand_slot, cand_p, pick_p = found.slot, found.p, found.pick_p
     n = slot.shape[0]
     rows = np.arange(n)
     hour = np.where(slot >= 0, slot // _PER_HOUR, -1)
