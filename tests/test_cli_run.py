@@ -91,3 +91,25 @@ def test_progress_is_quiet_off_a_terminal_and_in_ci(monkeypatch: pytest.MonkeyPa
     assert show_progress()
     monkeypatch.setenv("CI", "true")
     assert not show_progress()
+
+
+def test_best_hour_plans_each_customer_at_the_send_time_models_hour(tmp_path: Path) -> None:
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from mailer.cli.run import best_hour_rule
+    from mailer.customers import iter_customers
+
+    day = date(2030, 6, 4)
+    history = FIXTURES / "engagements.csv"
+    assert main(run_args(tmp_path, "--best-hour", str(history), "--day", day.isoformat(),
+                         "--no-quiet-hours", "--queue-only")) == 0
+    hours = best_hour_rule(history, day).hours  # type: ignore[union-attr]
+    zones = {c.id: c.timezone for c in iter_customers(FIXTURES / "customers.csv")}
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries()
+    profiled = [r for r in rows if r.recipient in hours]
+    assert len(profiled) >= 10
+    assert len(set(hours.values())) > 1  # not one hour for everybody
+    for row in profiled:
+        local = datetime.fromtimestamp(row.not_before, ZoneInfo(zones[row.recipient]))
+        assert (local.date(), local.hour) == (day, hours[row.recipient])

@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--at", help="send at this instant (ISO 8601 with offset, e.g. 2026-11-24T09:00Z)")
     when.add_argument("--window", help="send between these local times on --day, e.g. 09:00-11:00")
+    when.add_argument(
+        "--best-hour",
+        type=Path,
+        metavar="HISTORY",
+        help="send on --day at each customer's best hour, learnt from this send/open history (see mailer sto)",
+    )
     parser.add_argument("--day", type=date.fromisoformat, help="the day for --window (default: today, UTC)")
     parser.add_argument("--no-quiet-hours", action="store_true", help="allow sending at night, local time")
     parser.add_argument("--class", dest="message_class", default="promotional",
@@ -71,7 +77,24 @@ def _rule(args: argparse.Namespace) -> Rule | None:
         except ValueError as err:
             raise ConfigError(f"--window {args.window!r}: expected HH:MM-HH:MM") from err
         return LocalWindow(args.day or datetime.now(timezone.utc).date(), start, end)
+    if args.best_hour:
+        return best_hour_rule(args.best_hour, args.day or datetime.now(timezone.utc).date())
     return None
+
+
+def best_hour_rule(history: Path, day: date) -> Rule:
+    """Each profiled customer's best local hour on ``day``, from the send-time
+    model (:mod:`mailer.sto`); customers without history get the fallback."""
+    from mailer.plan import BestHour
+    from mailer.sto import best_send_times, fit_profiles, read_history
+
+    plan = best_send_times(fit_profiles(read_history(history)), day)
+    hours = {
+        str(customer): int(minute) // 60
+        for customer, minute in zip(plan.customer_ids.tolist(), plan.local_minute.tolist())
+        if minute >= 0
+    }
+    return BestHour(day, hours)
 
 
 def show_progress() -> bool:
