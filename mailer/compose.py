@@ -225,9 +225,18 @@ class Composer:
     # -- per recipient -------------------------------------------------------------------------
 
     def compose(
-        self, customer: Customer, slots: Mapping[str, Sequence[Product]] | None = None
+        self,
+        customer: Customer,
+        slots: Mapping[str, Sequence[Product]] | None = None,
+        *,
+        attributes: Mapping[str, str | None] | None = None,
     ) -> ComposedMessage:
-        """The complete message for ``customer`` with ``slots`` (group → products)."""
+        """The complete message for ``customer`` with ``slots`` (group → products).
+
+        ``attributes`` adds fields to ``recipient`` in the layout, e.g. the
+        RFM ``segment`` (``{% if recipient.segment == "champions" %}``);
+        ``recipient.segment`` is ``None`` when not given.
+        """
         l10n = self.localisers.get(customer.locale, customer.currency, customer.timezone)
         state = self._state(customer.locale, customer.currency, l10n)
         layout = state.layout
@@ -255,6 +264,8 @@ class Composer:
         token = self.signer.sign(customer.id, self.campaign.id)
         links = self._links(customer, token)
         recipient = {
+            "segment": None,
+            **(attributes or {}),
             "id": customer.id,
             "name": customer.name,
             "first_name": first_name(customer.name, language),
@@ -344,13 +355,15 @@ class Composer:
         slots_for: Callable[[Customer], Mapping[str, Sequence[Product]]],
         *,
         report: Report | None = None,
+        attributes_for: Callable[[Customer], Mapping[str, str | None]] | None = None,
     ) -> Iterator[ComposedMessage]:
         """Compose for each customer (streamed); ``slots_for(customer)`` gives
         the slots. A customer whose message cannot be built is reported and
         skipped; the rest go on."""
         for customer in customers:
             try:
-                yield self.compose(customer, slots_for(customer))
+                attributes = attributes_for(customer) if attributes_for is not None else None
+                yield self.compose(customer, slots_for(customer), attributes=attributes)
             except MailerError as err:
                 if report is None:
                     raise

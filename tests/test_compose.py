@@ -276,3 +276,23 @@ def test_winback_offer_shows_code_and_local_expiry_date(campaign: Campaign) -> N
     without = make_composer(dataclasses.replace(campaign, layout="winback", offer={}))
     plain = without.compose(customer(), {"picks": [product(1)]})
     assert "COMEBACK15" not in plain.text and "discount code" not in plain.text.lower()
+
+
+def test_recipient_attributes_such_as_the_segment_reach_the_layout(tmp_path: Path, campaign: Campaign) -> None:
+    import shutil
+
+    from mailer.layouts import DEFAULT_LAYOUTS_DIR
+
+    layouts = tmp_path / "layouts"
+    shutil.copytree(DEFAULT_LAYOUTS_DIR, layouts)
+    welcome = layouts / "welcome.mjml"
+    welcome.write_text(welcome.read_text().replace(
+        '{{ _("Free returns") }}',
+        '{% if recipient.segment == "champions" %}Thank you, champion{% else %}{{ _("Free returns") }}{% endif %}',
+    ))
+    library = LayoutLibrary(layouts, environment_factory=make_environment, translations=CATALOGS.translations)
+    composer = Composer(dataclasses.replace(campaign, layout="welcome"), signer=SIGNER, layouts=library, catalogs=CATALOGS)
+    champion = composer.compose(customer(), attributes={"segment": "champions"})
+    plain = composer.compose(customer(id="c2"))
+    assert "Thank you, champion" in champion.text
+    assert "Thank you, champion" not in plain.text and "Free returns" in plain.text

@@ -261,6 +261,10 @@ def _personalised(
                 layout = answer.layout[i] or campaign.layout
                 row = {"customer": customer.id, "layout": layout, "offer": answer.offer[i], "slots": slots}
                 preview.write(json.dumps(row, ensure_ascii=False) + "\n")
+            segment: dict[str, str] = {}
+            if personal.segments is not None:
+                names = personal.segments.segment_of([c.id for c in batch])
+                segment = {c.id: str(name) for c, name in zip(batch, names)}
             routes: dict[tuple[str, bool], list[Customer]] = {}
             for customer, keep, offer, asked in zip(batch, answer.keep, answer.offer, answer.layout):
                 if keep:
@@ -269,5 +273,8 @@ def _personalised(
                 target = composer_for(layout, offer)
                 groups = target.layout.slots
                 yield from target.compose_all(
-                    kept, lambda c: {g: ps[: groups[g]] for g, ps in chosen[c.id].items() if g in groups}, report=report
+                    kept,
+                    lambda c: {g: ps[: groups[g]] for g, ps in chosen[c.id].items() if g in groups},
+                    report=report,
+                    attributes_for=lambda c: {"segment": segment.get(c.id)},
                 )

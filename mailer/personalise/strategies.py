@@ -195,9 +195,9 @@ class Personalisation:
                 kinds = {group: "new" if kinds.get(group) == "new" else "bestsellers" for group in slots}
             self.selector = Selector(self.profiles, slots, rules=rules, kinds=kinds)
         self.audience = audience
-        self.segments: Segments | None = None
+        # Segments serve audience filters and layouts (recipient.segment).
+        self.segments: Segments | None = rfm(table, today=self.profiles.today)
         if audience is not None:
-            self.segments = rfm(table, today=self.profiles.today)
             audience.check(self.segments)
         self.promotions: PromotionResponse | None = None
         if config.offer_to != "everyone":
