@@ -10,6 +10,7 @@ renders, and the message bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -373,6 +374,34 @@ class Composer:
                     except AttributeError:
                         pass
                 report.add(err)
+
+
+class ComposerVariants:
+    """The composers of one campaign's variants, sharing compiled layouts,
+    catalogs and rates: per layout (a segment may ask for another) and with or
+    without the campaign's offer (the content-led variant shows none).
+
+    ``offer_to_everyone``: every variant keeps the offer whatever is asked.
+    """
+
+    def __init__(self, base: Composer, *, offer_to_everyone: bool = True) -> None:
+        self.base = base
+        self.offer_to_everyone = offer_to_everyone
+        self._composers: dict[tuple[str, bool], Composer] = {(base.campaign.layout, True): base}
+
+    def __call__(self, layout: str | None, offer: bool) -> Composer:
+        """The composer for ``layout`` (``None``: the campaign's), with or without the offer."""
+        key = (layout or self.base.campaign.layout, offer or self.offer_to_everyone)
+        composer = self._composers.get(key)
+        if composer is None:
+            base = self.base
+            variant = dataclasses.replace(base.campaign, layout=key[0], offer=base.campaign.offer if key[1] else {})
+            composer = Composer(
+                variant, layouts=base.layouts, catalogs=base.catalogs, rates=base.localisers.rates,
+                signer=base.signer, now=base.now,
+            )  # fmt: skip
+            self._composers[key] = composer
+        return composer
 
 
 def _one_line(template: jinja2.Template | str | None, context: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from mailer.campaign import Campaign, load_campaign
 from mailer.caps import Caps, check_class
@@ -31,6 +31,12 @@ from mailer.plan import At, QuietHours, Rule, plan
 from mailer.report import Report
 from mailer.store import DEFAULT_EXPIRY, Delivery, NewDelivery, Store
 from mailer.transports import Envelope
+
+if TYPE_CHECKING:
+    from mailer.compose import ComposerVariants
+    from mailer.personalise.choices import Choice
+    from mailer.personalise.strategies import Personalisation
+    from mailer.products import Product
 
 UTC = timezone.utc
 
@@ -103,22 +109,46 @@ def queue_campaign(
     report: Report | None = None,
     state: Literal["planned", "queued"] = "queued",
     now: float | None = None,
-) -> tuple[int, int]:
-    """Plan and queue a campaign (by default to go now, past quiet hours);
-    returns (rows added, recipients dropped by caps). Rows already queued for a (campaign, customer) are left alone, so
-    running this twice queues nothing twice. Dropped recipients are reported."""
+    personalisation: Personalisation | None = None,
+) -> Queued:
+    """Plan and queue a campaign (by default to go now, past quiet hours).
+
+    Rows already queued for a (campaign, customer) are left alone, so running
+    this twice queues nothing twice; recipients dropped by caps are reported.
+    With a ``personalisation`` (:mod:`mailer.personalise.choices`) each row
+    also keeps that customer's products, layout, offer and segment, so the
+    worker sends what a preview shows and the send log learns what each
+    customer was shown; customers outside the audience are not queued.
+    """
     check_class(message_class)
     store.put_campaign(campaign.id, spec.to_json())
     if rule is None:
         rule = At(datetime.fromtimestamp(time.time() if now is None else now, UTC))
     domain = sending_domain(campaign)
-    by_id: dict[str, Customer] = {}
+    by_id: dict[str, tuple[Customer, dict[str, Any]]] = {}
     dropped = 0
+    left_out = 0
+
+    def kept() -> Iterator[Customer]:
+        nonlocal left_out
+        if personalisation is None:
+            for customer in customers:
+                by_id[customer.id] = (customer, {})
+                yield customer
+            return
+        from mailer.personalise.choices import choices
+
+        for choice in choices(personalisation, customers):
+            if not choice.kept:
+                left_out += 1
+                continue
+            by_id[choice.customer.id] = (choice.customer, choice_payload(choice))
+            yield choice.customer
 
     def rows() -> Iterator[NewDelivery]:
         nonlocal dropped
         for planned in plan(
-            _remember(customers, by_id),
+            kept(),
             rule,
             quiet=quiet,
             message_class=message_class,
@@ -126,7 +156,7 @@ def queue_campaign(
             history=store.send_log,
             on_cap=on_cap,
         ):
-            customer = by_id.pop(planned.recipient.id)
+            customer, extra = by_id.pop(planned.recipient.id)
             if planned.dropped:
                 dropped += 1
                 if report is not None:
@@ -143,34 +173,65 @@ def queue_campaign(
                 message_class=message_class,
                 message_id=message_id(campaign.id, customer.id, domain),
                 on_cap=on_cap,
-                payload={"customer": customer_payload(customer)},
+                payload={"customer": customer_payload(customer), **extra},
                 state=state,
             )
 
     added = store.enqueue(rows(), now=now)
-    return added, dropped
+    return Queued(added, dropped, left_out)
 
 
-def _remember(customers: Iterable[Customer], seen: dict[str, Customer]) -> Iterator[Customer]:
-    for customer in customers:
-        seen[customer.id] = customer
-        yield customer
+class Queued(NamedTuple):
+    """What :func:`queue_campaign` did: rows added, recipients dropped by
+    caps, customers left out (outside the campaign's audience)."""
+
+    added: int
+    capped: int
+    left_out: int = 0
+
+
+def choice_payload(choice: Choice) -> dict[str, Any]:
+    """What a row keeps of a customer's :class:`~mailer.personalise.choices.Choice`:
+    the product ids per slot group (and all of them as ``shown``, which the
+    send log records), the layout, the offer and the segment.
+
+    >>> from mailer.personalise.choices import Choice
+    >>> c = Customer("C1", "ann@shop.test", "Ann", "en_GB", "GBP", "Europe/London")
+    >>> choice_payload(Choice(c, kept=True, offer=False, segment="loyal"))
+    {'offer': False, 'segment': 'loyal'}
+    """
+    extra: dict[str, Any] = {}
+    if choice.products is not None:
+        slots = choice.product_ids()
+        extra["slots"] = slots
+        extra["shown"] = [product for ids in slots.values() for product in ids]
+    if choice.layout:
+        extra["layout"] = choice.layout
+    if not choice.offer:
+        extra["offer"] = False
+    extra["segment"] = choice.segment
+    return extra
 
 
 class CampaignRenderer:
     """Renders queued rows with the campaign, feed and key their spec names;
-    one :class:`~mailer.compose.Composer` per campaign, built on first use."""
+    one :class:`~mailer.compose.Composer` per campaign variant, built on first use.
+
+    A row that carries its own products (a personalised campaign) gets
+    exactly those, in its layout and offer variant; any other row gets the
+    campaign's slots. A product gone from the feed since queueing is left out.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._composers: dict[str, tuple[Any, dict[str, Any], str]] = {}
+        self._campaigns: dict[str, _Prepared] = {}
 
-    def _composer(self, campaign_id: str) -> tuple[Any, dict[str, Any], str]:
-        cached = self._composers.get(campaign_id)
-        if cached is not None:
-            return cached
+    def _prepared(self, campaign_id: str) -> _Prepared:
+        prepared = self._campaigns.get(campaign_id)
+        if prepared is not None:
+            return prepared
         from mailer.cli.render import choose_slots
-        from mailer.compose import Composer
+        from mailer.compose import Composer, ComposerVariants
         from mailer.feeds import iter_products
         from mailer.tokens import Signer, load_signing_key
 
@@ -190,14 +251,36 @@ class CampaignRenderer:
         )
         slots = choose_slots(campaign, dict(composer.layout.slots), catalogue, report)
         sender = spec.return_path or parseaddr(campaign.sender)[1]
-        self._composers[campaign_id] = cached = (composer, slots, sender)
-        return cached
+        variants = ComposerVariants(composer, offer_to_everyone=False)
+        self._campaigns[campaign_id] = prepared = _Prepared(variants, catalogue, slots, sender)
+        return prepared
 
     def __call__(self, delivery: Delivery) -> Envelope:
-        composer, slots, sender = self._composer(delivery.campaign)
-        customer = customer_from_payload(dict(delivery.payload["customer"]))
-        message = composer.compose(customer, slots)
-        return Envelope(sender, (delivery.address,), message.data, message.message_id)
+        prepared = self._prepared(delivery.campaign)
+        payload = delivery.payload
+        customer = customer_from_payload(dict(payload["customer"]))
+        composer = prepared.variants(payload.get("layout"), bool(payload.get("offer", True)))
+        groups = composer.layout.slots
+        chosen = payload.get("slots")
+        if chosen is None:
+            slots = {g: ps[: groups[g]] for g, ps in prepared.slots.items() if g in groups}
+        else:
+            catalogue = prepared.catalogue
+            slots = {
+                g: [catalogue[i] for i in ids if i in catalogue][: groups[g]]
+                for g, ids in chosen.items() if g in groups
+            }  # fmt: skip
+        attributes = {"segment": payload["segment"]} if "segment" in payload else None
+        message = composer.compose(customer, slots, attributes=attributes)
+        return Envelope(prepared.sender, (delivery.address,), message.data, message.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    variants: ComposerVariants
+    catalogue: dict[str, Product]
+    slots: dict[str, list[Product]]
+    sender: str
 
 
 def spec_for(

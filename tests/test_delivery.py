@@ -61,9 +61,9 @@ def test_capped_recipients_are_dropped_and_reported(store: Store, tmp_path: Path
     original = store.send_log
     store.send_log = lambda r: history.get(r, original(r))  # type: ignore[method-assign]
     report = Report()
-    added, dropped = queue_campaign(store, CAMPAIGN, customers(2), spec=spec(tmp_path), rule=At(when), quiet=None,
+    queued = queue_campaign(store, CAMPAIGN, customers(2), spec=spec(tmp_path), rule=At(when), quiet=None,
                                     on_cap="drop", report=report)
-    assert (added, dropped) == (1, 1)
+    assert (queued.added, queued.capped, queued.left_out) == (1, 1, 0)
     assert "C0001: not queued: frequency cap" in report.lines()[0]
 
 

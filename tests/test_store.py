@@ -241,6 +241,22 @@ def test_cap_counts_the_send_log_across_campaigns(store: Store) -> None:
     assert [s.message_class for s in store.send_log("C1")] == ["promotional"]
 
 
+def test_send_log_keeps_the_products_each_email_showed(store: Store) -> None:
+    """The last ``emails`` logged emails per customer count, with products or without."""
+    shown = {"a": ["P1", "P2"], "b": [], "c": ["P3"], "d": None}
+    for at, campaign in enumerate("abcd", start=1):
+        payload = {"customer": {}} if shown[campaign] is None else {"customer": {}, "shown": shown[campaign]}
+        store.enqueue([new("C1", campaign=campaign, payload=payload, not_before=at * 8 * DAY, expires_at=1e12),
+                       new("C2", campaign=campaign, not_before=at * 8 * DAY, expires_at=1e12)], now=0)
+        when = at * 8 * DAY  # weeks apart: the caps let every one through
+        for d in store.claim("w", now=when, limit=5).deliveries:
+            store.mark_sending(d.id, "w", now=when)
+            store.finish(d.id, "w", Outcome("sent", code=250), now=when + 1)
+    assert sorted(store.shown(["C1", "C2", "C9"], emails=4)) == [("C1", "P1"), ("C1", "P2"), ("C1", "P3")]
+    assert store.shown(["C1"], emails=2) == [("C1", "P3")]  # d (none) and c are the last two
+    assert store.shown(["C1"], emails=1) == [] and store.shown([], emails=3) == []
+
+
 def test_capped_row_with_drop_policy_fails_with_reason(store: Store) -> None:
     store.enqueue([new("C1", campaign="a"), new("C1", campaign="b", on_cap="drop")], now=0)
     store.claim("w", now=1, limit=5)

@@ -17,9 +17,9 @@ from mailer.errors import ConfigError, FeedError
 from mailer.report import Report
 
 if TYPE_CHECKING:
-    from mailer.compose import ComposedMessage, Composer
+    from mailer.compose import ComposedMessage, Composer, ComposerVariants
     from mailer.customers import Customer
-    from mailer.personalise.strategies import SelectionConfig
+    from mailer.personalise.strategies import Personalisation, SelectionConfig
     from mailer.products import Product
 
 
@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument(
         "--purchases", type=Path, help="purchase history (CSV or JSON Lines) for personal selection and audiences"
+    )
+    parser.add_argument(
+        "--store",
+        help="queue store whose send log says what each customer was shown lately, "
+        "so the preview leaves it out as `mailer run` will (e.g. sqlite:.mailer/queue.sqlite3)",
     )
     parser.set_defaults(func=run)
 
@@ -132,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if not catalogue:
         raise FeedError("no product could be read", path=args.feed)
     composer = Composer(campaign, signer=Signer(load_signing_key(state_dir=args.state_dir)))
-    config = _selection_config(campaign, args)
+    config = selection_config(campaign, strategy=args.strategy, purchases=args.purchases)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -166,19 +171,18 @@ def run(args: argparse.Namespace) -> int:
     return 0 if written else 1
 
 
-
-def _selection_config(campaign: Campaign, args: argparse.Namespace) -> SelectionConfig:
+def selection_config(
+    campaign: Campaign, *, strategy: str | None = None, purchases: Path | None = None
+) -> SelectionConfig:
+    """The campaign's ``[selection]``, with a strategy and purchase history given on the command line."""
     from mailer.personalise.strategies import SelectionConfig, parse_selection
 
     base = campaign.source.parent if campaign.source else None
     config = parse_selection(campaign.selection, base=base) if campaign.selection else SelectionConfig()
-    config = config.with_strategy(args.strategy)
-    if args.purchases is not None:
-        config = dataclasses.replace(config, purchases=args.purchases)
+    config = config.with_strategy(strategy)
+    if purchases is not None:
+        config = dataclasses.replace(config, purchases=purchases)
     return config
-
-
-_BATCH = 1024
 
 
 def _personalised(
@@ -196,85 +200,87 @@ def _personalised(
     Writes ``selection.jsonl`` beside the messages: each customer's products,
     why they were chosen, and whether they got the offer, for the preview.
     """
-    import itertools
+    from mailer.compose import ComposerVariants
+    from mailer.customers import iter_customers
+    from mailer.personalise.choices import personalisation_for
+
+    variants = ComposerVariants(composer, offer_to_everyone=config.offer_to == "everyone")
+    layout_slots = campaign_slots(campaign, variants)
+    shown = None
+    if args.store:
+        from mailer.personalise.exclusions import SendLogShown
+        from mailer.store import open_store
+
+        store = open_store(args.store)
+        shown = SendLogShown(store, emails=config.rules.shown_emails)
+    try:
+        personal = personalisation_for(
+            campaign, config, catalogue, layout_slots, report=report,
+            customers=lambda: iter_customers(args.customers), shown=shown,
+        )  # fmt: skip
+        yield from _compose_choices(personal, args, campaign, config, catalogue, variants, layout_slots,
+                                    report, out, left_out)  # fmt: skip
+    finally:
+        if shown is not None:
+            store.close()
+
+
+def _compose_choices(
+    personal: Personalisation,
+    args: argparse.Namespace,
+    campaign: Campaign,
+    config: SelectionConfig,
+    catalogue: dict[str, Product],
+    variants: ComposerVariants,
+    layout_slots: dict[str, int],
+    report: Report,
+    out: Path,
+    left_out: list[int],
+) -> Iterator[ComposedMessage]:
     import json
 
-    from mailer.compose import Composer
     from mailer.customers import iter_customers
-    from mailer.history import iter_purchases
-    from mailer.money import Rates
-    from mailer.personalise.segments import Audience
-    from mailer.personalise.strategies import Personalisation
+    from mailer.errors import MailerError
+    from mailer.personalise.choices import choices
 
-    if config.purchases is None and (campaign.audience or config.offer_to != "everyone"):
-        raise ConfigError(
-            "the campaign's [audience] and selection.offer_to need a purchase history: "
-            "give --purchases or selection.purchases"
-        )
-    purchases = list(iter_purchases(config.purchases, report=report)) if config.purchases else []
-    rates = Rates.from_csv(campaign.rates_path) if campaign.rates_path else None
-    audience = Audience.from_mapping(campaign.audience) if campaign.audience else None
-    # Layouts by segment: one composer per (layout, offer), sharing the compiled layouts.
-    composers: dict[tuple[str, bool], Composer] = {(campaign.layout, True): composer}
-
-    def composer_for(layout: str, offer: bool) -> Composer:
-        key = (layout, offer or config.offer_to == "everyone")
-        if key not in composers:
-            variant = dataclasses.replace(campaign, layout=layout, offer=campaign.offer if key[1] else {})
-            composers[key] = Composer(variant, signer=composer.signer, layouts=composer.layouts)
-        return composers[key]
-
-    layout_slots = dict(composer.layout.slots)
-    for _, layout in audience.layouts if audience else ():
-        for group, count in composer_for(layout, True).layout.slots.items():
-            layout_slots[group] = max(count, layout_slots.get(group, 0))
-    markets = None
-    if config.personalised and purchases:
-        # Locales of buyers, for bestsellers per market: a first, silent pass over the customers.
-        buyers = {p.customer_id for p in purchases}
-        markets = {c.id: c.locale for c in iter_customers(args.customers) if c.id in buyers}
-    personal = Personalisation(
-        list(catalogue.values()),
-        purchases,
-        config,
-        layout_slots,
-        at=campaign.send_date or datetime.now(timezone.utc),
-        rates=rates,
-        markets=markets,
-        audience=audience,
-    )
     same = {} if config.personalised else choose_slots(campaign, layout_slots, catalogue, report, strategy=config.strategy)
     listed = {group: [{"id": p.id, "reason": "listed"} for p in products] for group, products in same.items()}
 
-    customers = iter_customers(args.customers, report=report)
     with (out / "selection.jsonl").open("w", encoding="utf-8") as preview:
-        while batch := list(itertools.islice(customers, _BATCH)):
-            answer = personal.batch(batch)
-            chosen: dict[str, dict[str, list[Product]]] = {}
-            for i, customer in enumerate(batch):
-                if not answer.keep[i]:
-                    left_out[0] += 1
-                    continue
-                personalised = answer.selection is not None
-                chosen[customer.id] = answer.selection.slots(i) if answer.selection is not None else same
-                slots = personal.preview(answer, i) if personalised else listed
-                layout = answer.layout[i] or campaign.layout
-                row = {"customer": customer.id, "layout": layout, "offer": answer.offer[i], "slots": slots}
-                preview.write(json.dumps(row, ensure_ascii=False) + "\n")
-            segment: dict[str, str] = {}
-            if personal.segments is not None:
-                names = personal.segments.segment_of([c.id for c in batch])
-                segment = {c.id: str(name) for c, name in zip(batch, names)}
-            routes: dict[tuple[str, bool], list[Customer]] = {}
-            for customer, keep, offer, asked in zip(batch, answer.keep, answer.offer, answer.layout):
-                if keep:
-                    routes.setdefault((asked or campaign.layout, offer), []).append(customer)
-            for (layout, offer), kept in routes.items():
-                target = composer_for(layout, offer)
-                groups = target.layout.slots
-                yield from target.compose_all(
-                    kept,
-                    lambda c: {g: ps[: groups[g]] for g, ps in chosen[c.id].items() if g in groups},
-                    report=report,
-                    attributes_for=lambda c: {"segment": segment.get(c.id)},
+        for choice in choices(personal, iter_customers(args.customers, report=report)):
+            if not choice.kept:
+                left_out[0] += 1
+                continue
+            layout = choice.layout or campaign.layout
+            row = {"customer": choice.customer.id, "layout": layout, "offer": choice.offer,
+                   "slots": choice.preview if choice.products is not None else listed}  # fmt: skip
+            preview.write(json.dumps(row, ensure_ascii=False) + "\n")
+            target = variants(layout, choice.offer)
+            groups = target.layout.slots
+            products = choice.products if choice.products is not None else same
+            try:
+                yield target.compose(
+                    choice.customer,
+                    {g: ps[: groups[g]] for g, ps in products.items() if g in groups},
+                    attributes={"segment": choice.segment},
                 )
+            except MailerError as err:
+                if getattr(err, "recipient", None) is None:
+                    try:
+                        err.recipient = choice.customer.id  # type: ignore[attr-defined]
+                    except AttributeError:
+                        pass
+                report.add(err)
+
+
+def campaign_slots(campaign: Campaign, variants: ComposerVariants) -> dict[str, int]:
+    """Every slot group the campaign's layouts show (its own and any an
+    audience gives a segment), with the most products any of them shows."""
+    from mailer.personalise.segments import Audience
+
+    layout_slots = dict(variants(None, True).layout.slots)
+    audience = Audience.from_mapping(campaign.audience) if campaign.audience else None
+    for _, layout in audience.layouts if audience else ():
+        for group, count in variants(layout, True).layout.slots.items():
+            layout_slots[group] = max(count, layout_slots.get(group, 0))
+    return layout_slots

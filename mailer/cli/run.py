@@ -23,7 +23,10 @@ from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
+    from mailer.campaign import Campaign
+    from mailer.personalise.strategies import Personalisation
     from mailer.plan import Rule
+    from mailer.report import Report
     from mailer.store import Store
     from mailer.worker import WorkerStats
 
@@ -36,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("campaign", type=Path, help="campaign TOML file")
     parser.add_argument("--customers", required=True, type=Path, help="customers CSV or JSON Lines")
     parser.add_argument("--feed", type=Path, help="product feed for the campaign's product slots")
+    parser.add_argument(
+        "--purchases", type=Path,
+        help="purchase history for the campaign's [selection] and [audience] (default: selection.purchases)",
+    )  # fmt: skip
     add_store_option(parser)
     add_delivery_options(parser)
     parser.add_argument("--state-dir", type=Path, default=Path(".mailer"), help="where the link-signing key is kept")
@@ -97,6 +104,35 @@ def best_hour_rule(history: Path, day: date) -> Rule:
     return BestHour(day, hours)
 
 
+def campaign_personalisation(
+    campaign: Campaign, args: argparse.Namespace, store: Store, report: Report
+) -> Personalisation | None:
+    """The campaign's per-customer choices, when its ``[selection]`` or
+    ``[audience]`` reads purchase history; products shown in each customer's
+    last few emails (the store's send log) are left out."""
+    from mailer.cli.render import campaign_slots, selection_config
+    from mailer.compose import Composer, ComposerVariants
+    from mailer.customers import iter_customers
+    from mailer.feeds import iter_products
+    from mailer.personalise.choices import personalisation_for
+    from mailer.personalise.exclusions import SendLogShown
+    from mailer.tokens import Signer, load_signing_key
+
+    config = selection_config(campaign, purchases=args.purchases)
+    if not (config.needs_history or campaign.audience):
+        return None
+    if args.feed is None and config.personalised:
+        raise ConfigError(f"campaign {campaign.id!r} chooses products per customer: give --feed")
+    catalogue = {p.id: p for p in iter_products(args.feed, report=report)} if args.feed else {}
+    composer = Composer(campaign, signer=Signer(load_signing_key(state_dir=args.state_dir)))
+    variants = ComposerVariants(composer, offer_to_everyone=config.offer_to == "everyone")
+    return personalisation_for(
+        campaign, config, catalogue, campaign_slots(campaign, variants), report=report,
+        customers=lambda: iter_customers(args.customers),
+        shown=SendLogShown(store, emails=config.rules.shown_emails),
+    )  # fmt: skip
+
+
 def show_progress() -> bool:
     """A progress line only on a terminal, and never in CI."""
     return sys.stderr.isatty() and not os.environ.get("CI")
@@ -127,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
     try:
         spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir, return_path=args.return_path)
-        added, dropped = queue_campaign(
+        personalisation = campaign_personalisation(campaign, args, store, report)
+        queued = queue_campaign(
             store,
             campaign,
             iter_customers(args.customers, report=report),
@@ -138,8 +175,11 @@ def run(args: argparse.Namespace) -> int:
             expiry=args.expiry * 3600,
             on_cap=args.on_cap,
             report=report,
+            personalisation=personalisation,
         )
-        print(f"queued {added} message(s) for campaign {campaign.id!r}" + (f"; {dropped} capped" if dropped else ""))
+        print(f"queued {queued.added} message(s) for campaign {campaign.id!r}"
+              + (f"; {queued.capped} capped" if queued.capped else "")
+              + (f"; {queued.left_out} outside the audience" if queued.left_out else ""))  # fmt: skip
         for line in report.lines()[:20]:
             print(f"  {line}")
         if args.queue_only:

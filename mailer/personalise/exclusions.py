@@ -5,7 +5,8 @@ is not offered again unless it is consumable; a product shown in the last few
 emails is not shown again. The first comes from the purchase history
 (:func:`recent_purchases`); the second from whoever keeps the send log,
 through the :class:`ShownLog` protocol. :class:`RecentlyShown` is the plain,
-in-memory implementation (built from ``(customer id, product id)`` pairs).
+in-memory implementation (built from ``(customer id, product id)`` pairs);
+:class:`SendLogShown` asks a send log (the delivery store) for each batch.
 
 Both are kept per item group, and checked for a whole batch at once with
 sorted ``(customer, group)`` keys (:func:`excluded_keys`).
@@ -24,7 +25,7 @@ from mailer.personalise.purchases import PurchaseTable
 from mailer.personalise.ragged import Ragged
 from mailer.personalise.rules import SelectionRules
 
-__all__ = ["RecentPurchases", "RecentlyShown", "ShownLog", "excluded_keys", "recent_purchases"]
+__all__ = ["RecentPurchases", "RecentlyShown", "SendLog", "SendLogShown", "ShownLog", "excluded_keys", "recent_purchases"]
 
 
 class ShownLog(Protocol):
@@ -66,6 +67,28 @@ class RecentlyShown:
         rows = np.where(self.customer_ids[at] == ids, at, -1)
         owner, flat = self.lists.gather(rows)
         return owner, self.product_ids[flat]
+
+
+class SendLog(Protocol):
+    """A send log that remembers the products of each email (the delivery store)."""
+
+    def shown(self, recipients: Iterable[str], *, emails: int = 3) -> list[tuple[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class SendLogShown:
+    """A :class:`ShownLog` over a :class:`SendLog`: the products of each
+    customer's last ``emails`` emails, asked for one batch at a time."""
+
+    log: SendLog
+    emails: int = 3
+
+    def shown(self, customer_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = [str(c) for c in np.asarray(customer_ids).tolist()]
+        pairs = self.log.shown(ids, emails=self.emails) if self.emails > 0 else []
+        if not pairs:
+            return np.zeros(0, np.int64), np.zeros(0, dtype=str)
+        return RecentlyShown.from_pairs(pairs).shown(np.asarray(ids, dtype=str))
 
 
 @dataclass(frozen=True, eq=False)

@@ -93,6 +93,8 @@ class SelectionRules:
       band; a product this far from their usual price loses ``weights.price``.
     * ``recent_days``: a product (any variant of its item group) bought this
       recently is not shown again, unless consumable.
+    * ``shown_emails``: a product shown in the customer's last this many
+      emails (from the send log) is not shown again.
     * ``new_days``: a product added this recently counts as new in;
       ``newness_half_life`` (days) is how fast its newness boost fades.
     * ``popular_days``: the purchase window popularity is counted over;
@@ -117,6 +119,7 @@ class SelectionRules:
     band_width: float = 0.5
     allow_above_band: bool = False
     recent_days: int = 90
+    shown_emails: int = 3
     new_days: int = 30
     newness_half_life: float = 14.0
     popular_days: int = 90
@@ -149,7 +152,7 @@ class SelectionRules:
         _check_int("max_per_brand", self.max_per_brand, 1, 1000)
         _check_number("price_headroom", self.price_headroom, low=0.0)
         _check_number("band_width", self.band_width, low=1e-3)
-        for name in ("recent_days", "new_days", "popular_days"):
+        for name in ("recent_days", "new_days", "popular_days", "shown_emails"):
             _check_int(name, getattr(self, name), 0, 100_000)
         _check_number("newness_half_life", self.newness_half_life, low=1e-3)
         _check_number("affinity_half_life", self.affinity_half_life, low=1e-3)

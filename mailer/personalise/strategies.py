@@ -45,6 +45,7 @@ from mailer.errors import ConfigError
 from mailer.history import Purchase
 from mailer.money import Rates
 from mailer.personalise.catalogue import Catalogue
+from mailer.personalise.exclusions import ShownLog
 from mailer.personalise.profiles import fit_profiles
 from mailer.personalise.purchases import PurchaseTable
 from mailer.personalise.reasons import describe
@@ -163,7 +164,8 @@ class Personalisation:
     """What a campaign needs from purchase history, built once per send at ``at``.
 
     Profiles and a :class:`~mailer.personalise.selection.Selector` for the
-    ``personal`` and ``bestsellers`` strategies; RFM segments for an
+    ``personal`` and ``bestsellers`` strategies (``shown``: what each customer
+    was shown recently, e.g. the store's send log); RFM segments for an
     ``audience``; promotion response when ``offer_to`` is not ``everyone``.
     :meth:`batch` then answers for a batch of customers (a thousand or so).
     """
@@ -179,6 +181,7 @@ class Personalisation:
         rates: Rates | None = None,
         markets: Mapping[str, str] | None = None,
         audience: Audience | None = None,
+        shown: ShownLog | None = None,
     ) -> None:
         at = at or datetime.now(timezone.utc)
         rules = config.rules
@@ -193,7 +196,7 @@ class Personalisation:
             kinds: dict[str, SlotKind] = dict(config.kinds)
             if config.strategy == "bestsellers":
                 kinds = {group: "new" if kinds.get(group) == "new" else "bestsellers" for group in slots}
-            self.selector = Selector(self.profiles, slots, rules=rules, kinds=kinds)
+            self.selector = Selector(self.profiles, slots, rules=rules, kinds=kinds, shown=shown)
         self.audience = audience
         # Segments serve audience filters and layouts (recipient.segment).
         self.segments: Segments | None = rfm(table, today=self.profiles.today)

@@ -72,6 +72,7 @@ class PostgresStore(SQLStore):
             if schema:
                 self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._db.execute(self._q["schema"].sql)
+            self._db.execute(self._q["add_products_column"].sql)
         except psycopg.Error as err:
             raise StoreError(f"cannot open the queue database: {err}", url=self.url) from err
 
@@ -108,3 +109,6 @@ class PostgresStore(SQLStore):
         with db.cursor() as cursor:
             cursor.executemany(sql, rows)
             return int(cursor.rowcount)
+
+    def _id_list(self, ids: list[str]) -> Any:
+        return ids

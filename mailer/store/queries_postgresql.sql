@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS send_log (
     campaign      TEXT    NOT NULL,
     recipient     TEXT    NOT NULL,
     message_class TEXT    NOT NULL,
-    at            DOUBLE PRECISION NOT NULL
+    at            DOUBLE PRECISION NOT NULL,
+    products      TEXT
 );
 CREATE INDEX IF NOT EXISTS send_log_recipient ON send_log (recipient, at);
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -191,9 +192,11 @@ SET state = %(state)s, not_before = coalesce(%(not_before)s, not_before), reply_
 WHERE id = %(id)s AND state = 'sending' AND lease_owner = %(owner)s;
 
 -- name: log_send
--- A message the server accepted: the caps count it from now on.
-INSERT INTO send_log (delivery, campaign, recipient, message_class, at)
-SELECT id, campaign, recipient, message_class, %(now)s FROM deliveries WHERE id = %(id)s;
+-- A message the server accepted: the caps count it from now on, and the
+-- products it showed (a JSON array, when the row's payload names them) are
+-- not shown again to this customer for a few emails.
+INSERT INTO send_log (delivery, campaign, recipient, message_class, at, products)
+SELECT id, campaign, recipient, message_class, %(now)s, (payload::jsonb -> 'shown')::text FROM deliveries WHERE id = %(id)s;
 
 -- name: put_back
 -- A leased row this worker will not send now: deferred (the pool is paused),
@@ -299,3 +302,17 @@ ON CONFLICT (id) DO UPDATE SET spec = excluded.spec;
 -- name: get_campaign
 -- How to render a campaign's messages.
 SELECT spec FROM campaigns WHERE id = %(id)s;
+
+-- name: shown
+-- The products shown to some customers in their last few emails (every
+-- email counts, with products or without): one row per logged email.
+SELECT recipient, products FROM (
+    SELECT recipient, products,
+           row_number() OVER (PARTITION BY recipient ORDER BY at DESC, id DESC) AS n
+    FROM send_log WHERE recipient = ANY(%(recipients)s)
+) AS recent
+WHERE n <= %(emails)s AND products IS NOT NULL;
+
+-- name: add_products_column
+-- Stores made before the send log kept products gain the column.
+ALTER TABLE send_log ADD COLUMN IF NOT EXISTS products TEXT;

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS send_log (
     campaign      TEXT    NOT NULL,
     recipient     TEXT    NOT NULL,
     message_class TEXT    NOT NULL,
-    at            REAL    NOT NULL
+    at            REAL    NOT NULL,
+    products      TEXT
 );
 CREATE INDEX IF NOT EXISTS send_log_recipient ON send_log (recipient, at);
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -182,9 +183,11 @@ SET state = :state, not_before = coalesce(:not_before, not_before), reply_code =
 WHERE id = :id AND state = 'sending' AND lease_owner = :owner;
 
 -- name: log_send
--- A message the server accepted: the caps count it from now on.
-INSERT INTO send_log (delivery, campaign, recipient, message_class, at)
-SELECT id, campaign, recipient, message_class, :now FROM deliveries WHERE id = :id;
+-- A message the server accepted: the caps count it from now on, and the
+-- products it showed (a JSON array, when the row's payload names them) are
+-- not shown again to this customer for a few emails.
+INSERT INTO send_log (delivery, campaign, recipient, message_class, at, products)
+SELECT id, campaign, recipient, message_class, :now, json_extract(payload, '$.shown') FROM deliveries WHERE id = :id;
 
 -- name: put_back
 -- A leased row this worker will not send now: deferred (the pool is paused),
@@ -285,3 +288,17 @@ ON CONFLICT (id) DO UPDATE SET spec = excluded.spec;
 -- name: get_campaign
 -- How to render a campaign's messages.
 SELECT spec FROM campaigns WHERE id = :id;
+
+-- name: shown
+-- The products shown to some customers in their last few emails (every
+-- email counts, with products or without): one row per logged email.
+SELECT recipient, products FROM (
+    SELECT recipient, products,
+           row_number() OVER (PARTITION BY recipient ORDER BY at DESC, id DESC) AS n
+    FROM send_log WHERE recipient IN (SELECT value FROM json_each(:recipients))
+) AS recent
+WHERE n <= :emails AND products IS NOT NULL;
+
+-- name: add_products_column
+-- Stores made before the send log kept products gain the column.
+ALTER TABLE send_log ADD COLUMN products TEXT;

@@ -7,6 +7,7 @@ machine, fencing and cap checks are written once, here.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
@@ -341,6 +342,27 @@ class SQLStore:
 
     def send_log(self, recipient: str) -> list[caps_.Sent]:
         return [caps_.Sent(r["at"], r["message_class"]) for r in self._read("send_log", {"recipient": recipient})]
+
+    def shown(self, recipients: Iterable[str], *, emails: int = 3) -> list[tuple[str, str]]:
+        """``(recipient, product id)`` for the products each recipient was
+        shown in their last ``emails`` logged emails."""
+        ids = list(recipients)
+        if not ids or emails <= 0:
+            return []
+        rows = self._read("shown", {"recipients": self._id_list(ids), "emails": emails})
+        pairs: list[tuple[str, str]] = []
+        for row in rows:
+            try:
+                products = json.loads(row["products"])
+            except (TypeError, ValueError):
+                continue
+            if isinstance(products, list):
+                pairs.extend((row["recipient"], str(p)) for p in products)
+        return pairs
+
+    def _id_list(self, ids: list[str]) -> Any:
+        """A list of ids as the backend's ``shown`` query takes it."""
+        return json.dumps(ids)
 
     # -- transport state ----------------------------------------------------------------------------
 

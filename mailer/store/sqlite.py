@@ -79,6 +79,9 @@ class SQLiteStore(SQLStore):
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._retrying(lambda: self._db.executescript(self._q["schema"].sql))
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(send_log)")}
+        if "products" not in columns:
+            self._retrying(lambda: self._db.execute(self._q["add_products_column"].sql))
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ def queued(tmp_path: Path) -> tuple[Store, Path]:
     spec = spec_for(campaign, feed=FIXTURES / "products.xml", state_dir=tmp_path / "state")
     from datetime import datetime, timezone
 
-    added, _ = queue_campaign(store, campaign, customers, spec=spec, rule=At(datetime.now(timezone.utc)), quiet=None)
+    added = queue_campaign(store, campaign, customers, spec=spec, rule=At(datetime.now(timezone.utc)), quiet=None).added
     assert added == M
     yield store, path
     store.close()
