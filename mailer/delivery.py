@@ -56,6 +56,7 @@ class CampaignSpec:
     state_dir: str = ".mailer"
     return_path: str | None = None
     layout: str | None = None
+    campaign_id: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -242,6 +243,8 @@ class CampaignRenderer:
         campaign = load_campaign(spec.campaign)
         if spec.layout:
             campaign = dataclasses.replace(campaign, layout=spec.layout)
+        if spec.campaign_id:
+            campaign = dataclasses.replace(campaign, id=spec.campaign_id)
         report = Report()
         catalogue = {p.id: p for p in iter_products(spec.feed, report=report)} if spec.feed else {}
         composer = Composer(
@@ -303,4 +306,5 @@ def spec_for(
         state_dir=str(Path(state_dir).resolve()),
         return_path=return_path,
         layout=campaign.layout,
+        campaign_id=campaign.id,
     )

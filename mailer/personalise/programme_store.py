@@ -9,12 +9,13 @@ a crash leaves either the whole day or none of it, and running again on the
 same day returns the same sends without adding any. Days are stored as ISO
 dates, for people reading the file.
 
-The statements are named and commented in :data:`SQL`, in one place.
+The statements are named and commented in ``programme_store.sql``, in one place.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from importlib import resources
 from collections.abc import Iterable
 from datetime import date
 from os import PathLike
@@ -24,52 +25,14 @@ import numpy as np
 
 from mailer.personalise.catalogue import day_number
 from mailer.personalise.programmes import STATUSES, Positions, Programme, advance
+from mailer.store.queries import parse_queries
 
 __all__ = ["SQL", "ProgrammeStore", "run_day"]
 
-SQL = {
-    # One row per (programme, customer): where they are.
-    "create_positions": """
-        CREATE TABLE IF NOT EXISTS programme_positions (
-            programme     TEXT NOT NULL,
-            customer_id   TEXT NOT NULL,
-            status        TEXT NOT NULL,     -- active, converted, graduated, non_target
-            next_step     INTEGER NOT NULL,  -- index of the next step to send
-            entered_on    TEXT NOT NULL,     -- ISO date
-            last_sent_on  TEXT,              -- ISO date, NULL before the first email
-            updated_on    TEXT NOT NULL,
-            PRIMARY KEY (programme, customer_id)
-        ) WITHOUT ROWID""",
-    # One row per email a programme decided to send, written with the positions.
-    "create_sends": """
-        CREATE TABLE IF NOT EXISTS programme_sends (
-            programme    TEXT NOT NULL,
-            sent_on      TEXT NOT NULL,
-            customer_id  TEXT NOT NULL,
-            step         TEXT NOT NULL,
-            PRIMARY KEY (programme, sent_on, customer_id)
-        ) WITHOUT ROWID""",
-    # A programme's positions, for advance().
-    "load_positions": """
-        SELECT customer_id, status, next_step, entered_on, last_sent_on, updated_on
-        FROM programme_positions WHERE programme = ? ORDER BY customer_id""",
-    # Insert or replace one position.
-    "save_position": """
-        INSERT INTO programme_positions
-            (programme, customer_id, status, next_step, entered_on, last_sent_on, updated_on)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (programme, customer_id) DO UPDATE SET
-            status = excluded.status, next_step = excluded.next_step, entered_on = excluded.entered_on,
-            last_sent_on = excluded.last_sent_on, updated_on = excluded.updated_on""",
-    # Record one send (a repeat of the same day is ignored).
-    "log_send": "INSERT OR IGNORE INTO programme_sends (programme, sent_on, customer_id, step) VALUES (?, ?, ?, ?)",
-    # The sends of one programme on one day.
-    "sends_on": """
-        SELECT customer_id, step FROM programme_sends WHERE programme = ? AND sent_on = ? ORDER BY customer_id""",
-    # Customers with a given status in a programme (e.g. non-targets of the lapsed programme).
-    "with_status": """
-        SELECT customer_id FROM programme_positions WHERE programme = ? AND status = ? ORDER BY customer_id""",
-}
+SQL = {name: query.sql for name, query in parse_queries(
+    resources.files(__package__).joinpath("programme_store.sql").read_text(encoding="utf-8")
+).items()}
+"""The named statements of ``programme_store.sql``."""
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 

@@ -132,10 +132,18 @@ class PurchaseTable:
         product = index(p.product_id for p in rows).astype(np.int32)
         known = product >= 0
         safe = np.where(known, product, 0)
-        path = np.where(known[:, None], catalogue.path[safe], -1).astype(np.int32)
-        brand = np.where(known, catalogue.brand[safe], -1).astype(np.int32)
-        sensitive = np.where(known, catalogue.sensitive[safe], False)
-        consumable = np.where(known, catalogue.consumable[safe], False)
+
+        def take(values: np.ndarray, fill: object) -> np.ndarray:
+            """Each row's catalogue value, ``fill`` for products not in it (or no catalogue at all)."""
+            if values.shape[0] == 0:
+                return np.full((n, *values.shape[1:]), fill, dtype=values.dtype)
+            mask = known.reshape((n,) + (1,) * (values.ndim - 1))
+            return np.where(mask, values[safe], fill)
+
+        path = take(catalogue.path, -1).astype(np.int32)
+        brand = take(catalogue.brand, -1).astype(np.int32)
+        sensitive = take(catalogue.sensitive, False)
+        consumable = take(catalogue.consumable, False)
         brand_code = {name: i for i, name in enumerate(catalogue.brands)}
         price = np.full(n, np.nan)
         converters: dict[str, Callable[[Decimal], Decimal] | None] = {}
@@ -158,13 +166,13 @@ class PurchaseTable:
             product=product,
             path=path,
             brand=brand,
-            group=np.where(known, catalogue.group[safe], -1).astype(np.int32),
-            gender=np.where(known, catalogue.gender[safe], 0).astype(np.int8),
-            age=np.where(known, catalogue.age[safe], 0).astype(np.int8),
+            group=take(catalogue.group, -1).astype(np.int32),
+            gender=take(catalogue.gender, 0).astype(np.int8),
+            age=take(catalogue.age, 0).astype(np.int8),
             day=np.fromiter((day_number(p.purchased_at) for p in rows), dtype=np.int32, count=n),
             quantity=np.fromiter((p.quantity for p in rows), dtype=np.int32, count=n),
             price=price,
-            list_price=np.where(known, catalogue.regular_price[safe], np.nan),
+            list_price=take(catalogue.regular_price, np.nan),
             sensitive=sensitive.astype(bool),
             consumable=consumable.astype(bool),
             market=market_codes,

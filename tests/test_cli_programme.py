@@ -1,0 +1,101 @@
+"""``mailer programme``: a daily scheduled run moves customers through a lifecycle programme durably."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from mailer.cli import main
+from mailer.cli.programme import read_ids
+from mailer.history import iter_purchases
+from mailer.store import open_store
+from tests.conftest import FIXTURES
+
+GENERATED = FIXTURES / "generated"
+DAY = date(2026, 11, 23)
+
+
+def programme(tmp_path: Path, name: str, day: date, *extra: str) -> int:
+    return main([
+        "programme", "run", name, "--customers", str(GENERATED / "customers.csv"),
+        "--purchases", str(GENERATED / "purchases.csv"), "--feed", str(GENERATED / "products.jsonl"),
+        "--campaigns", str(FIXTURES / "programmes"), "--day", day.isoformat(),
+        "--state", str(tmp_path / "programmes.sqlite3"), "--state-dir", str(tmp_path / "state"),
+        "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}", "--transport", f"outbox:{tmp_path / 'outbox'}",
+        *extra,
+    ])  # fmt: skip
+
+
+def queued(tmp_path: Path, campaign: str) -> set[str]:
+    return {d.recipient for d in open_store(tmp_path / "queue.sqlite3").deliveries(campaign)}
+
+
+def test_welcome_series_over_ten_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    buyers = {p.customer_id for p in iter_purchases(GENERATED / "purchases.csv")}
+    assert programme(tmp_path, "welcome", DAY, "--queue-only") == 0
+    first = queued(tmp_path, "welcome-1-2026-11-23")
+    assert len(first) == 72 and not first & buyers  # content first: only customers who have not bought
+    assert programme(tmp_path, "welcome", DAY, "--queue-only") == 0  # the scheduler ran twice
+    assert "queued 0 as campaign 'welcome-1-2026-11-23'" in capsys.readouterr().out
+    assert programme(tmp_path, "welcome", DAY + timedelta(days=1), "--queue-only") == 0
+    assert "0 email(s) due" in capsys.readouterr().out
+    for step, offset in (("welcome-2", 3), ("welcome-3", 7)):
+        day = DAY + timedelta(days=offset)
+        assert programme(tmp_path, "welcome", day, "--queue-only") == 0
+        assert queued(tmp_path, f"{step}-{day.isoformat()}") == first
+    programme(tmp_path, "welcome", DAY + timedelta(days=10), "--queue-only")
+    capsys.readouterr()
+    assert main(["programme", "status", "welcome", "--state", str(tmp_path / "programmes.sqlite3")]) == 0
+    status = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert status == {"active": "0", "converted": "0", "graduated": "72", "non_target": "0"}
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries()
+    assert {r.message_class for r in rows} == {"lifecycle"} and len(rows) == 3 * 72
+
+
+def test_lapsed_programme_sends_personal_products_and_delivers(tmp_path: Path) -> None:
+    entrants = tmp_path / "entrants.csv"
+    entrants.write_text("customer_id,note\nC0000001,x\nC0000002,y\n", encoding="utf-8")
+    assert programme(tmp_path, "lapsed", DAY, "--entrants", str(entrants), "--queue-only", "--no-quiet-hours") == 0
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries("reactivation-1-2026-11-23")
+    assert {r.recipient for r in rows} == {"C0000001", "C0000002"}
+    assert all(len(r.payload["slots"]["picks"]) == 3 for r in rows)
+    assert main(["worker", "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}", "--transport",
+                 f"outbox:{tmp_path / 'outbox'}", "--until-idle"]) == 0  # fmt: skip
+    sent = list((tmp_path / "outbox").glob("*.eml"))
+    assert len(sent) == 2
+    for path in sent:
+        text = BytesParser(policy=policy.default).parsebytes(path.read_bytes()).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        recipient = next(r for r in rows if r.address in path.read_text(errors="replace"))
+        assert all(f"/p/{product}" in text for product in recipient.payload["slots"]["picks"])
+
+
+def test_lapsed_entrants_come_from_rfm(tmp_path: Path) -> None:
+    assert programme(tmp_path, "lapsed", DAY, "--queue-only") == 0
+    assert len(queued(tmp_path, "reactivation-1-2026-11-23")) == 12
+
+
+def test_a_missing_step_campaign_stops_before_anyone_moves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    (campaigns / "welcome-1.toml").write_bytes((FIXTURES / "programmes" / "welcome-1.toml").read_bytes())
+    code = main(["programme", "run", "welcome", "--customers", str(GENERATED / "customers.csv"),
+                 "--campaigns", str(campaigns), "--state", str(tmp_path / "p.sqlite3"), "--queue-only",
+                 "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}"])  # fmt: skip
+    assert code == 2 and "welcome-2.toml: no campaign for step 'welcome-2'" in capsys.readouterr().err
+    assert not (tmp_path / "p.sqlite3").exists()
+
+
+def test_read_ids_takes_lines_or_a_csv_column(tmp_path: Path) -> None:
+    lines = tmp_path / "ids.txt"
+    lines.write_text("# today's sign-ups\nC1\n\nC2\n", encoding="utf-8")
+    assert read_ids(lines) == ["C1", "C2"]
+    table = tmp_path / "ids.csv"
+    table.write_text("email,id\na@x.test,C3\n", encoding="utf-8")
+    assert read_ids(table) == ["C3"]
+    table.write_text("email,name\na@x.test,A\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"ids.csv: line 1: no 'id' or 'customer_id' column"):
+        read_ids(table)
