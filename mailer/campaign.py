@@ -31,6 +31,19 @@ table filters customers by RFM segment (see
     [audience]
     segments = ["lapsed", "at_risk"]
 
+A ``[delivery]`` table says how ``mailer run`` sends it (command-line
+options override it)::
+
+    [delivery]
+    class = "promotional"            # transactional | lifecycle | promotional
+    window = "09:00-11:00"           # local time on `day`; or at = 2026-11-24T09:00:00Z;
+    day = 2026-11-24                 #   or best_hour = "history.csv" (send-time model)
+    quiet_hours = "21:00-08:00"      # local time; false to allow nights
+    on_cap = "defer"                 # or "drop" a capped recipient
+    expiry_hours = 24
+    priority = 0
+    return_path = "bounces@example-shop.test"
+
 Text values under ``[subject]``, ``[preheader]`` and ``[content]`` are either
 one string or a table of languages; a recipient gets the first match along
 their locale's fallback chain (``sv_FI`` → ``sv`` → default language).
@@ -41,9 +54,9 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from mailer.errors import ConfigError
 
@@ -67,7 +80,112 @@ _TOP_KEYS = {
     "slots",
     "selection",
     "audience",
+    "delivery",
 }
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """A campaign's ``[delivery]`` table, validated; ``None`` means "not said".
+
+    >>> s = parse_delivery({"window": "09:00-11:00", "day": date(2026, 11, 24), "quiet_hours": False})
+    >>> s.window, s.quiet_hours
+    ((datetime.time(9, 0), datetime.time(11, 0)), False)
+    >>> parse_delivery({"class": "newsletter"})
+    Traceback (most recent call last):
+    ...
+    mailer.errors.ConfigError: delivery.class: unknown message class 'newsletter'; known: transactional, lifecycle, promotional
+    """
+
+    message_class: str | None = None
+    at: datetime | None = None
+    window: tuple[time, time] | None = None
+    day: date | None = None
+    best_hour: Path | None = None
+    quiet_hours: tuple[time, time] | Literal[False] | None = None
+    on_cap: Literal["defer", "drop"] | None = None
+    expiry_hours: float | None = None
+    priority: int | None = None
+    return_path: str | None = None
+
+
+_DELIVERY_KEYS = ("class", "at", "window", "day", "best_hour", "quiet_hours", "on_cap", "expiry_hours",
+                  "priority", "return_path")  # fmt: skip
+
+
+def parse_times(text: object, where: str) -> tuple[time, time]:
+    """``"HH:MM-HH:MM"`` as two times.
+
+    >>> parse_times("21:00-08:00", "quiet_hours")
+    (datetime.time(21, 0), datetime.time(8, 0))
+    """
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in str(text).split("-", 1))
+    except ValueError:
+        raise ConfigError(f"{where}: expected HH:MM-HH:MM, got {text!r}") from None
+    return start, end
+
+
+def parse_delivery(table: Mapping[str, Any], *, base: Path | None = None) -> DeliverySettings:
+    """Read a ``[delivery]`` table; ``best_hour`` is relative to ``base`` (the campaign's folder)."""
+    from mailer.caps import check_class
+
+    if not isinstance(table, Mapping):
+        raise ConfigError("delivery must be a table")
+    unknown = set(table) - set(_DELIVERY_KEYS)
+    if unknown:
+        raise ConfigError(f"delivery: unknown key(s) {sorted(unknown)}; known: {', '.join(_DELIVERY_KEYS)}")
+    if sum(key in table for key in ("at", "window", "best_hour")) > 1:
+        raise ConfigError("delivery: give one of at, window and best_hour")
+    values: dict[str, Any] = {}
+    if "class" in table:
+        try:
+            values["message_class"] = check_class(str(table["class"]))
+        except ConfigError as err:
+            raise ConfigError(f"delivery.class: {err}") from None
+    if "at" in table:
+        at = table["at"]
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise ConfigError(f"delivery.at: a date and time with an offset, e.g. 2026-11-24T09:00:00Z; got {at!r}")
+        values["at"] = at
+    if "window" in table:
+        start, end = parse_times(table["window"], "delivery.window")
+        if not start < end:
+            raise ConfigError(f"delivery.window: must start before it ends, got {table['window']!r}")
+        values["window"] = (start, end)
+    if "day" in table:
+        if not isinstance(table["day"], date) or isinstance(table["day"], datetime):
+            raise ConfigError(f"delivery.day: a date such as 2026-11-24, got {table['day']!r}")
+        values["day"] = table["day"]
+    if "best_hour" in table:
+        if not isinstance(table["best_hour"], str):
+            raise ConfigError("delivery.best_hour: the send/open history file to learn from")
+        path = Path(table["best_hour"])
+        values["best_hour"] = path if base is None or path.is_absolute() else base / path
+    if "quiet_hours" in table:
+        quiet = table["quiet_hours"]
+        if quiet is True:
+            raise ConfigError('delivery.quiet_hours: a range such as "21:00-08:00", or false')
+        values["quiet_hours"] = False if quiet is False else parse_times(quiet, "delivery.quiet_hours")
+    if "on_cap" in table:
+        if table["on_cap"] not in ("defer", "drop"):
+            raise ConfigError(f"delivery.on_cap: defer or drop, got {table['on_cap']!r}")
+        values["on_cap"] = table["on_cap"]
+    if "expiry_hours" in table:
+        expiry = table["expiry_hours"]
+        if isinstance(expiry, bool) or not isinstance(expiry, (int, float)) or not expiry > 0:
+            raise ConfigError(f"delivery.expiry_hours: a positive number of hours, got {expiry!r}")
+        values["expiry_hours"] = float(expiry)
+    if "priority" in table:
+        if isinstance(table["priority"], bool) or not isinstance(table["priority"], int):
+            raise ConfigError(f"delivery.priority: a whole number, got {table['priority']!r}")
+        values["priority"] = table["priority"]
+    if "return_path" in table:
+        address = str(table["return_path"])
+        if "@" not in address or any(c in address for c in "\r\n<> "):
+            raise ConfigError(f"delivery.return_path: a bare address such as bounces@shop.test, got {address!r}")
+        values["return_path"] = address
+    return DeliverySettings(**values)
 
 
 @dataclass(frozen=True)
@@ -99,6 +217,7 @@ class Campaign:
     source: Path | None = None
     selection: Mapping[str, Any] = field(default_factory=dict)
     audience: Mapping[str, Any] = field(default_factory=dict)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     def __post_init__(self) -> None:
         where = str(self.source) if self.source else "campaign"
@@ -180,6 +299,10 @@ def load_campaign(path: str | Path) -> Campaign:
     selection = data.get("selection", {})
     audience = data.get("audience", {})
     _check_personalisation(path, selection, audience)
+    try:
+        delivery = parse_delivery(data.get("delivery", {}), base=path.parent)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     return Campaign(
         id=str(data["id"]),
         layout=str(data["layout"]),
@@ -198,6 +321,7 @@ def load_campaign(path: str | Path) -> Campaign:
         source=path,
         selection=selection,
         audience=audience,
+        delivery=delivery,
     )
 
 

@@ -113,3 +113,69 @@ def test_best_hour_plans_each_customer_at_the_send_time_models_hour(tmp_path: Pa
     for row in profiled:
         local = datetime.fromtimestamp(row.not_before, ZoneInfo(zones[row.recipient]))
         assert (local.date(), local.hour) == (day, hours[row.recipient])
+
+
+def delivery_campaign(tmp_path: Path, table: str) -> Path:
+    text = (FIXTURES / "campaign.toml").read_text(encoding="utf-8")
+    path = tmp_path / "campaign.toml"
+    path.write_text(text.replace('rates = "rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"')
+                    + f"\n[delivery]\n{table}\n", encoding="utf-8")  # fmt: skip
+    return path
+
+
+def test_campaign_delivery_table_plans_the_send(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    campaign = delivery_campaign(tmp_path, 'class = "lifecycle"\nwindow = "09:00-11:00"\nday = 2030-06-03\n'
+                                 'on_cap = "drop"\nexpiry_hours = 6\npriority = 5\n'
+                                 'return_path = "bounces@example-shop.test"')  # fmt: skip
+    args = run_args(tmp_path, "--queue-only")
+    args[1] = str(campaign)
+    assert main(args) == 0
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries()
+    assert len(rows) == 30
+    zones = {line.split(",")[0]: line.split(",")[5] for line in (FIXTURES / "customers.csv").read_text().splitlines()[1:]}
+    for row in rows:
+        assert (row.message_class, row.on_cap, row.priority) == ("lifecycle", "drop", 5)
+        assert row.expires_at - row.not_before == 6 * 3600
+        local = datetime.fromtimestamp(row.not_before, ZoneInfo(zones[row.recipient]))
+        assert local.date().isoformat() == "2030-06-03" and 9 <= local.hour < 11, (row.recipient, local)
+    spec = json.loads(open_store(tmp_path / "queue.sqlite3").get_campaign("autumn-newsletter-2026") or "{}")
+    assert spec["return_path"] == "bounces@example-shop.test"
+
+
+def test_command_line_overrides_the_delivery_table(tmp_path: Path) -> None:
+    campaign = delivery_campaign(tmp_path, 'class = "lifecycle"\nat = 2030-01-01T12:00:00Z\nquiet_hours = false')
+    args = run_args(tmp_path, "--queue-only", "--class", "promotional", "--at", "2031-01-01T12:00Z")
+    args[1] = str(campaign)
+    assert main(args) == 0
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries()
+    assert {r.message_class for r in rows} == {"promotional"}
+    assert {r.not_before for r in rows} == {datetime_utc(2031, 1, 1, 12)}
+
+
+def datetime_utc(*parts: int) -> float:
+    from datetime import datetime, timezone
+
+    return datetime(*parts, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('class = "newsletter"', "delivery.class: unknown message class 'newsletter'"),
+        ('window = "11:00-09:00"', "delivery.window: must start before it ends"),
+        ('at = 2030-01-01T12:00:00Z\nwindow = "09:00-10:00"', "delivery: give one of at, window and best_hour"),
+        ('quiet = "22:00-07:00"', "delivery: unknown key(s) ['quiet']"),
+        ('return_path = "x@y.test\\r\\nBcc: z@w.test"', "delivery.return_path: a bare address"),
+    ],
+)
+def test_bad_delivery_table_names_the_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, message: str
+) -> None:
+    args = run_args(tmp_path, "--queue-only")
+    args[1] = str(delivery_campaign(tmp_path, table))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "campaign.toml: " in err and message in err, err

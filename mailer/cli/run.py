@@ -15,7 +15,7 @@ import asyncio
 import os
 import sys
 import time
-from datetime import date, datetime, time as dtime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +23,9 @@ from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mailer.campaign import Campaign
+    from mailer.campaign import Campaign, DeliverySettings
     from mailer.personalise.strategies import Personalisation
-    from mailer.plan import Rule
+    from mailer.plan import QuietHours, Rule
     from mailer.report import Report
     from mailer.store import Store
     from mailer.worker import WorkerStats
@@ -55,21 +55,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="HISTORY",
         help="send on --day at each customer's best hour, learnt from this send/open history (see mailer sto)",
     )
-    parser.add_argument("--day", type=date.fromisoformat, help="the day for --window (default: today, UTC)")
+    parser.add_argument("--day", type=date.fromisoformat,
+                        help="the day for --window and --best-hour (default: [delivery] day, else today, UTC)")
     parser.add_argument("--no-quiet-hours", action="store_true", help="allow sending at night, local time")
-    parser.add_argument("--class", dest="message_class", default="promotional",
-                        choices=("transactional", "lifecycle", "promotional"), help="message class (caps)")
-    parser.add_argument("--on-cap", choices=("defer", "drop"), default="defer",
-                        help="what to do with a capped recipient (default: defer)")
-    parser.add_argument("--expiry", type=float, default=24.0, help="hours after its planned time a message expires")
+    parser.add_argument("--class", dest="message_class", choices=("transactional", "lifecycle", "promotional"),
+                        help="message class for caps (default: the campaign's [delivery] class, else promotional)")
+    parser.add_argument("--on-cap", choices=("defer", "drop"),
+                        help="what to do with a capped recipient (default: [delivery] on_cap, else defer)")
+    parser.add_argument("--expiry", type=float,
+                        help="hours after its planned time a message expires (default: [delivery] expiry_hours, else 24)")
     parser.add_argument("--queue-only", action="store_true", help="queue, and leave delivery to `mailer worker`")
     parser.add_argument("--return-path", help="envelope sender for bounces (default: the From address)")
     parser.set_defaults(func=run)
 
 
-def _rule(args: argparse.Namespace) -> Rule | None:
+def _rule(args: argparse.Namespace, settings: DeliverySettings) -> Rule | None:
+    """When to send: the command line's choice, else the campaign's ``[delivery]``, else now."""
     from mailer.plan import At, LocalWindow
 
+    day = args.day or settings.day or datetime.now(timezone.utc).date()
     if args.at:
         try:
             when = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
@@ -79,14 +83,28 @@ def _rule(args: argparse.Namespace) -> Rule | None:
             raise ConfigError(f"--at {args.at!r}: give a UTC offset, e.g. Z or +01:00")
         return At(when)
     if args.window:
-        try:
-            start, end = (dtime.fromisoformat(part.strip()) for part in args.window.split("-", 1))
-        except ValueError as err:
-            raise ConfigError(f"--window {args.window!r}: expected HH:MM-HH:MM") from err
-        return LocalWindow(args.day or datetime.now(timezone.utc).date(), start, end)
+        from mailer.campaign import parse_times
+
+        return LocalWindow(day, *parse_times(args.window, "--window"))
     if args.best_hour:
-        return best_hour_rule(args.best_hour, args.day or datetime.now(timezone.utc).date())
+        return best_hour_rule(args.best_hour, day)
+    if settings.at is not None:
+        return At(settings.at)
+    if settings.window is not None:
+        return LocalWindow(day, *settings.window)
+    if settings.best_hour is not None:
+        return best_hour_rule(settings.best_hour, day)
     return None
+
+
+def _quiet(args: argparse.Namespace, settings: DeliverySettings) -> QuietHours | None:
+    from mailer.plan import QuietHours
+
+    if args.no_quiet_hours or settings.quiet_hours is False:
+        return None
+    if settings.quiet_hours:
+        return QuietHours(*settings.quiet_hours)
+    return QuietHours()
 
 
 def best_hour_rule(history: Path, day: date) -> Rule:
@@ -153,16 +171,17 @@ def run(args: argparse.Namespace) -> int:
     from mailer.campaign import load_campaign
     from mailer.customers import iter_customers
     from mailer.delivery import queue_campaign, spec_for
-    from mailer.plan import QuietHours
     from mailer.report import Report
     from mailer.store import open_store
 
     campaign = load_campaign(args.campaign)
-    rule = _rule(args)
+    settings = campaign.delivery
+    rule = _rule(args, settings)
     report = Report()
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
     try:
-        spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir, return_path=args.return_path)
+        spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir,
+                        return_path=args.return_path or settings.return_path)  # fmt: skip
         personalisation = campaign_personalisation(campaign, args, store, report)
         queued = queue_campaign(
             store,
@@ -170,10 +189,11 @@ def run(args: argparse.Namespace) -> int:
             iter_customers(args.customers, report=report),
             spec=spec,
             rule=rule,
-            quiet=None if args.no_quiet_hours else QuietHours(),
-            message_class=args.message_class,
-            expiry=args.expiry * 3600,
-            on_cap=args.on_cap,
+            quiet=_quiet(args, settings),
+            message_class=args.message_class or settings.message_class or "promotional",
+            expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
+            on_cap=args.on_cap or settings.on_cap or "defer",
+            priority=settings.priority or 0,
             report=report,
             personalisation=personalisation,
         )
@@ -197,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
 
         stats = asyncio.run(go())
         print(f"delivered: {stats}")
+        if args.transport.startswith("outbox:"):
+            print(f"messages (.eml) are in {Path(args.transport[len('outbox:'):]).resolve()}")
         _, _, next_due = store.pending(now=time.time())
         if next_due is not None:
             print(f"next message due at {datetime.fromtimestamp(next_due, timezone.utc):%Y-%m-%d %H:%M:%S} UTC; "
