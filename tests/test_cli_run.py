@@ -4,6 +4,7 @@ embedded default (SQLite + outbox directory)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,7 @@ def test_best_hour_plans_each_customer_at_the_send_time_models_hour(tmp_path: Pa
 
 def delivery_campaign(tmp_path: Path, table: str) -> Path:
     text = (FIXTURES / "campaign.toml").read_text(encoding="utf-8")
+    text = re.sub(r"\n\[delivery\]\n.*?(?=\n\[)", "", text, flags=re.S)  # the sample's own table
     path = tmp_path / "campaign.toml"
     path.write_text(text.replace('rates = "rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"')
                     + f"\n[delivery]\n{table}\n", encoding="utf-8")  # fmt: skip
