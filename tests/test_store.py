@@ -154,6 +154,25 @@ def test_zombie_commit_is_refused(store: Store) -> None:
     assert row is not None and (row.state, row.reply_code) == ("sent", 250)
 
 
+def test_operator_settles_unknown_rows(store: Store) -> None:
+    store.enqueue([new(f"C{i}", expires_at=1e9, payload={"shown": [f"P{i}"]}) for i in range(3)]
+                  + [new("C9", campaign="other", expires_at=1e9)], now=0)  # fmt: skip
+    for d in store.claim("w", now=1, limit=10, lease_seconds=5).deliveries:
+        store.mark_sending(d.id, "w", now=1)
+    store.recover(now=100)
+    assert store.counts() == {"unknown": 4}
+    assert store.settle_unknown("queued", campaign="autumn", recipients=["C0"], now=200) == 1
+    assert store.settle_unknown("sent", campaign="autumn", now=200) == 2
+    assert store.settle_unknown("sent", campaign="autumn", now=300) == 0  # settled rows stay settled
+    states = {(d.campaign, d.recipient): d.state for d in store.deliveries()}
+    assert states == {("autumn", "C0"): "queued", ("autumn", "C1"): "sent", ("autumn", "C2"): "sent",
+                      ("other", "C9"): "unknown"}  # fmt: skip
+    assert store.get("autumn", "C0").not_before == 200  # type: ignore[union-attr]
+    assert [s.message_class for s in store.send_log("C1")] == ["promotional"] and store.send_log("C0") == []
+    assert sorted(store.shown(["C1", "C2"])) == [("C1", "P1"), ("C2", "P2")]
+    assert store.settle_unknown("queued", now=400) == 1  # every campaign
+
+
 def test_zombie_commit_after_recovery_to_unknown_is_refused(store: Store) -> None:
     store.enqueue([new()], now=0)
     (d,) = store.claim("zombie", now=1, lease_seconds=10).deliveries

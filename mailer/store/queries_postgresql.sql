@@ -316,3 +316,24 @@ WHERE n <= %(emails)s AND products IS NOT NULL;
 -- name: add_products_column
 -- Stores made before the send log kept products gain the column.
 ALTER TABLE send_log ADD COLUMN IF NOT EXISTS products TEXT;
+
+-- name: requeue_unknown
+-- An operator found that messages left 'unknown' (their worker died mid-send)
+-- never reached the server: send them again from now, within their expiry.
+UPDATE deliveries
+SET state = 'queued', not_before = %(now)s, lease_owner = NULL, lease_deadline = NULL,
+    updated_at = %(now)s, reason = 'unknown; requeued by an operator'
+WHERE state = 'unknown' AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s) AND (%(recipients)s::text[] IS NULL OR recipient = ANY(%(recipients)s));
+
+-- name: log_unknown_sent
+-- An operator found that 'unknown' messages did reach the server: the caps
+-- and the shown-products log count them as sent at the time they were sent.
+INSERT INTO send_log (delivery, campaign, recipient, message_class, at, products)
+SELECT id, campaign, recipient, message_class, coalesce(updated_at, not_before), (payload::jsonb -> 'shown')::text
+FROM deliveries WHERE state = 'unknown' AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s) AND (%(recipients)s::text[] IS NULL OR recipient = ANY(%(recipients)s));
+
+-- name: mark_unknown_sent
+-- ...and their rows become 'sent'.
+UPDATE deliveries
+SET state = 'sent', reason = 'unknown; confirmed sent by an operator', updated_at = %(now)s
+WHERE state = 'unknown' AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s) AND (%(recipients)s::text[] IS NULL OR recipient = ANY(%(recipients)s));

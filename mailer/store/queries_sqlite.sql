@@ -302,3 +302,24 @@ WHERE n <= :emails AND products IS NOT NULL;
 -- name: add_products_column
 -- Stores made before the send log kept products gain the column.
 ALTER TABLE send_log ADD COLUMN products TEXT;
+
+-- name: requeue_unknown
+-- An operator found that messages left 'unknown' (their worker died mid-send)
+-- never reached the server: send them again from now, within their expiry.
+UPDATE deliveries
+SET state = 'queued', not_before = :now, lease_owner = NULL, lease_deadline = NULL,
+    updated_at = :now, reason = 'unknown; requeued by an operator'
+WHERE state = 'unknown' AND (:campaign IS NULL OR campaign = :campaign) AND (:recipients IS NULL OR recipient IN (SELECT value FROM json_each(:recipients)));
+
+-- name: log_unknown_sent
+-- An operator found that 'unknown' messages did reach the server: the caps
+-- and the shown-products log count them as sent at the time they were sent.
+INSERT INTO send_log (delivery, campaign, recipient, message_class, at, products)
+SELECT id, campaign, recipient, message_class, coalesce(updated_at, not_before), json_extract(payload, '$.shown')
+FROM deliveries WHERE state = 'unknown' AND (:campaign IS NULL OR campaign = :campaign) AND (:recipients IS NULL OR recipient IN (SELECT value FROM json_each(:recipients)));
+
+-- name: mark_unknown_sent
+-- ...and their rows become 'sent'.
+UPDATE deliveries
+SET state = 'sent', reason = 'unknown; confirmed sent by an operator', updated_at = :now
+WHERE state = 'unknown' AND (:campaign IS NULL OR campaign = :campaign) AND (:recipients IS NULL OR recipient IN (SELECT value FROM json_each(:recipients)));

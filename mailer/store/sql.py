@@ -393,6 +393,36 @@ class SQLStore:
         rows = self._read("paused", {"pool": pool, "now": now})
         return (rows[0]["until"], rows[0]["code"], rows[0]["reason"]) if rows else None
 
+    def settle_unknown(
+        self,
+        outcome: Literal["queued", "sent"],
+        *,
+        campaign: str | None = None,
+        recipients: Iterable[str] | None = None,
+        now: float | None = None,
+    ) -> int:
+        """Settle rows left ``unknown`` (a worker died mid-send) once an
+        operator knows what happened, e.g. from the relay's logs: ``queued``
+        sends them again (until they expire), ``sent`` records them as sent.
+        Only ``unknown`` rows change; returns how many."""
+        now = time.time() if now is None else now
+        params = {
+            "campaign": campaign,
+            "recipients": None if recipients is None else self._id_list(list(recipients)),
+            "now": now,
+        }
+        q = self._q
+
+        def body(db: Any) -> int:
+            if outcome == "queued":
+                return int(db.execute(q["requeue_unknown"].sql, params).rowcount)
+            if outcome == "sent":
+                db.execute(q["log_unknown_sent"].sql, params)
+                return int(db.execute(q["mark_unknown_sent"].sql, params).rowcount)
+            raise StoreError(f"unknown rows settle as 'queued' or 'sent', not {outcome!r}")
+
+        return self._transaction(body)
+
     # -- campaigns and reporting --------------------------------------------------------------------
 
     def put_campaign(self, campaign_id: str, spec: str, *, now: float | None = None) -> None:
