@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mailer import eventloop  # noqa: E402
 from mailer.campaign import load_campaign  # noqa: E402
 from mailer.customers import Customer, iter_customers  # noqa: E402
 from mailer.delivery import CampaignRenderer, queue_campaign, spec_for  # noqa: E402
@@ -108,7 +109,7 @@ def worker_process(store_path: str, port: int, concurrency: int, pool: int) -> N
         finally:
             await transport.aclose()
 
-    asyncio.run(go())
+    eventloop.run(go())
     store.close()
 
 

@@ -30,7 +30,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from mailer.errors import ConfigError, MailerError
 from mailer.store import Delivery, Outcome, Store
@@ -45,6 +45,9 @@ Renderer = Callable[[Delivery], Envelope]
 :class:`MailerError` (the row then fails with the reason)."""
 
 Mode = Literal["once", "until-idle", "forever"]
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,8 @@ class WorkerOptions:
     ``policy_pause``: how long a 421 backs off, and a 5.7.x policy
     rejection pauses, the whole transport; ``pause_check``: how often the
     store is asked whether another worker paused it. ``retry_base``/``retry_cap``:
-    exponential backoff for temporary failures.
+    exponential backoff for temporary failures. ``group_commit``: how long
+    a reply may wait to be recorded with others in one transaction.
     """
 
     concurrency: int = 8
@@ -75,6 +79,7 @@ class WorkerOptions:
     retry_cap: float = 4 * 3600.0
     poll_interval: float = 1.0
     pause_check: float = 0.5
+    group_commit: float = 0.005
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_domain < 1:
@@ -94,6 +99,53 @@ class WorkerStats:
     def __str__(self) -> str:
         parts = [f"{n} {state}" for state, n in sorted(self.outcomes.items())]
         return ", ".join(parts) or "nothing to send"
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Runs the requests made in one turn of the event loop as one call.
+
+    The sends in flight reach "mark sending" and "record the reply" in bursts;
+    committing each burst in one transaction, instead of one per message,
+    is what lets a worker keep up with a fast relay. Every request still
+    waits for its own commit before going on.
+    """
+
+    def __init__(self, run: Callable[[list[Item]], list[Result]], *, delay: float = 0.0, most: int = 256) -> None:
+        self._run = run
+        self.delay = delay
+        self.most = most
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+
+    def submit(self, item: Item) -> asyncio.Future[Result]:
+        """Queue ``item``; the future resolves once its group is committed
+        (in this turn of the loop, or within ``delay`` seconds)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        self._pending.append((item, future))
+        if len(self._pending) >= self.most:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.delay, self._flush) if self.delay > 0 else loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            results = self._run([item for item, _ in batch])
+        except BaseException as err:  # every waiter sees the store's error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
 
 
 class Worker:
@@ -122,6 +174,13 @@ class Worker:
         self._domains: dict[str, asyncio.Semaphore] = {}
         self._pause: tuple[float, int | None, str | None] | None = None
         self._pause_checked = float("-inf")
+        self._marks: GroupCommit[tuple[int, str | None], str] = GroupCommit(
+            lambda rows: list(store.mark_sending_many(rows, self.owner, now=self.clock()))
+        )
+        # Replies arrive one by one; a few milliseconds gather them into one commit.
+        self._finishes: GroupCommit[tuple[int, Outcome], bool] = GroupCommit(
+            lambda rows: store.finish_many(rows, self.owner, now=self.clock()), delay=options.group_commit
+        )
 
     def stop(self) -> None:
         """Stop claiming; rows not yet sending go back; sends in flight finish."""
@@ -227,12 +286,12 @@ class Worker:
             if self.stopping:
                 store.release(owner, [delivery.id], now=self.clock())
                 return self._count("released")
-            started = store.mark_sending(delivery.id, owner, now=self.clock(), message_id=envelope.message_id or None)
+            started = await self._marks.submit((delivery.id, envelope.message_id or None))
             if started != "sending":
                 return self._count(started)
             replies = await self.transport.send(envelope)
         reply = replies.get(delivery.address) or next(iter(replies.values()), Reply.dropped("no reply"))
-        return self._record(delivery, reply)
+        return await self._record(delivery, reply)
 
     def _paused(self) -> tuple[float, int | None, str | None] | None:
         """The transport's pause, read from the store at most every
@@ -254,7 +313,7 @@ class Worker:
         self.store.put_back(delivery.id, self.owner, state="deferred", not_before=until, reason=reason, now=self.clock())
         return self._count("deferred")
 
-    def _record(self, delivery: Delivery, reply: Reply) -> str:
+    async def _record(self, delivery: Delivery, reply: Reply) -> str:
         now = self.clock()
         verdict = classify(reply)
         attempt = delivery.attempts + 1
@@ -284,7 +343,7 @@ class Worker:
                 outcome = Outcome("expired", **{**fields, "reason": f"{verdict.reason}; expired before a retry"})  # type: ignore[arg-type]
             else:
                 outcome = Outcome("deferred", not_before=now + delay, **fields)  # type: ignore[arg-type]
-        if not self.store.finish(delivery.id, self.owner, outcome, now=now):
+        if not await self._finishes.submit((delivery.id, outcome)):
             self.stats.refused_commits += 1
             log.warning("lease on %s/%s was lost; its outcome (%s) was not recorded",
                         delivery.campaign, delivery.recipient, outcome.state)

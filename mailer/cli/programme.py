@@ -16,7 +16,6 @@ purchase history; for ``reactivation``, the lapsed programme's non-targets.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import dataclasses
 from collections import defaultdict
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailer.cli.worker import add_delivery_options, add_store_option, deliver
+from mailer import eventloop
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def run_programme(args: argparse.Namespace) -> int:
         for line in report.lines()[:20]:
             print(f"  {line}")
         if not args.queue_only:
-            stats = asyncio.run(deliver(args, store, "until-idle"))
+            stats = eventloop.run(deliver(args, store, "until-idle"))
             print(f"delivered: {stats}")
     finally:
         store.close()

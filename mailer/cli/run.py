@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailer.cli.worker import add_delivery_options, add_store_option, deliver
+from mailer import eventloop
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                     ticker.cancel()
                     sys.stderr.write("\n")
 
-        stats = asyncio.run(go())
+        stats = eventloop.run(go())
         print(f"delivered: {stats}")
         if args.transport.startswith("outbox:"):
             print(f"messages (.eml) are in {Path(args.transport[len('outbox:'):]).resolve()}")

@@ -16,6 +16,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from mailer import eventloop
+
 if TYPE_CHECKING:
     from mailer.store import Store
     from mailer.worker import WorkerOptions, WorkerStats
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
     try:
-        stats = asyncio.run(deliver(args, store, args.mode))
+        stats = eventloop.run(deliver(args, store, args.mode))
     finally:
         store.close()
     print(f"worker: {stats}")

@@ -239,55 +239,77 @@ class SQLStore:
         """Commit ``sending`` before the message's DATA goes out, if the lease
         is still ``owner``'s. ``suppressed``: the recipient was suppressed after
         queueing (the row now says so); ``lost``: the lease is gone — do not send."""
+        return self.mark_sending_many([(delivery_id, message_id)], owner, now=now)[0]
+
+    def mark_sending_many(
+        self, rows: Iterable[tuple[int, str | None]], owner: str, *, now: float | None = None
+    ) -> list[Literal["sending", "suppressed", "lost"]]:
+        """:meth:`mark_sending` for several ``(id, message id)`` rows in one
+        transaction (one commit for a worker's whole group of ready messages)."""
         now = time.time() if now is None else now
-        params = {"id": delivery_id, "owner": owner, "now": now, "message_id": message_id}
+        items = list(rows)
+        q = self._q
 
-        def body(db: Any) -> Literal["sending", "suppressed", "lost"]:
-            if db.execute(self._q["mark_sending"].sql, params).rowcount:
-                return "sending"
-            row = db.execute(self._q["get_by_id"].sql, {"id": delivery_id}).fetchone()
-            if row is not None and row["state"] == "leased" and row["lease_owner"] == owner and row["lease_deadline"] > now:
-                db.execute(self._q["suppress_leased"].sql, {"id": delivery_id, "owner": owner, "now": now})
-                return "suppressed"
-            return "lost"
+        def body(db: Any) -> list[Literal["sending", "suppressed", "lost"]]:
+            results: list[Literal["sending", "suppressed", "lost"]] = []
+            for delivery_id, message_id in items:
+                params = {"id": delivery_id, "owner": owner, "now": now, "message_id": message_id}
+                if db.execute(q["mark_sending"].sql, params).rowcount:
+                    results.append("sending")
+                    continue
+                row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone()
+                if row is not None and row["state"] == "leased" and row["lease_owner"] == owner and row["lease_deadline"] > now:
+                    db.execute(q["suppress_leased"].sql, {"id": delivery_id, "owner": owner, "now": now})
+                    results.append("suppressed")
+                else:
+                    results.append("lost")
+            return results
 
-        return self._transaction(body)
+        return self._transaction(body) if items else []
 
     def finish(self, delivery_id: int, owner: str, outcome: Outcome, *, now: float | None = None) -> bool:
         """Record what became of a send, fenced: False (and nothing changed)
         when ``owner`` no longer holds the row — a zombie's late reply."""
+        return self.finish_many([(delivery_id, outcome)], owner, now=now)[0]
+
+    def finish_many(self, rows: Iterable[tuple[int, Outcome]], owner: str, *, now: float | None = None) -> list[bool]:
+        """:meth:`finish` for several ``(id, outcome)`` rows in one transaction."""
         now = time.time() if now is None else now
+        items = list(rows)
         q = self._q
 
-        def body(db: Any) -> bool:
-            row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone() if outcome.suppress else None
-            done = db.execute(
-                q["finish"].sql,
-                {
-                    "id": delivery_id,
-                    "owner": owner,
-                    "state": outcome.state,
-                    "not_before": outcome.not_before,
-                    "code": outcome.code,
-                    "enhanced": outcome.enhanced,
-                    "text": outcome.text,
-                    "reason": outcome.reason,
-                    "now": now,
-                },
-            ).rowcount
-            if not done:
-                return False
-            if outcome.state in _SENT_STATES:
-                db.execute(q["log_send"].sql, {"id": delivery_id, "now": now})
-            if outcome.suppress and row is not None:
-                db.execute(
-                    q["suppress"].sql,
-                    {"kind": "address", "value": row["address"].lower(), "reason": outcome.suppress,
-                     "detail": outcome.reason or outcome.text, "now": now},
-                )
-            return True
+        def body(db: Any) -> list[bool]:
+            results = []
+            for delivery_id, outcome in items:
+                row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone() if outcome.suppress else None
+                done = db.execute(
+                    q["finish"].sql,
+                    {
+                        "id": delivery_id,
+                        "owner": owner,
+                        "state": outcome.state,
+                        "not_before": outcome.not_before,
+                        "code": outcome.code,
+                        "enhanced": outcome.enhanced,
+                        "text": outcome.text,
+                        "reason": outcome.reason,
+                        "now": now,
+                    },
+                ).rowcount
+                results.append(bool(done))
+                if not done:
+                    continue
+                if outcome.state in _SENT_STATES:
+                    db.execute(q["log_send"].sql, {"id": delivery_id, "now": now})
+                if outcome.suppress and row is not None:
+                    db.execute(
+                        q["suppress"].sql,
+                        {"kind": "address", "value": row["address"].lower(), "reason": outcome.suppress,
+                         "detail": outcome.reason or outcome.text, "now": now},
+                    )
+            return results
 
-        return self._transaction(body)
+        return self._transaction(body) if items else []
 
     # -- suppression and preferences ---------------------------------------------------------------
 

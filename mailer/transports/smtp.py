@@ -7,6 +7,8 @@ dropped after any error that may have left it in an unknown state. At most
 :class:`~mailer.transports.replies.Reply` per recipient — including a
 refused RCPT (aiosmtplib's ``SMTPRecipientsRefused``, which is not an
 ``SMTPResponseException``) and a dropped connection (``code=None``).
+``timeout`` bounds connecting, and then each whole mail transaction (MAIL,
+RCPT, DATA): a server that stalls anywhere in it drops the connection.
 """
 
 from __future__ import annotations
@@ -102,7 +104,12 @@ class SMTPTransport:
                 if client is None or not client.is_connected:
                     client, used = await self._connect(), 0
                 stage = "mail"
-                errors, response = await client.sendmail(envelope.sender, list(envelope.recipients), envelope.data)
+                # One deadline for the whole transaction rather than one timer per
+                # command: the same protection from a stalled server, for less work.
+                async with asyncio.timeout(self.timeout):
+                    errors, response = await client.sendmail(
+                        envelope.sender, list(envelope.recipients), envelope.data, timeout=None
+                    )
                 keep = True
                 replies = {r: Reply.parse(250, response, stage="data") for r in envelope.recipients}
                 for recipient, refused in errors.items():
