@@ -30,7 +30,7 @@ from mailer.localise import Localiser, Localisers
 from mailer.mime import MessageTemplate
 from mailer.money import Rates
 from mailer.products import Product
-from mailer.render import RenderedEmail, make_environment, render
+from mailer.render import CacheBudget, FragmentStore, RenderedEmail, make_environment, render
 from mailer.report import Report
 from mailer.tokens import Signer
 
@@ -40,9 +40,11 @@ with the unsubscribe link among it); we warn a little before that."""
 
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.I)
 _CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
-_VIEW_CACHE_LIMIT = 1_000
-"""Product views kept per (locale, currency); past it, new ones are built
-each time (see :data:`mailer.render.FRAGMENT_CACHE_LIMIT` for why)."""
+CACHE_BUDGET = 64 * 1024 * 1024
+"""Characters (about bytes) a composer keeps of product views and rendered
+cards, across all its locales; past it, new ones are built each time."""
+_VIEW_OVERHEAD = 1_200
+"""What a cached product view costs besides its text (two dicts and their entries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,9 @@ class Composer:
     >>> from mailer.campaign import load_campaign           # doctest: +SKIP
     >>> composer = Composer(load_campaign("fixtures/campaign.toml"))  # doctest: +SKIP
     >>> message = composer.compose(customer, {"picks": products})      # doctest: +SKIP
+
+    Product views and rendered product cards are cached per locale and
+    currency, within ``cache_budget`` characters (about bytes) in all.
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class Composer:
         rates: Rates | None = None,
         signer: Signer,
         now: datetime | None = None,
+        cache_budget: int = CACHE_BUDGET,
     ) -> None:
         self.campaign = campaign
         self.catalogs = catalogs or Catalogs(DEFAULT_LAYOUTS_DIR.parent / "locales")
@@ -139,6 +145,7 @@ class Composer:
         self.now = now or campaign.send_date or datetime.now(timezone.utc)
         self._states: dict[tuple[str, str], _LocaleState] = {}
         self._view_serial = 0
+        self.cache_budget = CacheBudget(cache_budget)
         self._text_env = make_environment(False)
         from_name, from_address = _mailbox(campaign.sender, "from", campaign)
         reply_name, reply_address = (
@@ -166,7 +173,9 @@ class Composer:
             offer.setdefault("expires", None)
             constants = {"content": content, "brand": brand, "offer": offer}
             state = _LocaleState(
-                layout=self.layouts.get(self.campaign.layout, locale, constants=constants, l10n=l10n)
+                layout=self.layouts.get(self.campaign.layout, locale, constants=constants, l10n=l10n),
+                fragments_html=FragmentStore(self.cache_budget),
+                fragments_text=FragmentStore(self.cache_budget),
             )
             state.subject = self._compile_text("subject", chain)
             state.preheader = self._compile_text("preheader", chain)
@@ -218,7 +227,8 @@ class Composer:
             "size": product.size or "",
         }
         html = _escaped(text)
-        if len(state.views_html) < _VIEW_CACHE_LIMIT:
+        size = _VIEW_OVERHEAD + 2 * sum(len(v) for v in text.values() if type(v) is str)
+        if self.cache_budget.take(size):
             state.views_html[product] = html
             state.views_text[product] = text
         return html, text
@@ -400,6 +410,7 @@ class ComposerVariants:
                 variant, layouts=base.layouts, catalogs=base.catalogs, rates=base.localisers.rates,
                 signer=base.signer, now=base.now,
             )  # fmt: skip
+            composer.cache_budget = base.cache_budget  # one memory bound for all variants
             self._composers[key] = composer
         return composer
 

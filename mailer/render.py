@@ -74,11 +74,44 @@ def _qp_filter(value: Any) -> markupsafe.Markup:
 
 
 FRAGMENT_CACHE_LIMIT = 1_000
-"""Fragments kept per cache dict; past it, new fragments render uncached.
+"""Fragments kept per plain cache dict; past it, new fragments render uncached.
+A :class:`FragmentStore` is bounded by its :class:`CacheBudget` instead."""
 
-Recommendations are skewed towards popular products, which also come first,
-so the first thousand cards per locale and currency take most of the
-hits; the bound keeps memory flat however many recipients a campaign has."""
+
+class CacheBudget:
+    """Memory a composer's caches may fill, in characters (about bytes: the
+    cached text is mostly ASCII), shared by all its locales and parts.
+
+    Recommendations are skewed towards popular products, so whatever the
+    budget holds takes most of the hits; the bound keeps memory flat however
+    many recipients a campaign has.
+
+    >>> budget = CacheBudget(10)
+    >>> budget.take(6), budget.take(6), budget.left
+    (True, False, 4)
+    """
+
+    __slots__ = ("left",)
+
+    def __init__(self, chars: int) -> None:
+        self.left = chars
+
+    def take(self, chars: int) -> bool:
+        """Reserve ``chars`` if they fit."""
+        if chars > self.left:
+            return False
+        self.left -= chars
+        return True
+
+
+class FragmentStore(dict):  # type: ignore[type-arg]
+    """A fragment cache bounded by a shared :class:`CacheBudget`."""
+
+    __slots__ = ("budget",)
+
+    def __init__(self, budget: CacheBudget) -> None:
+        super().__init__()
+        self.budget = budget
 
 
 class FragmentCache(Extension):
@@ -126,7 +159,8 @@ class FragmentCache(Extension):
         fragment = cache.get(entry)
         if fragment is None:
             fragment = caller()
-            if len(cache) < FRAGMENT_CACHE_LIMIT:
+            budget = getattr(cache, "budget", None)
+            if budget.take(len(fragment) + 100) if budget is not None else len(cache) < FRAGMENT_CACHE_LIMIT:
                 cache[entry] = fragment
         return fragment
 
