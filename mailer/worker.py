@@ -66,6 +66,8 @@ class WorkerOptions:
     store is asked whether another worker paused it. ``retry_base``/``retry_cap``:
     exponential backoff for temporary failures. ``group_commit``: how long
     a reply may wait to be recorded with others in one transaction.
+    ``shared_per_domain``: hold ``per_domain`` across every worker sharing
+    the store (counted in the store when a send starts), not only per worker.
     """
 
     concurrency: int = 8
@@ -80,6 +82,7 @@ class WorkerOptions:
     poll_interval: float = 1.0
     pause_check: float = 0.5
     group_commit: float = 0.005
+    shared_per_domain: bool = True
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_domain < 1:
@@ -174,8 +177,9 @@ class Worker:
         self._domains: dict[str, asyncio.Semaphore] = {}
         self._pause: tuple[float, int | None, str | None] | None = None
         self._pause_checked = float("-inf")
+        shared_cap = options.per_domain if options.shared_per_domain else None
         self._marks: GroupCommit[tuple[int, str | None], str] = GroupCommit(
-            lambda rows: list(store.mark_sending_many(rows, self.owner, now=self.clock()))
+            lambda rows: list(store.mark_sending_many(rows, self.owner, now=self.clock(), per_domain=shared_cap))
         )
         # Replies arrive one by one; a few milliseconds gather them into one commit.
         self._finishes: GroupCommit[tuple[int, Outcome], bool] = GroupCommit(
@@ -272,24 +276,32 @@ class Worker:
         except MailerError as err:
             store.put_back(delivery.id, owner, state="failed", reason=f"cannot render: {err}", now=self.clock())
             return self._count("failed")
-        async with self._domain(envelope.domain):
-            if self.options.rate is not None:
-                # Reserved even if the message then waits: a spent token can only slow us down.
-                wait = store.reserve_token(
-                    self.transport.name, rate=self.options.rate.rate, burst=self.options.rate.burst, now=self.clock()
-                )
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            paused = self._paused()
-            if paused is not None:
-                return self._postpone(delivery, paused[0], f"transport paused: {paused[2]}")
-            if self.stopping:
-                store.release(owner, [delivery.id], now=self.clock())
-                return self._count("released")
-            started = await self._marks.submit((delivery.id, envelope.message_id or None))
-            if started != "sending":
-                return self._count(started)
-            replies = await self.transport.send(envelope)
+        token_spent = False
+        while True:
+            async with self._domain(envelope.domain):
+                if self.options.rate is not None and not token_spent:
+                    # Reserved even if the message then waits: a spent token can only slow us down.
+                    wait = store.reserve_token(
+                        self.transport.name, rate=self.options.rate.rate, burst=self.options.rate.burst,
+                        now=self.clock(),
+                    )  # fmt: skip
+                    token_spent = True
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                paused = self._paused()
+                if paused is not None:
+                    return self._postpone(delivery, paused[0], f"transport paused: {paused[2]}")
+                if self.stopping:
+                    store.release(owner, [delivery.id], now=self.clock())
+                    return self._count("released")
+                started = await self._marks.submit((delivery.id, envelope.message_id or None))
+                if started == "sending":
+                    replies = await self.transport.send(envelope)
+                    break
+                if started != "busy":
+                    return self._count(started)
+            # Other workers are sending to this domain up to the shared cap: wait for a slot.
+            await self._sleep(self.rng.uniform(0.01, 0.05))
         reply = replies.get(delivery.address) or next(iter(replies.values()), Reply.dropped("no reply"))
         return await self._record(delivery, reply)
 

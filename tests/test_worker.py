@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from mailer.errors import MailerError
-from mailer.store import Delivery, NewDelivery, Store, open_store
+from mailer.store import Delivery, NewDelivery, Outcome, Store, open_store
 from mailer.throttle import RateLimit
 from mailer.transports import Envelope
 from mailer.transports.memory import MemoryTransport
 from mailer.transports.replies import Reply
 from mailer.worker import Worker, WorkerOptions
-from tests.test_store import drop, postgres_store
+from tests.test_store import POSTGRES_DSN, drop, postgres_store
 
 
 def render(delivery: Delivery) -> Envelope:
@@ -247,6 +247,59 @@ def test_per_domain_cap_limits_concurrent_sends(store: Store) -> None:
     options = WorkerOptions(concurrency=8, per_domain=2, lease_seconds=5)
     assert run(Worker(store, MemoryTransport(handler), render, options=options)) == {"sent": 12}
     assert peak["big.test"] == 2
+
+
+def another_handle(store: Store) -> Store:
+    """A second connection to the same store, as another worker process would open."""
+    if store.backend == "sqlite":
+        return open_store(store.url, caps=None)
+    from mailer.store.postgres import PostgresStore
+
+    return PostgresStore(POSTGRES_DSN, schema=store.schema, caps=None)  # type: ignore[attr-defined,arg-type]
+
+
+def test_per_domain_cap_holds_across_workers(store: Store) -> None:
+    """Two workers, each allowed 3 in flight to a domain, share a cap of 3."""
+    queue(store, 24, domain="big.test")
+    queue(store, 4, campaign="other", domain="small.test")
+    active = Counter[str]()
+    peak = Counter[str]()
+
+    async def handler(envelope: Envelope, rcpt: str) -> Reply:
+        active[envelope.domain] += 1
+        peak[envelope.domain] = max(peak[envelope.domain], active[envelope.domain])
+        await asyncio.sleep(0.01)
+        active[envelope.domain] -= 1
+        return Reply(250, "2.0.0", "ok", "data")
+
+    options = WorkerOptions(concurrency=8, per_domain=3, lease_seconds=5, poll_interval=0.05)
+    other = another_handle(store)
+    transport = MemoryTransport(handler)
+    first = Worker(store, transport, render, options=options)
+    second = Worker(other, transport, render, options=options)
+
+    async def both() -> None:
+        await asyncio.gather(first.run("until-idle"), second.run("until-idle"))
+
+    try:
+        asyncio.run(both())
+    finally:
+        other.close()
+    assert store.counts() == {"sent": 28}
+    assert peak["big.test"] == 3  # not 6: the cap is counted in the store
+    assert first.stats.outcomes["sent"] and second.stats.outcomes["sent"]
+
+
+def test_store_counts_sends_per_domain(store: Store) -> None:
+    queue(store, 4, domain="big.test")
+    queue(store, 1, campaign="other", domain="Small.TEST")
+    rows = store.claim("w", limit=10).deliveries
+    by_domain = sorted(rows, key=lambda d: d.address.rpartition("@")[2].lower())
+    results = store.mark_sending_many([(d.id, None) for d in by_domain], "w", per_domain=2)
+    assert results == ["sending", "sending", "busy", "busy", "sending"]
+    busy = [d for d, r in zip(by_domain, results) if r == "busy"]
+    store.finish(by_domain[0].id, "w", Outcome("sent", code=250))
+    assert store.mark_sending_many([(d.id, None) for d in busy], "w", per_domain=2) == ["sending", "busy"]
 
 
 def test_4xx_storm_never_bounces(store: Store) -> None:

@@ -44,7 +44,8 @@ def add_delivery_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="messages in flight at once (default 8)")
     parser.add_argument("--rate", type=float, help="at most this many messages per second through the transport")
     parser.add_argument("--burst", type=float, default=1.0, help="token-bucket burst for --rate (default 1)")
-    parser.add_argument("--per-domain", type=int, default=4, help="sends in flight per recipient domain (default 4)")
+    parser.add_argument("--per-domain", type=int, default=4,
+                        help="sends in flight per recipient domain, across all workers sharing the store (default 4)")
     parser.add_argument("--lease", type=float, default=60.0, help="lease length in seconds (default 60)")
     parser.add_argument("--retry-base", type=float, default=60.0, help="first retry delay in seconds (default 60)")
     parser.add_argument(

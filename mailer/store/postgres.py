@@ -72,7 +72,8 @@ class PostgresStore(SQLStore):
             if schema:
                 self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._db.execute(self._q["schema"].sql)
-            self._db.execute(self._q["add_products_column"].sql)
+            self._db.execute(self._q["migrate_products_column"].sql)
+            self._db.execute(self._q["migrate_domain_column"].sql)
         except psycopg.Error as err:
             raise StoreError(f"cannot open the queue database: {err}", url=self.url) from err
 

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     reason         TEXT,
     on_cap         TEXT    NOT NULL DEFAULT 'defer' CHECK (on_cap IN ('defer', 'drop')),
     payload        TEXT    NOT NULL DEFAULT '{}',
+    domain         TEXT    NOT NULL DEFAULT '',
     updated_at     DOUBLE PRECISION,
     UNIQUE (campaign, recipient)
 );
@@ -81,9 +82,9 @@ SELECT pg_advisory_unlock(4242001);
 -- Queue one message; a (campaign, recipient) pair already queued is left as
 -- it is, so planning a campaign twice never doubles a message.
 INSERT INTO deliveries (campaign, recipient, address, message_class, state, not_before,
-                        expires_at, priority, message_id, on_cap, payload, updated_at)
+                        expires_at, priority, message_id, on_cap, payload, domain, updated_at)
 VALUES (%(campaign)s, %(recipient)s, %(address)s, %(message_class)s, %(state)s, %(not_before)s,
-        %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(now)s)
+        %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(domain)s, %(now)s)
 ON CONFLICT (campaign, recipient) DO NOTHING;
 
 -- name: release_planned
@@ -174,6 +175,27 @@ WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_dea
   AND NOT EXISTS (SELECT 1 FROM suppressions
                   WHERE (kind = 'address' AND value = lower(deliveries.address))
                      OR (kind = 'recipient' AND value = deliveries.recipient));
+
+-- name: lock_domain
+-- Serialise sends to one recipient domain until the transaction ends, so the
+-- count of messages being sent to it is exact (taken in domain order).
+SELECT pg_advisory_xact_lock(hashtextextended(%(domain)s::text, 9));
+
+-- name: lock_domains_of
+-- The recipient domains of some rows.
+SELECT DISTINCT domain FROM deliveries WHERE id = ANY(%(ids)s) ORDER BY domain;
+
+-- name: mark_sending_capped
+-- mark_sending, and only while fewer than per_domain messages to the row's
+-- recipient domain are being sent, by any worker.
+UPDATE deliveries
+SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id)
+WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_deadline > %(now)s
+  AND NOT EXISTS (SELECT 1 FROM suppressions
+                  WHERE (kind = 'address' AND value = lower(deliveries.address))
+                     OR (kind = 'recipient' AND value = deliveries.recipient))
+  AND (SELECT count(*) FROM deliveries AS busy
+       WHERE busy.domain = deliveries.domain AND busy.state = 'sending') < %(per_domain)s;
 
 -- name: suppress_leased
 -- A leased row whose recipient was suppressed after it was queued.
@@ -313,7 +335,7 @@ SELECT recipient, products FROM (
 ) AS recent
 WHERE n <= %(emails)s AND products IS NOT NULL;
 
--- name: add_products_column
+-- name: migrate_products_column
 -- Stores made before the send log kept products gain the column.
 ALTER TABLE send_log ADD COLUMN IF NOT EXISTS products TEXT;
 
@@ -337,3 +359,10 @@ FROM deliveries WHERE state = 'unknown' AND (%(campaign)s::text IS NULL OR campa
 UPDATE deliveries
 SET state = 'sent', reason = 'unknown; confirmed sent by an operator', updated_at = %(now)s
 WHERE state = 'unknown' AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s) AND (%(recipients)s::text[] IS NULL OR recipient = ANY(%(recipients)s));
+
+-- name: migrate_domain_column
+-- Stores made before rows knew their recipient domain gain the column, filled
+-- in from each row's address.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS domain TEXT NOT NULL DEFAULT '';
+UPDATE deliveries SET domain = lower(split_part(address, '@', 2)) WHERE domain = '';
+CREATE INDEX IF NOT EXISTS deliveries_domain ON deliveries (domain, state);

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     reason         TEXT,
     on_cap         TEXT    NOT NULL DEFAULT 'defer' CHECK (on_cap IN ('defer', 'drop')),
     payload        TEXT    NOT NULL DEFAULT '{}',
+    domain         TEXT    NOT NULL DEFAULT '',
     updated_at     REAL,
     UNIQUE (campaign, recipient)
 );
@@ -79,9 +80,9 @@ CREATE TABLE IF NOT EXISTS campaigns (
 -- Queue one message; a (campaign, recipient) pair already queued is left as
 -- it is, so planning a campaign twice never doubles a message.
 INSERT INTO deliveries (campaign, recipient, address, message_class, state, not_before,
-                        expires_at, priority, message_id, on_cap, payload, updated_at)
+                        expires_at, priority, message_id, on_cap, payload, domain, updated_at)
 VALUES (:campaign, :recipient, :address, :message_class, :state, :not_before,
-        :expires_at, :priority, :message_id, :on_cap, :payload, :now)
+        :expires_at, :priority, :message_id, :on_cap, :payload, :domain, :now)
 ON CONFLICT (campaign, recipient) DO NOTHING;
 
 -- name: release_planned
@@ -165,6 +166,18 @@ WHERE id = :id AND state = 'leased' AND lease_owner = :owner AND lease_deadline 
   AND NOT EXISTS (SELECT 1 FROM suppressions
                   WHERE (kind = 'address' AND value = lower(deliveries.address))
                      OR (kind = 'recipient' AND value = deliveries.recipient));
+
+-- name: mark_sending_capped
+-- mark_sending, and only while fewer than per_domain messages to the row's
+-- recipient domain are being sent, by any worker.
+UPDATE deliveries
+SET state = 'sending', attempts = attempts + 1, updated_at = :now, message_id = coalesce(:message_id, message_id)
+WHERE id = :id AND state = 'leased' AND lease_owner = :owner AND lease_deadline > :now
+  AND NOT EXISTS (SELECT 1 FROM suppressions
+                  WHERE (kind = 'address' AND value = lower(deliveries.address))
+                     OR (kind = 'recipient' AND value = deliveries.recipient))
+  AND (SELECT count(*) FROM deliveries AS busy
+       WHERE busy.domain = deliveries.domain AND busy.state = 'sending') < :per_domain;
 
 -- name: suppress_leased
 -- A leased row whose recipient was suppressed after it was queued.
@@ -299,7 +312,7 @@ SELECT recipient, products FROM (
 ) AS recent
 WHERE n <= :emails AND products IS NOT NULL;
 
--- name: add_products_column
+-- name: migrate_products_column
 -- Stores made before the send log kept products gain the column.
 ALTER TABLE send_log ADD COLUMN products TEXT;
 
@@ -323,3 +336,15 @@ FROM deliveries WHERE state = 'unknown' AND (:campaign IS NULL OR campaign = :ca
 UPDATE deliveries
 SET state = 'sent', reason = 'unknown; confirmed sent by an operator', updated_at = :now
 WHERE state = 'unknown' AND (:campaign IS NULL OR campaign = :campaign) AND (:recipients IS NULL OR recipient IN (SELECT value FROM json_each(:recipients)));
+
+-- name: migrate_domain_column
+-- Stores made before rows knew their recipient domain gain the column.
+ALTER TABLE deliveries ADD COLUMN domain TEXT NOT NULL DEFAULT '';
+
+-- name: migrate_fill_domain
+-- ...filled in from each row's address.
+UPDATE deliveries SET domain = lower(substr(address, instr(address, '@') + 1)) WHERE domain = '';
+
+-- name: migrate_domain_index
+-- Messages being sent, by recipient domain (the shared per-domain cap counts them).
+CREATE INDEX IF NOT EXISTS deliveries_domain ON deliveries (domain, state);

@@ -100,6 +100,7 @@ class SQLStore:
                     "message_id": item.message_id,
                     "on_cap": item.on_cap,
                     "payload": item.payload_json(),
+                    "domain": item.address.rpartition("@")[2].lower(),
                     "now": now,
                 }
             )
@@ -239,30 +240,49 @@ class SQLStore:
         """Commit ``sending`` before the message's DATA goes out, if the lease
         is still ``owner``'s. ``suppressed``: the recipient was suppressed after
         queueing (the row now says so); ``lost``: the lease is gone — do not send."""
-        return self.mark_sending_many([(delivery_id, message_id)], owner, now=now)[0]
+        return self.mark_sending_many([(delivery_id, message_id)], owner, now=now)[0]  # type: ignore[return-value]
 
     def mark_sending_many(
-        self, rows: Iterable[tuple[int, str | None]], owner: str, *, now: float | None = None
-    ) -> list[Literal["sending", "suppressed", "lost"]]:
+        self,
+        rows: Iterable[tuple[int, str | None]],
+        owner: str,
+        *,
+        now: float | None = None,
+        per_domain: int | None = None,
+    ) -> list[Literal["sending", "suppressed", "lost", "busy"]]:
         """:meth:`mark_sending` for several ``(id, message id)`` rows in one
-        transaction (one commit for a worker's whole group of ready messages)."""
+        transaction (one commit for a worker's whole group of ready messages).
+
+        With ``per_domain``, a row is only marked while fewer than that many
+        messages to its recipient domain are being sent by any worker sharing
+        the store; otherwise it stays leased and is ``busy`` (try again soon).
+        """
         now = time.time() if now is None else now
         items = list(rows)
         q = self._q
+        mark = q["mark_sending" if per_domain is None else "mark_sending_capped"].sql
 
-        def body(db: Any) -> list[Literal["sending", "suppressed", "lost"]]:
-            results: list[Literal["sending", "suppressed", "lost"]] = []
+        def body(db: Any) -> list[Literal["sending", "suppressed", "lost", "busy"]]:
+            if per_domain is not None and "lock_domain" in q:
+                ids = [delivery_id for delivery_id, _ in items]
+                for found in db.execute(q["lock_domains_of"].sql, {"ids": ids}).fetchall():
+                    self._lock(db, "lock_domain", {"domain": found["domain"]})
+            results: list[Literal["sending", "suppressed", "lost", "busy"]] = []
             for delivery_id, message_id in items:
-                params = {"id": delivery_id, "owner": owner, "now": now, "message_id": message_id}
-                if db.execute(q["mark_sending"].sql, params).rowcount:
+                params = {"id": delivery_id, "owner": owner, "now": now, "message_id": message_id,
+                          "per_domain": per_domain}  # fmt: skip
+                if db.execute(mark, params).rowcount:
                     results.append("sending")
                     continue
                 row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone()
-                if row is not None and row["state"] == "leased" and row["lease_owner"] == owner and row["lease_deadline"] > now:
+                if row is None or row["state"] != "leased" or row["lease_owner"] != owner or row["lease_deadline"] <= now:
+                    results.append("lost")
+                elif db.execute(q["is_suppressed"].sql, {"address": row["address"].lower(),
+                                                         "recipient": row["recipient"]}).fetchone():  # fmt: skip
                     db.execute(q["suppress_leased"].sql, {"id": delivery_id, "owner": owner, "now": now})
                     results.append("suppressed")
                 else:
-                    results.append("lost")
+                    results.append("busy")
             return results
 
         return self._transaction(body) if items else []

@@ -79,9 +79,17 @@ class SQLiteStore(SQLStore):
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._retrying(lambda: self._db.executescript(self._q["schema"].sql))
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(send_log)")}
-        if "products" not in columns:
-            self._retrying(lambda: self._db.execute(self._q["add_products_column"].sql))
+        self._retrying(self._migrate)
+
+    def _migrate(self) -> None:
+        """Bring a store made by an earlier version up to this schema."""
+        db = self._db
+        if "products" not in {row["name"] for row in db.execute("PRAGMA table_info(send_log)")}:
+            db.execute(self._q["migrate_products_column"].sql)
+        if "domain" not in {row["name"] for row in db.execute("PRAGMA table_info(deliveries)")}:
+            db.execute(self._q["migrate_domain_column"].sql)
+            db.execute(self._q["migrate_fill_domain"].sql)
+        db.execute(self._q["migrate_domain_index"].sql)
 
     # -- plumbing -------------------------------------------------------------------------------
 
