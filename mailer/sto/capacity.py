@@ -176,8 +176,101 @@ def assign(
             room = capacity - load
             extra = _claim(np.where(waiting[:, None], value, -np.inf), bucket, room)
             choice = np.where(waiting, extra, choice)
+    choice = _augment(utility, bucket, capacity, choice)
     primal = _total(utility, choice)
     return Assignment(choice=choice, price=price, gap=max(dual - primal, 0.0), rounds=rounds)
+
+
+_MAX_PATHS = 2_000
+
+
+def _augment(utility: np.ndarray, bucket: np.ndarray, capacity: np.ndarray, choice: np.ndarray) -> np.ndarray:
+    """Place recipients the settling left out although an hour they could use
+    has room at the end of a chain: each move along the chain frees a place
+    for the one before (an augmenting path, shortest first). A chain is taken
+    only if placing the recipient outweighs what the moves cost. Hours from
+    which no room can be reached are remembered, so hopeless recipients cost
+    nothing; at most ``_MAX_PATHS`` chains are looked for."""
+    n = utility.shape[0]
+    allowed = np.isfinite(utility)
+    choice = choice.copy()
+    rows = np.arange(n)
+    size = capacity.shape[0]
+    where = np.where(choice >= 0, bucket[rows, np.maximum(choice, 0)], -1)
+    room = capacity - np.bincount(where[where >= 0], minlength=size)
+    waiting = np.flatnonzero((choice < 0) & allowed.any(axis=1))
+    if not waiting.size or not (room > 0).any():
+        return choice
+    # Who sits in each hour: a sorted index, plus the moves made since.
+    order = np.argsort(where, kind="stable")
+    starts = np.searchsorted(where[order], np.arange(size))
+    ends = np.searchsorted(where[order], np.arange(size), side="right")
+    moved_in: dict[int, set[int]] = {}
+    moved_out: set[int] = set()
+
+    def members(hour: int) -> np.ndarray:
+        base = order[starts[hour]:ends[hour]]
+        if moved_out:
+            base = base[~np.isin(base, np.fromiter(moved_out, dtype=np.int64))]
+        extra = moved_in.get(hour)
+        return np.concatenate([base, np.fromiter(extra, dtype=np.int64)]) if extra else base
+
+    dead = np.zeros(size, dtype=bool)
+    paths = 0
+    for r in waiting[np.argsort(-np.where(allowed[waiting], utility[waiting], -np.inf).max(axis=1), kind="stable")]:
+        if paths >= _MAX_PATHS:
+            break
+        firsts = {int(bucket[r, j]): j for j in np.flatnonzero(allowed[r])[::-1]}
+        firsts = {b: j for b, j in firsts.items() if not dead[b]}
+        if not firsts:
+            continue
+        paths += 1
+        # Breadth-first over hours: parent[hour] = (previous hour, recipient who moves, their candidate).
+        parent: dict[int, tuple[int, int, int]] = {}
+        frontier = list(firsts)
+        seen = set(frontier)
+        goal = next((b for b in frontier if room[b] > 0), None)
+        while goal is None and frontier:
+            following = []
+            for hour in frontier:
+                inside = members(hour)
+                if not inside.size:
+                    continue
+                i, j = np.nonzero(allowed[inside] & (bucket[inside] != hour))
+                for target, who, cand in zip(bucket[inside[i], j].tolist(), inside[i].tolist(), j.tolist()):
+                    if target in seen or dead[target]:
+                        continue
+                    seen.add(target)
+                    parent[target] = (hour, who, cand)
+                    if room[target] > 0:
+                        goal = target
+                        break
+                    following.append(target)
+                if goal is not None:
+                    break
+            frontier = following
+        if goal is None:
+            dead[list(seen)] = True
+            continue
+        chain = []
+        hour = goal
+        while hour in parent:
+            previous, who, cand = parent[hour]
+            chain.append((who, cand, previous, hour))
+            hour = previous
+        cost = sum(float(utility[who, choice[who]] - utility[who, cand]) for who, cand, _, _ in chain)
+        if float(utility[r, firsts[hour]]) - _NULL - cost <= 0:
+            continue
+        for who, cand, previous, target in chain:
+            choice[who] = cand
+            moved_out.add(who)
+            moved_in.setdefault(previous, set()).discard(who)
+            moved_in.setdefault(target, set()).add(who)
+        choice[r] = firsts[hour]
+        moved_out.add(r)
+        moved_in.setdefault(hour, set()).add(r)
+        room[goal] -= 1
+    return choice
 
 
 def _total(utility: np.ndarray, choice: np.ndarray) -> float:
