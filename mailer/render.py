@@ -10,7 +10,6 @@ variable ``l10n`` (a :class:`mailer.localise.Localiser`).
 from __future__ import annotations
 
 import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,8 +26,6 @@ from mailer.layouts import CompiledLayout, _template_frame, _undefined_name
 from mailer.mime import encoded_body, quoted_printable_piece
 from mailer.money import Money
 
-_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
-_TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +47,27 @@ class RenderedEmail:
             return self._html
         assert self.html_encoded is not None
         return decode_html(self.html_encoded)
+
+
+def tidy_text(text: str) -> str:
+    """A rendered text part tidied: no trailing blanks on a line, never more
+    than one empty line in a row, no empty lines at either end, one final
+    line break.
+
+    >>> tidy_text("\\n Hi  \\n\\n \\n\\nthere\\t\\n\\n")
+    'Hi\\n\\nthere\\n'
+    """
+    lines = []
+    blank = False
+    for line in text.split("\n"):
+        line = line.rstrip(" \t")
+        if line:
+            blank = False
+            lines.append(line)
+        elif not blank:
+            blank = True
+            lines.append("")
+    return "\n".join(lines).strip() + "\n"
 
 
 def decode_html(encoded: bytes) -> str:
@@ -291,8 +309,7 @@ def render(
         raise _located(SlotError, layout, template, err, name=_undefined_name(err.message)) from err
     except SecurityError as err:
         raise _located(LayoutError, layout, template, err, prefix="not allowed in a layout: ") from err
-    text = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", text))
-    text = text.strip() + "\n"
+    text = tidy_text(text)
     if encoded:
         return RenderedEmail(text=text, html_encoded=encoded_body(html))
     return RenderedEmail(text=text, _html=html)

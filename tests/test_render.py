@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2.sandbox import SecurityError
 
-from mailer.render import FRAGMENT_CACHE_LIMIT, make_environment
+from mailer.render import FRAGMENT_CACHE_LIMIT, make_environment, tidy_text
 
 from .conftest import localisers
 
@@ -97,3 +99,13 @@ def test_fragment_cache_is_bounded(html: jinja2.Environment) -> None:
     for k in range(FRAGMENT_CACHE_LIMIT + 50):
         assert template.render(k=k, fragment_cache=cache) == str(k)
     assert len(cache) == FRAGMENT_CACHE_LIMIT
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "b", " ", "\t", "\n", "\r", "\xa0", "é"]), max_size=80))
+def test_tidy_text_drops_trailing_blanks_and_extra_empty_lines(text: str) -> None:
+    """Line by line, it does what two regular expressions and a strip would."""
+    import re
+
+    expected = re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text)).strip() + "\n"
+    assert tidy_text(text) == expected
