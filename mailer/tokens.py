@@ -8,7 +8,6 @@ and contain no secret.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 import secrets
@@ -58,7 +57,7 @@ class Signer:
             raise ConfigError("the signing key must be at least 16 bytes")
 
     def _tag(self, payload: bytes) -> bytes:
-        return hmac.new(self.key, b"mailer-link\0" + payload, hashlib.sha256).digest()[:_TAG_BYTES]
+        return hmac.digest(self.key, b"mailer-link\0" + payload, "sha256")[:_TAG_BYTES]
 
     def sign(self, customer_id: str, campaign_id: str) -> str:
         payload = f"{customer_id}{_SEPARATOR}{campaign_id}".encode()
