@@ -40,7 +40,7 @@ with the unsubscribe link among it); we warn a little before that."""
 
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.I)
 _CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
-CACHE_BUDGET = 64 * 1024 * 1024
+CACHE_BUDGET = 48 * 1024 * 1024
 """Characters (about bytes) a composer keeps of product views and rendered
 cards, across all its locales; past it, new ones are built each time."""
 _VIEW_OVERHEAD = 1_200

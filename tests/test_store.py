@@ -423,3 +423,29 @@ def test_concurrent_postgres_claimers_respect_a_daily_cap() -> None:
         assert len(got) == 1
     finally:
         drop(first)
+
+
+def test_claim_reads_a_long_queue_in_order_from_its_index(tmp_path: Path) -> None:
+    """With many rows due, a claim reads them from the claim index (no sort of the queue)."""
+    store = SQLiteStore(tmp_path / "q.sqlite3", caps=None)
+    plan = store._db.execute("EXPLAIN QUERY PLAN " + store.query("due_many").sql, {"now": 0, "limit": 10}).fetchall()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "deliveries_claim" in details and "TEMP B-TREE" not in details, details
+    store.close()
+
+
+@pytest.mark.parametrize("sort_at_most", [1, 20_000])
+def test_claim_order_is_the_same_by_either_path(
+    store: Store, monkeypatch: pytest.MonkeyPatch, sort_at_most: int
+) -> None:
+    import mailer.store.sql as sql_store
+
+    monkeypatch.setattr(sql_store, "_SORT_AT_MOST", sort_at_most)
+    rows = [new(f"P{i}", not_before=float(i), expires_at=1e12) for i in range(6)]
+    rows += [new("L1", campaign="life", not_before=5.0, message_class="lifecycle", expires_at=1e12),
+             new("T1", campaign="receipt", not_before=9.0, message_class="transactional", expires_at=1e12),
+             new("P9", campaign="vip", not_before=4.0, priority=5, expires_at=1e12),
+             new("F1", campaign="later", not_before=1e6, message_class="transactional", expires_at=1e12)]  # fmt: skip
+    store.enqueue(rows, now=0)
+    claimed = store.claim("w", now=100, limit=20).deliveries
+    assert [d.recipient for d in claimed] == ["T1", "L1", "P9", "P0", "P1", "P2", "P3", "P4", "P5"]

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, not_before);
 CREATE INDEX IF NOT EXISTS deliveries_recipient ON deliveries (recipient, state);
 CREATE INDEX IF NOT EXISTS deliveries_lease ON deliveries (state, lease_deadline);
+CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at) WHERE state IN ('queued', 'deferred');
+CREATE INDEX IF NOT EXISTS deliveries_claim ON deliveries (
+    (CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END), priority DESC, not_before, id
+) WHERE state IN ('queued', 'deferred');
 CREATE TABLE IF NOT EXISTS send_log (
     id            INTEGER PRIMARY KEY,
     delivery      INTEGER NOT NULL,
@@ -107,15 +111,32 @@ SET state = :dead_state, lease_owner = NULL, lease_deadline = NULL, updated_at =
 WHERE state = 'sending' AND lease_deadline < :now;
 
 -- name: expire
--- Waiting rows past their expiry are never sent.
-UPDATE deliveries
+-- Waiting rows past their expiry are never sent (found by expiry, not by
+-- reading the whole queue).
+UPDATE deliveries INDEXED BY deliveries_expiry
 SET state = 'expired', reason = coalesce(reason || '; ', '') || 'expired before delivery', updated_at = :now
 WHERE state IN ('queued', 'deferred') AND expires_at <= :now;
 
+-- name: due_count
+-- How many rows are due, counting no further than :cap.
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM deliveries WHERE state IN ('queued', 'deferred') AND not_before <= :now LIMIT :cap
+) AS due;
+
 -- name: due
--- Candidates for a claim: due, in class order (transactional, lifecycle,
--- promotional), then by priority and age.
-SELECT * FROM deliveries
+-- Candidates for a claim when few are due: every due row (found by time),
+-- in class order (transactional, lifecycle, promotional), then by priority
+-- and age.
+SELECT id, recipient, address, message_class, on_cap, expires_at FROM deliveries
+WHERE state IN ('queued', 'deferred') AND not_before <= :now
+ORDER BY CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
+         priority DESC, not_before, id
+LIMIT :limit;
+
+-- name: due_many
+-- The same when many are due: read in that order from the claim index, so a
+-- claim costs the rows it takes, not a sort of the whole queue.
+SELECT id, recipient, address, message_class, on_cap, expires_at FROM deliveries INDEXED BY deliveries_claim 
 WHERE state IN ('queued', 'deferred') AND not_before <= :now
 ORDER BY CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
          priority DESC, not_before, id
