@@ -116,3 +116,23 @@ def test_customers_outside_the_audience_are_not_queued(tmp_path: Path, capsys: p
     rendered = render(tmp_path, campaign, customers)
     assert set(previews(rendered)) == {r.recipient for r in rows}
     assert json.loads((rendered / "report.json").read_text())  # the report is written either way
+
+
+def test_segment_layouts_and_offers_are_sent_as_previewed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    customers = few_customers(tmp_path, 40)
+    campaign = tmp_path / "winback.toml"
+    campaign.write_text(
+        personal_campaign(tmp_path, "mixed", 'offer_to = "promotion"\n\n[audience.layouts]\nchampions = "winback"\n'
+                          'loyal = "winback"\n').read_text(encoding="utf-8")
+        .replace("[offer]\n", '[offer]\ncode = "COMEBACK15"\n'),
+        encoding="utf-8",
+    )  # fmt: skip
+    preview_dir = render(tmp_path, campaign, customers)
+    capsys.readouterr()
+    run(tmp_path, campaign, customers, capsys)
+    rows = {r.recipient: r for r in open_store(tmp_path / "queue.sqlite3").deliveries("mixed")}
+    assert {r.payload.get("layout", "newsletter") for r in rows.values()} == {"newsletter", "winback"}
+    assert {r.payload.get("offer", True) for r in rows.values()} == {True, False}
+    sent = sent_by_customer(tmp_path / "winback", customers)
+    rendered = {p.name.split("-")[0]: p.read_bytes() for p in preview_dir.glob("*.eml")}
+    assert sent == rendered and len(sent) == len(rows)
