@@ -30,7 +30,7 @@ def test_list_requeue_and_mark_sent(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["unknown", "list", "--store", url, "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 3 and all(r["message_id"].startswith("<") and r["reason"] for r in rows)
-    first, *rest = rows
+    first, *_rest = rows
     assert main(["unknown", "requeue", "--store", url, "--recipient", first["recipient"]]) == 0
     assert "1 unknown message(s) requeued" in capsys.readouterr().out
     assert main(["unknown", "mark-sent", "--store", url, "--campaign", first["campaign"]]) == 0

@@ -18,7 +18,6 @@ from mailer.report import Report
 
 if TYPE_CHECKING:
     from mailer.compose import ComposedMessage, Composer, ComposerVariants
-    from mailer.customers import Customer
     from mailer.personalise.strategies import Personalisation, SelectionConfig
     from mailer.products import Product
 

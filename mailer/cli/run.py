@@ -19,8 +19,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer import eventloop
+from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:

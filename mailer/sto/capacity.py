@@ -282,7 +282,6 @@ def _claim(value: np.ndarray, bucket: np.ndarray, capacity: np.ndarray) -> np.nd
     """Greedy rounds: each recipient claims their best hour with room; the most to lose go first."""
     value = value.copy()
     n = value.shape[0]
-    rows = np.arange(n)
     room = capacity.copy()
     choice = np.full(n, -1, dtype=np.int64)
     active = np.flatnonzero(np.isfinite(value).any(axis=1))
