@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from hashlib import blake2b
 from typing import Literal, TypeVar, overload
 from zoneinfo import available_timezones
 
@@ -88,15 +90,16 @@ def iter_customers(
     >>> os.remove(f.name)
     """
     today = today or date.today()
-    first_line: dict[str, int] = {}
+    seen = FirstLines()
     for line, customer in read_rows(
         path, lambda record: _customer(record, today), required=REQUIRED_COLUMNS, report=report
     ):
-        if customer.id in first_line:
+        first = seen.add(customer.id, line)
+        if first is not None:
             if report is not None:
                 report.add(
                     CustomerError(
-                        f"duplicate customer id (first on line {first_line[customer.id]})",
+                        f"duplicate customer id (first on line {first})",
                         path=path,
                         line=line,
                         item=customer.id,
@@ -104,8 +107,63 @@ def iter_customers(
                     )
                 )
             continue
-        first_line[customer.id] = line
         yield customer
+
+
+class FirstLines:
+    """The line each id of a stream was first seen on, in 16 bytes an id.
+
+    An id is kept as a 64-bit BLAKE2b digest with its line, in an open-addressing
+    table grown at half full: ten million customers take 320 MB, not the
+    gigabyte a dict of strings would. Two ids share a digest with odds of
+    about n²/2⁶⁵ (3 in a million for ten million ids).
+
+    >>> seen = FirstLines()
+    >>> seen.add("c1", 2), seen.add("c2", 3), seen.add("c1", 9)
+    (None, None, 2)
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._keys = array("Q", bytes(8 * capacity))
+        self._lines = array("q", bytes(8 * capacity))
+        self._mask = capacity - 1
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, key: str, line: int) -> int | None:
+        """Record ``key`` on ``line``; the line it was first seen on if it was seen before."""
+        digest = int.from_bytes(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") or 1
+        keys, mask = self._keys, self._mask
+        slot = digest & mask
+        while True:
+            held = keys[slot]
+            if held == 0:
+                break
+            if held == digest:
+                return self._lines[slot]
+            slot = (slot + 1) & mask
+        keys[slot] = digest
+        self._lines[slot] = line
+        self._count += 1
+        if self._count * 2 > mask + 1:
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        old_keys, old_lines = self._keys, self._lines
+        size = 2 * len(old_keys)
+        self._keys = keys = array("Q", bytes(8 * size))
+        self._lines = lines = array("q", bytes(8 * size))
+        self._mask = mask = size - 1
+        for digest, line in zip(old_keys, old_lines):
+            if digest:
+                slot = digest & mask
+                while keys[slot]:
+                    slot = (slot + 1) & mask
+                keys[slot] = digest
+                lines[slot] = line
 
 
 def _customer(record: Record, today: date) -> Customer:

@@ -254,3 +254,15 @@ def test_arbitrary_bytes_raise_only_customer_error(data: bytes) -> None:
             list(iter_customers(path, report=Report(), today=TODAY))
         except CustomerError:
             pass
+
+
+def test_first_lines_finds_every_repeat_among_many_ids() -> None:
+    from mailer.customers import FirstLines
+
+    seen = FirstLines(capacity=4)  # grows many times
+    ids = [f"C{i:07d}" for i in range(50_000)]
+    assert all(seen.add(key, line) is None for line, key in enumerate(ids, start=2))
+    assert len(seen) == 50_000
+    assert [seen.add(ids[i], 10**6) for i in (0, 4_999, 49_999)] == [2, 5_001, 50_001]
+    assert seen.add("C-new", 7) is None and seen.add("C-new", 8) == 7
+    assert seen.add("\udcff", 9) is None  # any string, even one that is not valid UTF-8
