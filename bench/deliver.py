@@ -114,7 +114,7 @@ def worker_process(store_path: str, port: int, concurrency: int, pool: int) -> N
 
 
 
-def run_mailer(n: int, workers: int, port: int, tmp: Path) -> float:
+def run_mailer(n: int, workers: int, port: int, tmp: Path, concurrency: int = 32, pool: int = 4) -> float:
     store_path = str(tmp / "queue.sqlite3")
     store = open_store(store_path, caps=None)
     campaign = load_campaign(FIXTURES / "campaign.toml")
@@ -129,7 +129,7 @@ def run_mailer(n: int, workers: int, port: int, tmp: Path) -> float:
     store.close()
     context = multiprocessing.get_context("fork")
     started = time.perf_counter()
-    procs = [context.Process(target=worker_process, args=(store_path, port, 32, 4)) for _ in range(workers)]
+    procs = [context.Process(target=worker_process, args=(store_path, port, concurrency, pool)) for _ in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
@@ -179,13 +179,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000, help="messages through mailer")
     parser.add_argument("--naive", type=int, default=500, help="messages through the naive loop")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="mailer worker processes")
+    parser.add_argument("--concurrency", type=int, default=32, help="messages in flight per worker")
+    parser.add_argument("--pool", type=int, default=4, help="SMTP connections per worker")
     args = parser.parse_args()
     port = free_port()
     sink, sink_name = start_sink(port)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             naive = run_naive(args.naive, port, Path(tmp))
-            ours = run_mailer(args.n, args.workers, port, Path(tmp))
+            ours = run_mailer(args.n, args.workers, port, Path(tmp), args.concurrency, args.pool)
     finally:
         sink.send_signal(signal.SIGTERM)
         sink.wait(10)
