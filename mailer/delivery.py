@@ -34,7 +34,7 @@ from mailer.transports import Envelope
 
 if TYPE_CHECKING:
     from mailer.compose import ComposerVariants
-    from mailer.personalise.choices import Choice
+    from mailer.personalise.choices import Choice, SlotsFor
     from mailer.personalise.strategies import Personalisation
     from mailer.products import Product
 
@@ -111,6 +111,7 @@ def queue_campaign(
     state: Literal["planned", "queued"] = "queued",
     now: float | None = None,
     personalisation: Personalisation | None = None,
+    slots_for: SlotsFor | None = None,
 ) -> Queued:
     """Plan and queue a campaign (by default to go now, past quiet hours).
 
@@ -120,6 +121,8 @@ def queue_campaign(
     also keeps that customer's products, layout, offer and segment, so the
     worker sends what a preview shows and the send log learns what each
     customer was shown; customers outside the audience are not queued.
+    ``slots_for`` gives each layout's slot counts (see
+    :func:`~mailer.personalise.choices.choices`).
     """
     check_class(message_class)
     store.put_campaign(campaign.id, spec.to_json())
@@ -139,7 +142,7 @@ def queue_campaign(
             return
         from mailer.personalise.choices import choices
 
-        for choice in choices(personalisation, customers):
+        for choice in choices(personalisation, customers, slots_for=slots_for):
             if not choice.kept:
                 left_out += 1
                 continue
@@ -231,7 +234,7 @@ class CampaignRenderer:
         prepared = self._campaigns.get(campaign_id)
         if prepared is not None:
             return prepared
-        from mailer.cli.render import choose_slots
+        from mailer.cli.render import campaign_slots, choose_slots, selection_config
         from mailer.compose import Composer, ComposerVariants
         from mailer.feeds import iter_products
         from mailer.tokens import Signer, load_signing_key
@@ -252,9 +255,11 @@ class CampaignRenderer:
             signer=Signer(load_signing_key(state_dir=spec.state_dir)),
             now=datetime.fromisoformat(spec.date),
         )
-        slots = choose_slots(campaign, dict(composer.layout.slots), catalogue, report)
-        sender = spec.return_path or parseaddr(campaign.sender)[1]
         variants = ComposerVariants(composer, offer_to_everyone=False)
+        # Rows without their own products get the campaign's, chosen as `mailer render` chooses them.
+        strategy = selection_config(campaign).strategy
+        slots = choose_slots(campaign, campaign_slots(campaign, variants), catalogue, report, strategy=strategy)
+        sender = spec.return_path or parseaddr(campaign.sender)[1]
         self._campaigns[campaign_id] = prepared = _Prepared(variants, catalogue, slots, sender)
         return prepared
 

@@ -67,7 +67,9 @@ class WorkerOptions:
     exponential backoff for temporary failures. ``group_commit``: how long
     a reply may wait to be recorded with others in one transaction.
     ``shared_per_domain``: hold ``per_domain`` across every worker sharing
-    the store (counted in the store when a send starts), not only per worker.
+    the store (counted in the store when a send starts), not only per worker;
+    a message that finds its domain full for ``domain_wait`` seconds is
+    deferred briefly rather than keep a place in this worker.
     """
 
     concurrency: int = 8
@@ -83,6 +85,7 @@ class WorkerOptions:
     pause_check: float = 0.5
     group_commit: float = 0.005
     shared_per_domain: bool = True
+    domain_wait: float = 5.0
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_domain < 1:
@@ -119,11 +122,15 @@ class GroupCommit(Generic[Item, Result]):
         self.most = most
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue ``item``; the future resolves once its group is committed
         (in this turn of the loop, or within ``delay`` seconds)."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new run: whatever a previous, cancelled run left waiting belonged to its loop.
+            self._loop, self._pending, self._timer = loop, [], None
         future: asyncio.Future[Result] = loop.create_future()
         self._pending.append((item, future))
         if len(self._pending) >= self.most:
@@ -131,6 +138,10 @@ class GroupCommit(Generic[Item, Result]):
         elif self._timer is None:
             self._timer = loop.call_later(self.delay, self._flush) if self.delay > 0 else loop.call_soon(self._flush)
         return future
+
+    def flush(self) -> None:
+        """Commit what is waiting now (a worker stopping records its last replies)."""
+        self._flush()
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -177,6 +188,7 @@ class Worker:
         self._domains: dict[str, asyncio.Semaphore] = {}
         self._pause: tuple[float, int | None, str | None] | None = None
         self._pause_checked = float("-inf")
+        self._holding: set[int] = set()  # rows claimed by this run and not yet done with
         shared_cap = options.per_domain if options.shared_per_domain else None
         self._marks: GroupCommit[tuple[int, str | None], str] = GroupCommit(
             lambda rows: list(store.mark_sending_many(rows, self.owner, now=self.clock(), per_domain=shared_cap))
@@ -221,6 +233,12 @@ class Worker:
                     break
                 await self._sleep(self._idle_wait(next_due))
         finally:
+            # Replies already in hand are recorded even if this run was cancelled,
+            # and rows it leased but never started go back to the queue.
+            self._finishes.flush()
+            if self._holding:
+                self.store.release(self.owner, sorted(self._holding), now=self.clock())
+                self._holding.clear()
             heartbeat.cancel()
             try:
                 await heartbeat
@@ -255,7 +273,9 @@ class Worker:
         async def one(delivery: Delivery) -> None:
             async with slots:
                 await self.deliver(delivery)
+            self._holding.discard(delivery.id)
 
+        self._holding.update(d.id for d in deliveries)
         await asyncio.gather(*(one(d) for d in deliveries))
 
     def _domain(self, domain: str) -> asyncio.Semaphore:
@@ -277,6 +297,7 @@ class Worker:
             store.put_back(delivery.id, owner, state="failed", reason=f"cannot render: {err}", now=self.clock())
             return self._count("failed")
         token_spent = False
+        waiting_since = self.clock()
         while True:
             async with self._domain(envelope.domain):
                 if self.options.rate is not None and not token_spent:
@@ -300,7 +321,11 @@ class Worker:
                     break
                 if started != "busy":
                     return self._count(started)
-            # Other workers are sending to this domain up to the shared cap: wait for a slot.
+            # Other workers are sending to this domain up to the shared cap: wait for a
+            # slot, but not for long holding a place here; then let the row wait its turn.
+            if self.clock() - waiting_since > self.options.domain_wait:
+                return self._postpone(delivery, self.clock() + self.options.poll_interval,
+                                      f"recipient domain {envelope.domain} busy (per-domain cap)")  # fmt: skip
             await self._sleep(self.rng.uniform(0.01, 0.05))
         reply = replies.get(delivery.address) or next(iter(replies.values()), Reply.dropped("no reply"))
         return await self._record(delivery, reply)

@@ -449,3 +449,29 @@ def test_claim_order_is_the_same_by_either_path(
     store.enqueue(rows, now=0)
     claimed = store.claim("w", now=100, limit=20).deliveries
     assert [d.recipient for d in claimed] == ["T1", "L1", "P9", "P0", "P1", "P2", "P3", "P4", "P5"]
+
+
+def test_a_store_from_before_domains_and_shown_products_is_migrated(store: Store) -> None:
+    """Opening an older store adds the columns, fills each row's domain, and then works as usual."""
+    store.enqueue([new("C1", expires_at=1e12)], now=0)
+    db = store._db  # type: ignore[attr-defined]
+    if store.backend == "sqlite":
+        db.execute("DROP INDEX deliveries_domain")
+    db.execute("ALTER TABLE deliveries DROP COLUMN domain")
+    db.execute("ALTER TABLE send_log DROP COLUMN products")
+    if store.backend == "sqlite":
+        db.commit()
+        again = open_store(store.url, caps=None)
+    else:
+        from mailer.store.postgres import PostgresStore
+
+        again = PostgresStore(POSTGRES_DSN, schema=store.schema, caps=None)  # type: ignore[attr-defined,arg-type]
+    try:
+        row = again._db.execute("SELECT domain FROM deliveries").fetchone()  # type: ignore[attr-defined]
+        assert row["domain"] == "shop.test"
+        (d,) = again.claim("w", now=1).deliveries
+        assert again.mark_sending_many([(d.id, None)], "w", now=1, per_domain=1) == ["sending"]
+        assert again.finish(d.id, "w", Outcome("sent", code=250), now=2)
+        assert again.shown(["C1"]) == []
+    finally:
+        again.close()

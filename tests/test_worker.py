@@ -290,6 +290,47 @@ def test_per_domain_cap_holds_across_workers(store: Store) -> None:
     assert first.stats.outcomes["sent"] and second.stats.outcomes["sent"]
 
 
+def test_a_dead_workers_sends_do_not_hold_the_domain(store: Store) -> None:
+    queue(store, 2, domain="big.test")
+    (dead,) = store.claim("dead", limit=1, lease_seconds=1).deliveries
+    assert store.mark_sending(dead.id, "dead") == "sending"  # then the worker dies
+    (live,) = store.claim("live", limit=1, lease_seconds=60).deliveries
+    assert store.mark_sending_many([(live.id, None)], "live", per_domain=1) == ["busy"]
+    later = time.time() + 2  # the dead worker's lease has run out; its row is not yet recovered
+    assert store.mark_sending_many([(live.id, None)], "live", now=later, per_domain=1) == ["sending"]
+
+
+def test_a_message_waits_for_a_full_domain_only_so_long(store: Store) -> None:
+    queue(store, 2, domain="big.test")
+    (other,) = store.claim("other", limit=1, lease_seconds=600).deliveries
+    store.mark_sending(other.id, "other")  # another worker's long send holds the only slot
+    options = WorkerOptions(per_domain=1, lease_seconds=5, poll_interval=0.05, domain_wait=0.2)
+    outcomes = run(Worker(store, MemoryTransport(), render, options=options), "once")
+    assert outcomes == {"deferred": 1}
+    row = store.get("autumn", "C1") or store.get("autumn", "C0")
+    assert row is not None and "busy" in (row.reason or "")
+
+
+def test_replies_are_recorded_when_a_run_is_cancelled(store: Store) -> None:
+    queue(store, 3)
+    options = WorkerOptions(concurrency=1, lease_seconds=5, poll_interval=0.05, group_commit=30.0)
+    worker = Worker(store, MemoryTransport(), render, options=options)
+
+    async def cancelled() -> None:
+        task = asyncio.ensure_future(worker.run("until-idle"))
+        await asyncio.sleep(0.3)  # the first reply waits for its (long) group commit
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    assert store.counts().get("sent") == 1
+    # The same worker runs again on a new event loop: nothing from the old one is in the way.
+    worker._finishes.delay = 0.005
+    asyncio.run(asyncio.wait_for(worker.run("until-idle"), timeout=10))
+    assert store.counts() == {"sent": 3}
+
+
 def test_store_counts_sends_per_domain(store: Store) -> None:
     queue(store, 4, domain="big.test")
     queue(store, 1, campaign="other", domain="Small.TEST")

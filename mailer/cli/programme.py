@@ -159,6 +159,7 @@ def run_programme(args: argparse.Namespace) -> int:
                 continue
             # One campaign per step and day: a customer who comes back to the programme gets it again.
             campaign = dataclasses.replace(campaigns[step.name], id=f"{campaigns[step.name].id}-{today.isoformat()}")
+            personal = campaign_personalisation(campaign, args, store, report)
             spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir, now=datetime.now(timezone.utc))
             queued = queue_campaign(
                 store,
@@ -169,7 +170,8 @@ def run_programme(args: argparse.Namespace) -> int:
                 quiet=None if args.no_quiet_hours else QuietHours(),
                 message_class="lifecycle",
                 report=report,
-                personalisation=campaign_personalisation(campaign, args, store, report),
+                personalisation=personal[0] if personal else None,
+                slots_for=personal[1] if personal else None,
             )
             missing = len(due) - queued.added - queued.capped - queued.left_out
             print(f"  {step.name}: queued {queued.added} as campaign {campaign.id!r}"

@@ -246,16 +246,19 @@ def _compose_choices(
     listed = {group: [{"id": p.id, "reason": "listed"} for p in products] for group, products in same.items()}
 
     with (out / "selection.jsonl").open("w", encoding="utf-8") as preview:
-        for choice in choices(personal, iter_customers(args.customers, report=report)):
+        slots_for = lambda layout: variants(layout, True).layout.slots  # noqa: E731
+        for choice in choices(personal, iter_customers(args.customers, report=report), slots_for=slots_for):
             if not choice.kept:
                 left_out[0] += 1
                 continue
             layout = choice.layout or campaign.layout
-            row = {"customer": choice.customer.id, "layout": layout, "offer": choice.offer,
-                   "slots": choice.preview if choice.products is not None else listed}  # fmt: skip
-            preview.write(json.dumps(row, ensure_ascii=False) + "\n")
             target = variants(layout, choice.offer)
             groups = target.layout.slots
+            shown = choice.preview if choice.products is not None else {
+                g: ps[: groups[g]] for g, ps in listed.items() if g in groups
+            }  # fmt: skip
+            row = {"customer": choice.customer.id, "layout": layout, "offer": choice.offer, "slots": shown}
+            preview.write(json.dumps(row, ensure_ascii=False) + "\n")
             products = choice.products if choice.products is not None else same
             try:
                 yield target.compose(

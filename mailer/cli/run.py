@@ -25,6 +25,7 @@ from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
     from mailer.campaign import Campaign, DeliverySettings
+    from mailer.personalise.choices import SlotsFor
     from mailer.personalise.strategies import Personalisation
     from mailer.plan import QuietHours, Rule
     from mailer.report import Report
@@ -125,10 +126,11 @@ def best_hour_rule(history: Path, day: date) -> Rule:
 
 def campaign_personalisation(
     campaign: Campaign, args: argparse.Namespace, store: Store, report: Report
-) -> Personalisation | None:
+) -> tuple[Personalisation, SlotsFor] | None:
     """The campaign's per-customer choices, when its ``[selection]`` or
-    ``[audience]`` reads purchase history; products shown in each customer's
-    last few emails (the store's send log) are left out."""
+    ``[audience]`` reads purchase history (products shown in each customer's
+    last few emails, from the store's send log, are left out), with each of
+    its layouts' slot counts."""
     from mailer.cli.render import campaign_slots, selection_config
     from mailer.compose import Composer, ComposerVariants
     from mailer.customers import iter_customers
@@ -145,11 +147,12 @@ def campaign_personalisation(
     catalogue = {p.id: p for p in iter_products(args.feed, report=report)} if args.feed else {}
     composer = Composer(campaign, signer=Signer(load_signing_key(state_dir=args.state_dir)))
     variants = ComposerVariants(composer, offer_to_everyone=config.offer_to == "everyone")
-    return personalisation_for(
+    personalisation = personalisation_for(
         campaign, config, catalogue, campaign_slots(campaign, variants), report=report,
         customers=lambda: iter_customers(args.customers),
         shown=SendLogShown(store, emails=config.rules.shown_emails),
     )  # fmt: skip
+    return personalisation, lambda layout: variants(layout, True).layout.slots
 
 
 def show_progress() -> bool:
@@ -183,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir,
                         return_path=args.return_path or settings.return_path)  # fmt: skip
-        personalisation = campaign_personalisation(campaign, args, store, report)
+        personal = campaign_personalisation(campaign, args, store, report)
         queued = queue_campaign(
             store,
             campaign,
@@ -196,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
             on_cap=args.on_cap or settings.on_cap or "defer",
             priority=settings.priority or 0,
             report=report,
-            personalisation=personalisation,
+            personalisation=personal[0] if personal else None,
+            slots_for=personal[1] if personal else None,
         )
         print(f"queued {queued.added} message(s) for campaign {campaign.id!r}"
               + (f"; {queued.capped} capped" if queued.capped else "")

@@ -28,7 +28,7 @@ from mailer.personalise.strategies import Personalisation, SelectionConfig
 from mailer.products import Product
 from mailer.report import Report
 
-__all__ = ["Choice", "choices", "personalisation_for"]
+__all__ = ["Choice", "SlotsFor", "choices", "personalisation_for"]
 
 BATCH = 1024
 
@@ -90,8 +90,23 @@ def personalisation_for(
     )
 
 
-def choices(personal: Personalisation, customers: Iterable[Customer], *, batch: int = BATCH) -> Iterator[Choice]:
-    """One :class:`Choice` per customer, in order, ``batch`` customers at a time."""
+SlotsFor = Callable[[str | None], Mapping[str, int]]
+"""A layout's slot groups and how many products each shows (``None``: the campaign's layout)."""
+
+
+def choices(
+    personal: Personalisation,
+    customers: Iterable[Customer],
+    *,
+    slots_for: SlotsFor | None = None,
+    batch: int = BATCH,
+) -> Iterator[Choice]:
+    """One :class:`Choice` per customer, in order, ``batch`` customers at a time.
+
+    Products are chosen for the largest of the campaign's layouts; with
+    ``slots_for``, each customer keeps only what their own layout shows, so
+    the preview, the queued row and the send log all say what the email shows.
+    """
     stream = iter(customers)
     while chunk := list(itertools.islice(stream, batch)):
         answer = personal.batch(chunk)
@@ -103,12 +118,18 @@ def choices(personal: Personalisation, customers: Iterable[Customer], *, batch: 
                 yield Choice(customer, kept=False, segment=segments[i])
                 continue
             selection = answer.selection
+            products = selection.slots(i) if selection is not None else None
+            preview = personal.preview(answer, i)
+            if slots_for is not None and products is not None:
+                shown = slots_for(answer.layout[i])
+                products = {g: ps[: shown[g]] for g, ps in products.items() if g in shown}
+                preview = {g: ps[: shown[g]] for g, ps in preview.items() if g in shown}
             yield Choice(
                 customer,
                 kept=True,
                 offer=bool(answer.offer[i]),
                 layout=answer.layout[i],
-                products=selection.slots(i) if selection is not None else None,
-                preview=personal.preview(answer, i),
+                products=products,
+                preview=preview,
                 segment=segments[i],
             )

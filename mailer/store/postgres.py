@@ -71,11 +71,26 @@ class PostgresStore(SQLStore):
             )
             if schema:
                 self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            self._db.execute(self._q["schema"].sql)
-            self._db.execute(self._q["migrate_products_column"].sql)
-            self._db.execute(self._q["migrate_domain_column"].sql)
+            self._migrate()
         except psycopg.Error as err:
             raise StoreError(f"cannot open the queue database: {err}", url=self.url) from err
+
+    def _migrate(self) -> None:
+        """Create the tables, or bring an older store up to date — only when
+        something is missing, so opening a current store locks nothing."""
+        q, db = self._q, self._db
+        if all(db.execute(q["migrate_state"].sql).fetchone().values()):
+            return
+        db.execute(q["lock_schema"].sql)
+        try:
+            db.execute(q["schema"].sql)
+            state = db.execute(q["migrate_state"].sql).fetchone()
+            if not state["has_products"]:
+                db.execute(q["migrate_products_column"].sql)
+            if not state["has_domain"]:
+                db.execute(q["migrate_domain_column"].sql)
+        finally:
+            db.execute(q["lock_schema_release"].sql)
 
     def close(self) -> None:
         with self._mutex:

@@ -6,9 +6,8 @@
 -- The statements match queries_sqlite.sql name for name.
 
 -- name: schema
--- The tables (see queries_sqlite.sql for what each is for). Created under an
--- advisory lock so that workers starting together do not race.
-SELECT pg_advisory_lock(4242001);
+-- The tables (see queries_sqlite.sql for what each is for). Run under
+-- lock_schema, and only when migrate_state says something is missing.
 CREATE TABLE IF NOT EXISTS deliveries (
     id             BIGSERIAL PRIMARY KEY,
     campaign       TEXT    NOT NULL,
@@ -80,7 +79,6 @@ CREATE TABLE IF NOT EXISTS campaigns (
     spec       TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL
 );
-SELECT pg_advisory_unlock(4242001);
 
 -- name: enqueue
 -- Queue one message; a (campaign, recipient) pair already queued is left as
@@ -208,7 +206,8 @@ SELECT DISTINCT domain FROM deliveries WHERE id = ANY(%(ids)s) ORDER BY domain;
 
 -- name: mark_sending_capped
 -- mark_sending, and only while fewer than per_domain messages to the row's
--- recipient domain are being sent, by any worker.
+-- recipient domain are being sent by any live worker (a dead worker's rows,
+-- their lease run out, do not count).
 UPDATE deliveries
 SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id)
 WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_deadline > %(now)s
@@ -216,7 +215,8 @@ WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_dea
                   WHERE (kind = 'address' AND value = lower(deliveries.address))
                      OR (kind = 'recipient' AND value = deliveries.recipient))
   AND (SELECT count(*) FROM deliveries AS busy
-       WHERE busy.domain = deliveries.domain AND busy.state = 'sending') < %(per_domain)s;
+       WHERE busy.domain = deliveries.domain AND busy.state = 'sending'
+         AND busy.lease_deadline > %(now)s) < %(per_domain)s;
 
 -- name: suppress_leased
 -- A leased row whose recipient was suppressed after it was queued.
@@ -387,3 +387,24 @@ WHERE state = 'unknown' AND (%(campaign)s::text IS NULL OR campaign = %(campaign
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS domain TEXT NOT NULL DEFAULT '';
 UPDATE deliveries SET domain = lower(split_part(address, '@', 2)) WHERE domain = '';
 CREATE INDEX IF NOT EXISTS deliveries_domain ON deliveries (domain, state);
+
+-- name: lock_schema
+-- Workers starting together create and migrate the tables one at a time.
+SELECT pg_advisory_lock(4242001);
+
+-- name: lock_schema_release
+-- ...and let the next one look.
+SELECT pg_advisory_unlock(4242001);
+
+-- name: migrate_state
+-- What of the current schema exists already (checked from the catalogue, so
+-- an up-to-date store is opened without taking any lock on its tables).
+SELECT
+    to_regclass('deliveries_claim') IS NOT NULL AND to_regclass('deliveries_expiry') IS NOT NULL
+        AND to_regclass('campaigns') IS NOT NULL AS has_tables,
+    EXISTS (SELECT 1 FROM information_schema.columns
+            WHERE table_schema = current_schema() AND table_name = 'send_log' AND column_name = 'products')
+        AS has_products,
+    EXISTS (SELECT 1 FROM information_schema.columns
+            WHERE table_schema = current_schema() AND table_name = 'deliveries' AND column_name = 'domain')
+        AND to_regclass('deliveries_domain') IS NOT NULL AS has_domain;

@@ -88,8 +88,10 @@ class SQLiteStore(SQLStore):
             db.execute(self._q["migrate_products_column"].sql)
         if "domain" not in {row["name"] for row in db.execute("PRAGMA table_info(deliveries)")}:
             db.execute(self._q["migrate_domain_column"].sql)
-            db.execute(self._q["migrate_fill_domain"].sql)
         db.execute(self._q["migrate_domain_index"].sql)
+        # Run every time (through the index, so cheap): a fill cut short by a busy
+        # database is finished on the next open.
+        db.execute(self._q["migrate_fill_domain"].sql)
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -136,3 +136,31 @@ def test_segment_layouts_and_offers_are_sent_as_previewed(tmp_path: Path, capsys
     sent = sent_by_customer(tmp_path / "winback", customers)
     rendered = {p.name.split("-")[0]: p.read_bytes() for p in preview_dir.glob("*.eml")}
     assert sent == rendered and len(sent) == len(rows)
+    # What the send log will remember is what each email shows: 3 cards in win-back, 6 in the newsletter.
+    for recipient, row in rows.items():
+        shows = 3 if row.payload.get("layout") == "winback" else 6  # fewer when selection runs short
+        assert 0 < len(row.payload["shown"]) <= shows, recipient
+        text = BytesParser(policy=policy.default).parsebytes(sent[recipient]).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert all(f"/p/{product}" in text for product in row.payload["shown"]), recipient
+    assert max(len(r.payload["shown"]) for r in rows.values() if r.payload.get("layout") == "winback") == 3
+    assert {r["customer"]: sum(map(len, r["slots"].values())) for r in map(json.loads, (
+        preview_dir / "selection.jsonl").read_text().splitlines())} == {c: len(r.payload["shown"]) for c, r in rows.items()}
+
+
+def test_campaign_wide_products_are_sent_as_previewed_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """first_in_stock for everyone, an audience, and a [slots] list the strategy overrides."""
+    customers = few_customers(tmp_path, 30)
+    campaign = tmp_path / "listed.toml"
+    campaign.write_text(
+        CAMPAIGN.replace('rates = "rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"')
+        .replace('id = "autumn-newsletter-2026"', 'id = "listed"')
+        + f'\n[slots]\npicks = ["S000005", "S000001"]\n\n[selection]\nstrategy = "first_in_stock"\n'
+        f'purchases = "{GENERATED / "purchases.csv"}"\n\n[audience]\nsegments = ["loyal", "champions", "regular"]\n',
+        encoding="utf-8",
+    )
+    preview_dir = render(tmp_path, campaign, customers)
+    capsys.readouterr()
+    run(tmp_path, campaign, customers, capsys)
+    sent = sent_by_customer(tmp_path / "listed", customers)
+    rendered = {p.name.split("-")[0]: p.read_bytes() for p in preview_dir.glob("*.eml")}
+    assert sent and sent == rendered
