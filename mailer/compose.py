@@ -378,12 +378,17 @@ class Composer:
             except MailerError as err:
                 if report is None:
                     raise
-                if getattr(err, "recipient", None) is None:
-                    try:
-                        err.recipient = customer.id  # type: ignore[attr-defined]
-                    except AttributeError:
-                        pass
-                report.add(err)
+                report.add(for_recipient(err, customer.id))
+
+
+def for_recipient(err: MailerError, customer_id: str) -> MailerError:
+    """``err``, naming ``customer_id`` if it names no recipient yet (for a report)."""
+    if getattr(err, "recipient", None) is None:
+        try:
+            err.recipient = customer_id  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    return err
 
 
 class ComposerVariants:

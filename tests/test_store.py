@@ -39,6 +39,15 @@ def postgres_store(**options: object) -> Store:
 _UNUSABLE: list[str] = []  # tried once per run: an absent server is not retried for every test
 
 
+def another_handle(store: Store) -> Store:
+    """A second connection to the same store, as another worker process would open."""
+    if store.backend == "sqlite":
+        return open_store(store.url, caps=None)
+    from mailer.store.postgres import PostgresStore
+
+    return PostgresStore(POSTGRES_DSN, schema=store.schema, caps=None)  # type: ignore[attr-defined,arg-type]
+
+
 def drop(store: Store) -> None:
     if store.backend == "postgresql":
         schema = store.schema  # type: ignore[attr-defined]
@@ -461,11 +470,7 @@ def test_a_store_from_before_domains_and_shown_products_is_migrated(store: Store
     db.execute("ALTER TABLE send_log DROP COLUMN products")
     if store.backend == "sqlite":
         db.commit()
-        again = open_store(store.url, caps=None)
-    else:
-        from mailer.store.postgres import PostgresStore
-
-        again = PostgresStore(POSTGRES_DSN, schema=store.schema, caps=None)  # type: ignore[attr-defined,arg-type]
+    again = another_handle(store)
     try:
         row = again._db.execute("SELECT domain FROM deliveries").fetchone()  # type: ignore[attr-defined]
         assert row["domain"] == "shop.test"

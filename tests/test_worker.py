@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from mailer.transports import Envelope
 from mailer.transports.memory import MemoryTransport
 from mailer.transports.replies import Reply
 from mailer.worker import Worker, WorkerOptions
-from tests.test_store import POSTGRES_DSN, drop, postgres_store
+from tests.test_store import another_handle, drop, postgres_store
 
 
 def render(delivery: Delivery) -> Envelope:
@@ -232,8 +233,8 @@ def test_rate_limit_is_never_exceeded_across_a_restart(store: Store) -> None:
     assert stamps[-1] - stamps[0] >= 11 / 40 - 0.01
 
 
-def test_per_domain_cap_limits_concurrent_sends(store: Store) -> None:
-    queue(store, 12, domain="big.test")
+def peak_per_domain() -> tuple[Counter[str], Callable[[Envelope, str], Awaitable[Reply]]]:
+    """A slow accepting handler, and the most sends it saw in flight at once per domain."""
     active = Counter[str]()
     peak = Counter[str]()
 
@@ -243,34 +244,24 @@ def test_per_domain_cap_limits_concurrent_sends(store: Store) -> None:
         await asyncio.sleep(0.01)
         active[envelope.domain] -= 1
         return Reply(250, "2.0.0", "ok", "data")
+
+    return peak, handler
+
+
+def test_per_domain_cap_limits_concurrent_sends(store: Store) -> None:
+    queue(store, 12, domain="big.test")
+    peak, handler = peak_per_domain()
 
     options = WorkerOptions(concurrency=8, per_domain=2, lease_seconds=5)
     assert run(Worker(store, MemoryTransport(handler), render, options=options)) == {"sent": 12}
     assert peak["big.test"] == 2
 
 
-def another_handle(store: Store) -> Store:
-    """A second connection to the same store, as another worker process would open."""
-    if store.backend == "sqlite":
-        return open_store(store.url, caps=None)
-    from mailer.store.postgres import PostgresStore
-
-    return PostgresStore(POSTGRES_DSN, schema=store.schema, caps=None)  # type: ignore[attr-defined,arg-type]
-
-
 def test_per_domain_cap_holds_across_workers(store: Store) -> None:
     """Two workers, each allowed 3 in flight to a domain, share a cap of 3."""
     queue(store, 24, domain="big.test")
     queue(store, 4, campaign="other", domain="small.test")
-    active = Counter[str]()
-    peak = Counter[str]()
-
-    async def handler(envelope: Envelope, rcpt: str) -> Reply:
-        active[envelope.domain] += 1
-        peak[envelope.domain] = max(peak[envelope.domain], active[envelope.domain])
-        await asyncio.sleep(0.01)
-        active[envelope.domain] -= 1
-        return Reply(250, "2.0.0", "ok", "data")
+    peak, handler = peak_per_domain()
 
     options = WorkerOptions(concurrency=8, per_domain=3, lease_seconds=5, poll_interval=0.05)
     other = another_handle(store)

@@ -238,6 +238,7 @@ def _compose_choices(
 ) -> Iterator[ComposedMessage]:
     import json
 
+    from mailer.compose import for_recipient
     from mailer.customers import iter_customers
     from mailer.errors import MailerError
     from mailer.personalise.choices import choices
@@ -267,12 +268,7 @@ def _compose_choices(
                     attributes={"segment": choice.segment},
                 )
             except MailerError as err:
-                if getattr(err, "recipient", None) is None:
-                    try:
-                        err.recipient = choice.customer.id  # type: ignore[attr-defined]
-                    except AttributeError:
-                        pass
-                report.add(err)
+                report.add(for_recipient(err, choice.customer.id))
 
 
 def campaign_slots(campaign: Campaign, variants: ComposerVariants) -> dict[str, int]:

@@ -187,13 +187,19 @@ WHERE lease_owner = %(owner)s AND state IN ('leased', 'sending');
 
 -- name: mark_sending
 -- Commit 'sending' before DATA, fenced: only if the lease is still ours and
--- the recipient was not suppressed meanwhile.
+-- the recipient was not suppressed meanwhile; with per_domain, only while
+-- fewer than that many messages to the row's recipient domain are being sent
+-- by any live worker (a dead worker's rows, their lease run out, do not count).
 UPDATE deliveries
 SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id)
 WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_deadline > %(now)s
   AND NOT EXISTS (SELECT 1 FROM suppressions
                   WHERE (kind = 'address' AND value = lower(deliveries.address))
-                     OR (kind = 'recipient' AND value = deliveries.recipient));
+                     OR (kind = 'recipient' AND value = deliveries.recipient))
+  AND (%(per_domain)s::int IS NULL
+       OR (SELECT count(*) FROM deliveries AS busy
+           WHERE busy.domain = deliveries.domain AND busy.state = 'sending'
+             AND busy.lease_deadline > %(now)s) < %(per_domain)s);
 
 -- name: lock_domain
 -- Serialise sends to one recipient domain until the transaction ends, so the
@@ -203,20 +209,6 @@ SELECT pg_advisory_xact_lock(hashtextextended(%(domain)s::text, 9));
 -- name: lock_domains_of
 -- The recipient domains of some rows.
 SELECT DISTINCT domain FROM deliveries WHERE id = ANY(%(ids)s) ORDER BY domain;
-
--- name: mark_sending_capped
--- mark_sending, and only while fewer than per_domain messages to the row's
--- recipient domain are being sent by any live worker (a dead worker's rows,
--- their lease run out, do not count).
-UPDATE deliveries
-SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id)
-WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_deadline > %(now)s
-  AND NOT EXISTS (SELECT 1 FROM suppressions
-                  WHERE (kind = 'address' AND value = lower(deliveries.address))
-                     OR (kind = 'recipient' AND value = deliveries.recipient))
-  AND (SELECT count(*) FROM deliveries AS busy
-       WHERE busy.domain = deliveries.domain AND busy.state = 'sending'
-         AND busy.lease_deadline > %(now)s) < %(per_domain)s;
 
 -- name: suppress_leased
 -- A leased row whose recipient was suppressed after it was queued.

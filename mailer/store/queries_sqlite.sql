@@ -180,27 +180,19 @@ WHERE lease_owner = :owner AND state IN ('leased', 'sending');
 
 -- name: mark_sending
 -- Commit 'sending' before DATA, fenced: only if the lease is still ours and
--- the recipient was not suppressed meanwhile.
-UPDATE deliveries
-SET state = 'sending', attempts = attempts + 1, updated_at = :now, message_id = coalesce(:message_id, message_id)
-WHERE id = :id AND state = 'leased' AND lease_owner = :owner AND lease_deadline > :now
-  AND NOT EXISTS (SELECT 1 FROM suppressions
-                  WHERE (kind = 'address' AND value = lower(deliveries.address))
-                     OR (kind = 'recipient' AND value = deliveries.recipient));
-
--- name: mark_sending_capped
--- mark_sending, and only while fewer than per_domain messages to the row's
--- recipient domain are being sent by any live worker (a dead worker's rows,
--- their lease run out, do not count).
+-- the recipient was not suppressed meanwhile; with per_domain, only while
+-- fewer than that many messages to the row's recipient domain are being sent
+-- by any live worker (a dead worker's rows, their lease run out, do not count).
 UPDATE deliveries
 SET state = 'sending', attempts = attempts + 1, updated_at = :now, message_id = coalesce(:message_id, message_id)
 WHERE id = :id AND state = 'leased' AND lease_owner = :owner AND lease_deadline > :now
   AND NOT EXISTS (SELECT 1 FROM suppressions
                   WHERE (kind = 'address' AND value = lower(deliveries.address))
                      OR (kind = 'recipient' AND value = deliveries.recipient))
-  AND (SELECT count(*) FROM deliveries AS busy
-       WHERE busy.domain = deliveries.domain AND busy.state = 'sending'
-         AND busy.lease_deadline > :now) < :per_domain;
+  AND (:per_domain IS NULL
+       OR (SELECT count(*) FROM deliveries AS busy
+           WHERE busy.domain = deliveries.domain AND busy.state = 'sending'
+             AND busy.lease_deadline > :now) < :per_domain);
 
 -- name: suppress_leased
 -- A leased row whose recipient was suppressed after it was queued.

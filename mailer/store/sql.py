@@ -266,7 +266,7 @@ class SQLStore:
         now = time.time() if now is None else now
         items = list(rows)
         q = self._q
-        mark = q["mark_sending" if per_domain is None else "mark_sending_capped"].sql
+        mark = q["mark_sending"].sql
 
         def body(db: Any) -> list[Literal["sending", "suppressed", "lost", "busy"]]:
             if per_domain is not None and "lock_domain" in q:
