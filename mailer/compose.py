@@ -100,8 +100,8 @@ class _LocaleState:
     """What a (layout locale, currency) pair shares across recipients."""
 
     layout: CompiledLayout
-    views_html: dict[Product, dict[str, Any]] = field(default_factory=dict)
-    views_text: dict[Product, dict[str, Any]] = field(default_factory=dict)
+    views: dict[Product, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    """Product → its (HTML-escaped, plain) view."""
     fragments_html: dict[Any, Any] = field(default_factory=dict)
     """Rendered product cards, quoted-printable encoded (see render's encode_html)."""
     fragments_text: dict[Any, Any] = field(default_factory=dict)
@@ -207,9 +207,9 @@ class Composer:
             ) from err
 
     def _view(self, product: Product, l10n: Localiser, state: _LocaleState) -> tuple[dict[str, Any], dict[str, Any]]:
-        html = state.views_html.get(product)
-        if html is not None:
-            return html, state.views_text[product]
+        views = state.views.get(product)
+        if views is not None:
+            return views
         price = product.current_price(self.now)
         self._view_serial += 1
         text = {
@@ -229,8 +229,7 @@ class Composer:
         html = _escaped(text)
         size = _VIEW_OVERHEAD + 2 * sum(len(v) for v in text.values() if type(v) is str)
         if self.cache_budget.take(size):
-            state.views_html[product] = html
-            state.views_text[product] = text
+            state.views[product] = (html, text)
         return html, text
 
     # -- per recipient -------------------------------------------------------------------------
@@ -252,8 +251,8 @@ class Composer:
         state = self._state(customer.locale, customer.currency, l10n)
         layout = state.layout
         slots = slots or {}
-        unknown = set(slots) - set(layout.slots)
-        if unknown:
+        if not layout.slots.keys() >= slots.keys():
+            unknown = set(slots) - set(layout.slots)
             raise SlotError(
                 f"slot group(s) {sorted(unknown)} are not in layout {layout.name!r} "
                 f"(it has {sorted(layout.slots)})",

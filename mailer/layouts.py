@@ -824,21 +824,18 @@ def check_fragments(
     """
     from jinja2 import meta, nodes
 
-    for block in tree.find_all(nodes.CallBlock):
-        call = block.call
-        if not (
-            isinstance(call, nodes.Call)
-            and isinstance(call.node, nodes.ExtensionAttribute)
-            and call.node.name == "_render"
-        ):
-            continue
-        key_names = {n.name for n in call.args[1].find_all(nodes.Name)}
-        body = nodes.Template(block.body)
+    from mailer.render import cached_fragments
+
+    for key, statements, lineno in cached_fragments(tree):
+        key_names = {n.name for n in key.find_all(nodes.Name)}
+        if isinstance(key, nodes.Name):
+            key_names.add(key.name)
+        body = nodes.Template(statements)
         body.set_environment(env)
         used = meta.find_undeclared_variables(body)
         leaked = sorted(used - key_names - _FRAGMENT_ALLOWED)
         if leaked:
-            origin = lines.locate(block.lineno)
+            origin = lines.locate(lineno)
             raise LayoutSyntaxError(
                 f"a cached fragment may only use {sorted(key_names)} (its key), "
                 f"but it uses {leaked}: that would show one recipient's data to others",

@@ -10,7 +10,7 @@ variable ``l10n`` (a :class:`mailer.localise.Localiser`).
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 import markupsafe
 from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.ext import Extension
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
@@ -75,9 +76,34 @@ def decode_html(encoded: bytes) -> str:
     return binascii.a2b_qp(encoded).decode("utf-8").replace("\r\n", "\n")[:-1]
 
 
+_QP_MEMO_SIZE = 4_096
+"""Encoded values remembered per input type; the same subject, language or
+preheader comes up for every recipient of a locale."""
+_QP_MEMO: dict[type, dict[str, markupsafe.Markup]] = {str: {}, markupsafe.Markup: {}}
+
+
 def _qp_filter(value: Any) -> markupsafe.Markup:
-    """Escape (unless already markup) and quoted-printable encode one value."""
-    text = str(markupsafe.escape(value))
+    """Escape (unless already markup) and quoted-printable encode one value.
+
+    Its result is safe to output as it is (see :class:`TrustedOutputCodeGenerator`).
+    Plain strings and markup are memoised apart: ``"<b>"`` is escaped,
+    ``Markup("<b>")`` is not.
+    """
+    memo = _QP_MEMO.get(type(value))
+    if memo is None:
+        return _qp_encode(value)
+    encoded = memo.get(value)
+    if encoded is None:
+        encoded = _qp_encode(value)
+        if len(memo) >= _QP_MEMO_SIZE:
+            memo.clear()
+        memo[value] = encoded
+    return encoded
+
+
+def _qp_encode(value: Any) -> markupsafe.Markup:
+    text = value if type(value) is markupsafe.Markup else markupsafe.escape(value)
+    text = str.__str__(text)
     # Most values are short printable ASCII with nothing to encode.
     if (
         len(text) < 76
@@ -155,32 +181,82 @@ class FragmentCache(Extension):
         if parser.stream.skip_if("comma"):
             site = parser.parse_expression()
         body = parser.parse_statements(("name:endcached",), drop_needle=True)
-        call = self.call_method("_render", [site, key, nodes.ContextReference()])
-        render = nodes.CallBlock(call, [], [], body).set_lineno(lineno)
-        # A hit is read inline, without the call machinery a CallBlock costs;
-        # only a miss calls _render, which renders the body and keeps it.
+        # Hit: the stored fragment, read inline. Miss: the body renders into
+        # a variable as {% set %}...{% endset %} would and a filter keeps it.
+        # Neither path makes a call through the sandbox or a macro.
         cache = nodes.Name("fragment_cache", "load")
         entry = nodes.Tuple([site, key], "load")
         hit = nodes.And(
-            nodes.Test(cache, "mapping", [], [], None, None),
+            nodes.Test(cache, "fragment_store", [], [], None, None),
             nodes.Compare(entry, [nodes.Operand("in", cache)]),
         )
-        found = nodes.Output([nodes.Getitem(cache, entry, "load")])
-        return nodes.If(hit, [found], [], [render]).set_lineno(lineno)
+        found = nodes.Output([trusted(nodes.Getitem(cache, entry, "load"))])
+        rendered = nodes.AssignBlock(nodes.Name(FRAGMENT_VARIABLE, "store"), None, body)
+        kept = nodes.Filter(nodes.Name(FRAGMENT_VARIABLE, "load"), "keep_fragment", [cache, entry], [], None, None)
+        miss = [rendered.set_lineno(lineno), nodes.Output([trusted(kept)]).set_lineno(lineno)]
+        return nodes.If(hit, [found], [], miss).set_lineno(lineno)
 
-    @staticmethod
-    def _render(site: Any, key: Any, context: jinja2.runtime.Context, caller: Any) -> str:
-        cache = context.get("fragment_cache")
-        if cache is None:
-            return caller()
-        entry = (site, key)
-        fragment = cache.get(entry)
-        if fragment is None:
-            fragment = caller()
-            budget = getattr(cache, "budget", None)
-            if budget.take(len(fragment) + 100) if budget is not None else len(cache) < FRAGMENT_CACHE_LIMIT:
-                cache[entry] = fragment
-        return fragment
+
+FRAGMENT_VARIABLE = "_cached_fragment"
+"""The template variable a cached fragment renders into when it misses."""
+
+
+def cached_fragments(tree: nodes.Template) -> Iterator[tuple[nodes.Expr, list[nodes.Node], int]]:
+    """Each ``{% cached key %}`` of a parsed layout: its key, body and line."""
+    for node in tree.find_all(nodes.If):
+        if len(node.else_) != 2:
+            continue
+        rendered, kept = node.else_
+        if not (
+            isinstance(rendered, nodes.AssignBlock)
+            and isinstance(rendered.target, nodes.Name)
+            and rendered.target.name == FRAGMENT_VARIABLE
+            and isinstance(kept, nodes.Output)
+            and isinstance(kept.nodes[0], nodes.Filter)
+            and kept.nodes[0].name == "keep_fragment"
+        ):
+            continue
+        entry = kept.nodes[0].args[1]
+        assert isinstance(entry, nodes.Tuple)
+        yield entry.items[1], rendered.body, node.lineno
+
+
+def _keep_fragment(fragment: str, cache: Any, entry: tuple[Any, Any]) -> str:
+    """The ``keep_fragment`` filter: store a fragment just rendered, if there
+    is a cache and room in it (its :class:`CacheBudget`, or
+    ``FRAGMENT_CACHE_LIMIT`` entries for a plain dict)."""
+    if isinstance(cache, dict):
+        budget = getattr(cache, "budget", None)
+        if budget.take(len(fragment) + 100) if budget is not None else len(cache) < FRAGMENT_CACHE_LIMIT:
+            cache[entry] = fragment
+    return fragment
+
+
+def trusted(node: nodes.Expr) -> nodes.Expr:
+    """Mark an output expression whose value is already safe HTML (a cached
+    fragment): it is written as it is, without the ``escape()`` autoescape
+    adds (Jinja allows no custom node types, so the mark is an attribute)."""
+    node.trusted_output = True  # type: ignore[attr-defined]
+    return node
+
+
+class TrustedOutputCodeGenerator(CodeGenerator):
+    """Jinja's code generator, minus ``escape()`` around output that is safe
+    by construction: expressions marked :func:`trusted` and the ``qp`` filter
+    (which escapes what it encodes). Escaping such a value again only copies it."""
+
+    def _trusted(self, node: nodes.Expr, frame: Frame, finalize: Any) -> bool:
+        if frame.eval_ctx.volatile or not frame.eval_ctx.autoescape or finalize.src is not None:
+            return False
+        if getattr(node, "trusted_output", False):
+            return True
+        return isinstance(node, nodes.Filter) and node.name == "qp" and self.environment.filters.get("qp") is _qp_filter
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if self._trusted(node, frame, finalize):
+            self.write("(")
+        else:
+            super()._output_child_pre(node, frame, finalize)
 
 
 class LayoutSandbox(SandboxedEnvironment):
@@ -190,6 +266,8 @@ class LayoutSandbox(SandboxedEnvironment):
     plain dict exposes nothing the sandbox guards (attributes, callables), so
     ``product.title`` on a dict skips the attribute probe and its exception.
     """
+
+    code_generator_class = TrustedOutputCodeGenerator
 
     def make_globals(self, d: Any) -> Any:
         """A plain dict, not Jinja's ChainMap: every render copies the
@@ -251,6 +329,12 @@ def _number_filter(context: jinja2.runtime.Context, value: Any) -> str:
     return context["l10n"].number(value)
 
 
+def _is_dict(value: Any) -> bool:
+    """Whether ``value`` can hold cached fragments (a plain type check:
+    ``mapping`` asks an abstract base class, which costs more per card)."""
+    return isinstance(value, dict)
+
+
 def make_environment(autoescape: bool) -> LayoutSandbox:
     """The per-recipient environment: sandboxed, strict, translated.
 
@@ -279,7 +363,9 @@ def make_environment(autoescape: bool) -> LayoutSandbox:
         datetime=_datetime_filter,
         number=_number_filter,
         qp=_qp_filter,
+        keep_fragment=_keep_fragment,
     )
+    env.tests["fragment_store"] = _is_dict
     return env
 
 

@@ -4,6 +4,7 @@ with a fragment cache that never mixes up recipients."""
 from __future__ import annotations
 
 import jinja2
+import markupsafe
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,6 +92,29 @@ def test_without_a_cache_fragments_always_render(html: jinja2.Environment) -> No
     template = html.from_string("{% cached k %}[{{ v }}]{% endcached %}")
     assert template.render(k=1, v="a") == "[a]"
     assert template.render(k=1, v="b", fragment_cache=None) == "[b]"
+
+
+def test_cached_fragments_are_escaped_once(html: jinja2.Environment) -> None:
+    """A hit writes the stored fragment as it is: escaped when rendered, not again."""
+    template = html.from_string("{% cached k %}<i>{{ v }}</i>{% endcached %}")
+    cache: dict[object, object] = {}
+    first = template.render(k=1, v="<b>&", fragment_cache=cache)
+    assert first == template.render(k=1, v="other", fragment_cache=cache) == "<i>&lt;b&gt;&amp;</i>"
+
+
+def test_qp_filter_escapes_plain_strings_but_not_markup(html: jinja2.Environment) -> None:
+    template = html.from_string("{{ x|qp }}")
+    for _ in range(2):  # the second time from the memo
+        assert template.render(x="<b>=") == "&lt;b&gt;=3D=\r\n"
+        assert template.render(x=markupsafe.Markup("<b>=")) == "<b>=3D=\r\n"
+
+
+def test_only_the_real_qp_filter_skips_autoescape() -> None:
+    """A layout environment whose ``qp`` is something else escapes its output as usual."""
+    env = make_environment(True)
+    env.filters["qp"] = lambda value: value
+    assert env.from_string("{{ x|qp }}").render(x="<b>") == "&lt;b&gt;"
+    assert "escape(" not in make_environment(True).compile("{{ x|qp }}", raw=True)
 
 
 def test_fragment_cache_is_bounded(html: jinja2.Environment) -> None:
