@@ -24,6 +24,8 @@ class Received:
     recipients: tuple[str, ...]
     at: float
     size: int
+    content: bytes = b""
+    mail_options: tuple[str, ...] = ()
 
 
 @dataclass
@@ -68,7 +70,10 @@ class ScriptedHandler:
             return answer
         data = envelope.original_content or b""
         headers = email.parser.BytesHeaderParser().parsebytes(data)
-        item = Received(str(headers.get("Message-ID", "")), tuple(envelope.rcpt_tos), time.monotonic(), len(data))
+        item = Received(
+            str(headers.get("Message-ID", "")), tuple(envelope.rcpt_tos), time.monotonic(), len(data),
+            data, tuple(envelope.mail_options),
+        )
         self.received.append(item)
         if self.on_data:
             self.on_data(item)

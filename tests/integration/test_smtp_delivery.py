@@ -150,6 +150,48 @@ def test_partial_recipient_refusal_is_per_recipient(smtp: SMTPServer) -> None:
     assert transport.connections_opened == 1
 
 
+def send_all(transport: SMTPTransport, *envelopes: Envelope) -> list[dict[str, object]]:
+    async def go() -> list[dict[str, object]]:
+        try:
+            return [dict(await transport.send(envelope)) for envelope in envelopes]
+        finally:
+            await transport.aclose()
+
+    return asyncio.run(go())
+
+
+def test_lines_starting_with_a_period_arrive_unchanged(smtp: SMTPServer) -> None:
+    """A canonical message goes out dot-stuffed by mailer itself (not through
+    aiosmtplib's rewriting) and the server reads back exactly the bytes given,
+    its size announced in MAIL (RFC 1870)."""
+    data = b"Subject: dots\r\n\r\n.mj-outlook { width:100% }\r\n.\r\n..two\r\nend.\r\n"
+    replies = send_all(SMTPTransport(host="127.0.0.1", port=smtp.port), Envelope("b@shop.test", ("a@x.test",), data))
+    assert replies[0]["a@x.test"].accepted  # type: ignore[attr-defined]
+    [received] = smtp.handler.received
+    assert received.content == data
+    assert f"SIZE={len(data)}" in received.mail_options
+
+
+def test_a_message_with_bare_line_feeds_is_sent_with_crlf(smtp: SMTPServer) -> None:
+    data = b"Subject: lf\n\n.first\nsecond\r\nthird"
+    replies = send_all(SMTPTransport(host="127.0.0.1", port=smtp.port), Envelope("b@shop.test", ("a@x.test",), data))
+    assert replies[0]["a@x.test"].accepted  # type: ignore[attr-defined]
+    assert smtp.handler.received[0].content == b"Subject: lf\r\n\r\n.first\r\nsecond\r\nthird\r\n"
+
+
+def test_a_refusal_at_data_leaves_the_connection_usable(smtp: SMTPServer) -> None:
+    smtp.handler.script = lambda stage, addr: "554 5.6.0 rejected" if stage == "data" and addr == "no@x.test" else None
+    transport = SMTPTransport(host="127.0.0.1", port=smtp.port, pool_size=1)
+    message = b"Subject: x\r\n\r\nhi\r\n"
+    refused, accepted = send_all(
+        transport, Envelope("b@shop.test", ("no@x.test",), message), Envelope("b@shop.test", ("yes@x.test",), message)
+    )
+    assert (refused["no@x.test"].code, refused["no@x.test"].stage) == (554, "data")  # type: ignore[attr-defined]
+    assert accepted["yes@x.test"].accepted  # type: ignore[attr-defined]
+    assert transport.connections_opened == 1
+    assert [r.recipients for r in smtp.handler.received] == [("yes@x.test",)]
+
+
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_auth_is_used_when_configured(tmp_path: Path) -> None:
     from aiosmtpd.smtp import AuthResult
