@@ -30,9 +30,11 @@ bodies are encoded a piece at a time and the encoded pieces are memoised:
 the text a campaign's layout repeats in every message is encoded once, and
 per recipient only the pieces holding personalised values cost anything
 (``binascii.b2a_qp`` alone takes some 200 µs for 30 KB of HTML, several
-times the budget for a whole message). Leading dots need no care here: SMTP
-clients dot-stuff (RFC 5321 section 4.5.2). Lines starting ``From `` are
-written ``=46rom`` so mbox-style storage cannot mangle them.
+times the budget for a whole message). Lines starting ``From `` are
+written ``=46rom`` so mbox-style storage cannot mangle them, and a period
+starting a line is written ``=2E``: no line of a built message starts with
+one, so SMTP's dot-stuffing (RFC 5321 section 4.5.2) has nothing to change
+and the transport can send the bytes as they are.
 
 Header text that is plain printable ASCII is written as is (display names
 quoted where RFC 5322 needs it); anything else, including ASCII that looks
@@ -427,8 +429,9 @@ def _qp_piece(text: str) -> bytes:
     if (
         max(map(len, lines)) > _QP_MAX
         or len(lines[-1]) > _QP_MAX - 1
-        or encoded.startswith(b"From ")
+        or encoded.startswith((b"From ", b"."))
         or b"\nFrom " in encoded
+        or b"\n." in encoded
     ):
         lines = _tidy(lines)
     return b"\r\n".join(lines)
@@ -466,14 +469,17 @@ def encoded_body(pieces: str) -> bytes:
 
 
 def _tidy(lines: list[bytes]) -> list[bytes]:
-    """Encoded lines with ``From `` at a line start written ``=46rom `` and
-    lines longer than 76 (the last: 75) re-split with soft breaks."""
+    """Encoded lines with ``From `` at a line start written ``=46rom ``, a
+    period there ``=2E``, and lines longer than 76 (the last: 75) re-split
+    with soft breaks."""
     out: list[bytes] = []
     pending = lines[::-1]
     while pending:
         line = pending.pop()
         if line.startswith(b"From "):
             line = b"=46" + line[1:]
+        elif line.startswith(b"."):
+            line = b"=2E" + line[1:]
         if len(line) > (_QP_MAX if pending else _QP_MAX - 1):
             cut = _QP_MAX - 1
             if line[cut - 1 : cut] == b"=":  # never split an =XX escape
@@ -482,7 +488,7 @@ def _tidy(lines: list[bytes]) -> list[bytes]:
                 cut -= 2
             rest = line[cut:]
             line = line[:cut] + b"="
-            pending.append(b"=2E" if rest == b"." else rest)
+            pending.append(rest)
         out.append(line)
     return out
 

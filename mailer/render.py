@@ -111,7 +111,7 @@ def _qp_encode(value: Any) -> markupsafe.Markup:
         and text.isprintable()
         and "=" not in text
         and text[-1:] not in (" ", "\t")
-        and not text.startswith("From ")
+        and not text.startswith(("From ", "."))
     ):
         return markupsafe.Markup(text + "=\r\n" if text else "")
     return markupsafe.Markup(quoted_printable_piece(text))

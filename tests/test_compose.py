@@ -115,6 +115,9 @@ def test_every_layout_renders_in_every_locale_and_currency(
     message = composer.compose(customer(locale=locale, currency=currency, timezone=zone), slots)
     parsed = parse(message.data)
     assert not parsed.defects
+    # Ready for SMTP as it is: CRLF only, no line for DATA to dot-stuff.
+    assert message.data.count(b"\n") == message.data.count(b"\r\n") == message.data.count(b"\r")
+    assert b"\n." not in message.data
     text, html = bodies(parsed)
     assert "{{" not in html and "{%" not in html and "{{" not in text
     assert str(parsed["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
@@ -184,6 +187,13 @@ def test_customer_and_product_text_is_escaped_in_html(composer: Composer) -> Non
     assert "<script>" not in html and "<img src=x" not in html
     assert "&lt;script&gt;" in html
     assert evil in message.text  # the text part shows it as text
+
+
+def test_values_starting_with_a_period_never_start_a_line(composer: Composer) -> None:
+    message = composer.compose(customer(name=".Dot Matrix"), {"picks": [product(1, title=".hidden", brand=".")]})
+    assert b"\n." not in message.data
+    text, html = bodies(parse(message.data))
+    assert ".hidden" in html and ".hidden" in text
 
 
 def test_javascript_links_from_the_feed_are_dropped(composer: Composer) -> None:

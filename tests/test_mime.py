@@ -88,9 +88,11 @@ def header_names(msg: EmailMessage) -> set[str]:
 
 
 def assert_wire_form(raw: bytes) -> None:
-    """CRLF only; header lines within 78, body lines within 76 characters."""
+    """CRLF only, no line starting with a period (nothing to dot-stuff);
+    header lines within 78, body lines within 76 characters."""
     assert re.search(rb"[^\r]\n|\r[^\n]", raw) is None, "bare CR or LF"
     assert raw.endswith(b"\r\n")
+    assert b"\n." not in raw and not raw.startswith(b"."), "a line starts with a period"
     head, _, body = raw.partition(b"\r\n\r\n")
     for line in head.split(b"\r\n"):
         assert len(line) <= 78, line
@@ -549,6 +551,7 @@ def test_from_protection_keeps_lines_short(body: str) -> None:
     encoded = quoted_printable(body)
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
     assert b"\nFrom " not in encoded and not encoded.startswith(b"From ")
+    assert b"\n." not in encoded and not encoded.startswith(b".")
     assert encoded.isascii()
     assert quopri.decodestring(encoded).decode() == canonical(body)
 
@@ -565,8 +568,11 @@ def test_pieces_of_long_lines_join_to_valid_short_lines(body: str) -> None:
     encoded = quoted_printable(body)
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
     assert b"\nFrom " not in encoded and not encoded.startswith(b"From ")
+    assert b"\n." not in encoded and not encoded.startswith(b".")
     assert quopri.decodestring(encoded).decode() == canonical(body)
-    assert_round_trip(build(html=body), html=body)
+    raw = build(html=body)
+    assert_wire_form(raw)
+    assert_round_trip(raw, html=body)
 
 
 def test_lone_surrogate_in_body_is_a_message_error() -> None:

@@ -15,8 +15,9 @@ line breaks only). aiosmtplib's ``sendmail`` rewrites every message it sends
 with regular expressions — line endings twice (once to size it), leading
 periods once — which for a 31 KB message costs more than rendering it. A
 message that :func:`wire_form` finds canonical is sent with aiosmtplib's own
-MAIL, RCPT and DATA commands but dot-stuffed by a plain byte replacement;
-anything else goes through ``sendmail`` as it is.
+MAIL, RCPT and DATA commands, dot-stuffed by a plain byte replacement (which
+finds nothing to do in what :mod:`mailer.mime` builds); anything else goes
+through ``sendmail`` as it is.
 """
 
 from __future__ import annotations
@@ -169,10 +170,11 @@ def wire_form(data: bytes) -> bytes | None:
     crlf = data.count(b"\r\n")
     if not data.endswith(b"\r\n") or data.count(b"\n") != crlf or data.count(b"\r") != crlf:
         return None
-    stuffed = data.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed + b".\r\n"
+    if b"\n." in data:  # never in a message mailer.mime built
+        data = data.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    return data + b".\r\n"
 
 
 async def _transaction(
