@@ -144,7 +144,6 @@ class Composer:
         self.signer = signer
         self.now = now or campaign.send_date or datetime.now(timezone.utc)
         self._states: dict[tuple[str, str], _LocaleState] = {}
-        self._view_serial = 0
         self.cache_budget = CacheBudget(cache_budget)
         self._text_env = make_environment(False)
         from_name, from_address = _mailbox(campaign.sender, "from", campaign)
@@ -211,11 +210,10 @@ class Composer:
         if views is not None:
             return views
         price = product.current_price(self.now)
-        self._view_serial += 1
         text = {
-            # Identifies this exact view (product content, locale, currency,
-            # date) for the fragment cache; a changed product gets a new one.
-            "key": self._view_serial,
+            # Keys the product's cards in the fragment caches, which are per
+            # locale, currency and send date: a changed product is another key.
+            "key": product,
             "id": product.id,
             "title": product.title,
             "brand": product.brand or "",

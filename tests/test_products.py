@@ -1,0 +1,49 @@
+"""The product model: equality, hashing and pickling."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import subprocess
+import sys
+from decimal import Decimal
+
+from mailer.money import Money
+from mailer.products import Product
+
+
+def product(**overrides: object) -> Product:
+    values: dict[str, object] = {
+        "id": "SKU-1", "title": "Merino jumper", "price": Money(Decimal("49.00"), "GBP"),
+        "link": "https://shop.test/p/1", "category": ("Women", "Knitwear"),
+    }
+    values.update(overrides)
+    return Product(**values)  # type: ignore[arg-type]
+
+
+def test_equal_products_hash_alike_and_a_change_makes_another_key() -> None:
+    first, second = product(), product()
+    assert first == second and hash(first) == hash(second)
+    assert len({first, second, product(title="Merino cardigan")}) == 2
+    assert hash(dataclasses.replace(first, price=Money(Decimal("39.00"), "GBP"))) != hash(first)
+
+
+def test_extra_fields_do_not_change_equality_or_hash() -> None:
+    assert product(extra={"a": "1"}) == product() and hash(product(extra={"a": "1"})) == hash(product())
+
+
+def test_a_pickled_product_hashes_like_one_made_in_the_receiving_process() -> None:
+    """The hash is cached, but never carried to another process, whose string
+    hashes differ (PYTHONHASHSEED)."""
+    sent = product()
+    hash(sent)
+    code = (
+        "import pickle, sys\n"
+        "from tests.test_products import product\n"
+        "received = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(hash(received) == hash(product()), received == product(), {received: 1}.get(product()))\n"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(sent), capture_output=True, env=env, check=True)
+    assert out.stdout.decode().split() == ["True", "True", "1"]
