@@ -2,16 +2,16 @@
 
 A :class:`Composer` holds everything that is the same for many recipients —
 compiled layouts per locale, localisers per (locale, currency, time zone),
-product views and rendered product cards per (locale, currency), subject
-templates per language, the campaign's constant headers — so that per
-recipient only what truly differs is done: build a small context, two Jinja
-renders, and the message bytes.
+rendered product cards per (locale, currency), subject templates per
+language, the campaign's constant headers — so that per recipient only what
+truly differs is done: build a small context, two Jinja renders, and the
+message bytes. Product fields are formatted only for a card not yet
+rendered (see :mod:`mailer.views`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,18 +33,16 @@ from mailer.products import Product
 from mailer.render import CacheBudget, FragmentStore, RenderedEmail, make_environment, render
 from mailer.report import Report
 from mailer.tokens import Signer
+from mailer.views import EscapedProductView, ProductView
 
 GMAIL_CLIP_BYTES = 100 * 1024
 """Gmail clips HTML bodies past about 102 KB and hides the rest (the footer
 with the unsubscribe link among it); we warn a little before that."""
 
-_SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.I)
 _CJK_LANGUAGES = frozenset({"ja", "zh", "ko"})
 CACHE_BUDGET = 48 * 1024 * 1024
-"""Characters (about bytes) a composer keeps of product views and rendered
-cards, across all its locales; past it, new ones are built each time."""
-_VIEW_OVERHEAD = 1_200
-"""What a cached product view costs besides its text (two dicts and their entries)."""
+"""Characters (about bytes) a composer keeps of rendered product cards,
+across all its locales; past it, new ones are rendered each time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,24 +82,11 @@ def first_name(name: str, language: str) -> str:
     return name.split()[0]
 
 
-def safe_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL, else None (no ``javascript:``).
-
-    >>> safe_url("https://shop.test/p/1"), safe_url("javascript:alert(1)")
-    ('https://shop.test/p/1', None)
-    """
-    if url and _SAFE_URL.match(url):
-        return url
-    return None
-
-
 @dataclass
 class _LocaleState:
     """What a (layout locale, currency) pair shares across recipients."""
 
     layout: CompiledLayout
-    views: dict[Product, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
-    """Product → its (HTML-escaped, plain) view."""
     fragments_html: dict[Any, Any] = field(default_factory=dict)
     """Rendered product cards, quoted-printable encoded (see render's encode_html)."""
     fragments_text: dict[Any, Any] = field(default_factory=dict)
@@ -118,8 +103,8 @@ class Composer:
     >>> composer = Composer(load_campaign("fixtures/campaign.toml"))  # doctest: +SKIP
     >>> message = composer.compose(customer, {"picks": products})      # doctest: +SKIP
 
-    Product views and rendered product cards are cached per locale and
-    currency, within ``cache_budget`` characters (about bytes) in all.
+    Rendered product cards are cached per locale and currency, within
+    ``cache_budget`` characters (about bytes) in all.
     """
 
     def __init__(
@@ -205,31 +190,6 @@ class Composer:
                 path=str(self.campaign.source) if self.campaign.source else None,
             ) from err
 
-    def _view(self, product: Product, l10n: Localiser, state: _LocaleState) -> tuple[dict[str, Any], dict[str, Any]]:
-        views = state.views.get(product)
-        if views is not None:
-            return views
-        price = product.current_price(self.now)
-        text = {
-            # Keys the product's cards in the fragment caches, which are per
-            # locale, currency and send date: a changed product is another key.
-            "key": product,
-            "id": product.id,
-            "title": product.title,
-            "brand": product.brand or "",
-            "link": safe_url(product.link) or "",
-            "image": safe_url(product.image_link) or "",
-            "price": l10n.money(price),
-            "was_price": l10n.money(product.price) if price is not product.price else "",
-            "color": product.color or "",
-            "size": product.size or "",
-        }
-        html = _escaped(text)
-        size = _VIEW_OVERHEAD + 2 * sum(len(v) for v in text.values() if type(v) is str)
-        if self.cache_budget.take(size):
-            state.views[product] = (html, text)
-        return html, text
-
     # -- per recipient -------------------------------------------------------------------------
 
     def compose(
@@ -259,14 +219,11 @@ class Composer:
             )
         slots_html: dict[str, list[dict[str, Any]]] = {}
         slots_text: dict[str, list[dict[str, Any]]] = {}
+        now = self.now
         for group, count in layout.slots.items():
-            html_views, text_views = [], []
-            for product in list(slots.get(group, ()))[:count]:
-                html_view, text_view = self._view(product, l10n, state)
-                html_views.append(html_view)
-                text_views.append(text_view)
-            slots_html[group] = html_views
+            text_views = [ProductView(product, l10n, now) for product in list(slots.get(group, ()))[:count]]
             slots_text[group] = text_views
+            slots_html[group] = [EscapedProductView(view) for view in text_views]
 
         language = l10n.locale.language
         token = self.signer.sign(customer.id, self.campaign.id)

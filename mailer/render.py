@@ -259,6 +259,20 @@ class TrustedOutputCodeGenerator(CodeGenerator):
             super()._output_child_pre(node, frame, finalize)
 
 
+_PLAIN_DICTS: set[type] = {dict}
+
+
+class ContextDict(dict):  # type: ignore[type-arg]
+    """A dict of mailer's own data for layouts, which the sandbox reads like
+    a plain dict (see :meth:`LayoutSandbox.getattr`)."""
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _PLAIN_DICTS.add(cls)
+
+
 class LayoutSandbox(SandboxedEnvironment):
     """The sandbox, with fast paths for plain dicts and template globals.
 
@@ -277,7 +291,7 @@ class LayoutSandbox(SandboxedEnvironment):
         return {**self.globals, **(d or {})}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict:
+        if type(obj) in _PLAIN_DICTS:
             try:
                 return obj[attribute]
             except KeyError:
