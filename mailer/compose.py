@@ -87,13 +87,20 @@ class _LocaleState:
     """What a (layout locale, currency) pair shares across recipients."""
 
     layout: CompiledLayout
-    fragments_html: dict[Any, Any] = field(default_factory=dict)
+    fragments_html: FragmentStore
     """Rendered product cards, quoted-printable encoded (see render's encode_html)."""
-    fragments_text: dict[Any, Any] = field(default_factory=dict)
+    fragments_text: FragmentStore
     subject: jinja2.Template | str | None = None
     preheader: jinja2.Template | str | None = None
     constants_html: dict[str, Any] = field(default_factory=dict)
     constants_text: dict[str, Any] = field(default_factory=dict)
+    last_used: int = 0
+    """The composer's message count when this state last composed one."""
+
+
+IDLE_MESSAGES = 1_000
+"""A locale's cards make room for a new locale's, when the cache budget runs
+low, once that many messages have gone by without needing them."""
 
 
 class Composer:
@@ -104,7 +111,12 @@ class Composer:
     >>> message = composer.compose(customer, {"picks": products})      # doctest: +SKIP
 
     Rendered product cards are cached per locale and currency, within
-    ``cache_budget`` characters (about bytes) in all.
+    ``cache_budget`` characters (about bytes) in all. Once the budget is
+    full, new cards are rendered every time; but when a locale appears that
+    the composer has not seen yet and the budget is low, the cards of
+    locales idle for ``IDLE_MESSAGES`` messages are dropped to make room
+    (recipients sorted by country would otherwise have only the first few
+    locales cached).
     """
 
     def __init__(
@@ -129,6 +141,7 @@ class Composer:
         self.signer = signer
         self.now = now or campaign.send_date or datetime.now(timezone.utc)
         self._states: dict[tuple[str, str], _LocaleState] = {}
+        self._composed = 0
         self.cache_budget = CacheBudget(cache_budget)
         self._text_env = make_environment(False)
         from_name, from_address = _mailbox(campaign.sender, "from", campaign)
@@ -169,8 +182,20 @@ class Composer:
                 "brand": _escaped(brand),
                 "offer": _escaped(offer),
             }
+            self._make_room()
             self._states[key] = state
         return state
+
+    def _make_room(self) -> None:
+        """Before a new locale's first card: if less than a quarter of the
+        budget is left, drop the cards of locales idle for ``IDLE_MESSAGES``."""
+        budget = self.cache_budget
+        if budget.left * 4 >= budget.total:
+            return
+        for state in self._states.values():
+            if self._composed - state.last_used >= IDLE_MESSAGES:
+                state.fragments_html.release()
+                state.fragments_text.release()
 
     def _compile_text(self, key: str, chain: Sequence[str]) -> jinja2.Template | str:
         """The subject or preheader template for a language; a text that uses
@@ -207,6 +232,8 @@ class Composer:
         """
         l10n = self.localisers.get(customer.locale, customer.currency, customer.timezone)
         state = self._state(customer.locale, customer.currency, l10n)
+        state.last_used = self._composed
+        self._composed += 1
         layout = state.layout
         slots = slots or {}
         if not layout.slots.keys() >= slots.keys():

@@ -135,10 +135,10 @@ class CacheBudget:
     (True, False, 4)
     """
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "total")
 
     def __init__(self, chars: int) -> None:
-        self.left = chars
+        self.left = self.total = chars
 
     def take(self, chars: int) -> bool:
         """Reserve ``chars`` if they fit."""
@@ -149,13 +149,37 @@ class CacheBudget:
 
 
 class FragmentStore(dict):  # type: ignore[type-arg]
-    """A fragment cache bounded by a shared :class:`CacheBudget`."""
+    """A fragment cache bounded by a shared :class:`CacheBudget`.
 
-    __slots__ = ("budget",)
+    >>> budget = CacheBudget(1_000)
+    >>> store = FragmentStore(budget)
+    >>> store.keep("card", "x" * 300), budget.left
+    (True, 600)
+    >>> store.release(), budget.left, len(store)
+    (None, 1000, 0)
+    """
+
+    __slots__ = ("budget", "chars")
 
     def __init__(self, budget: CacheBudget) -> None:
         super().__init__()
         self.budget = budget
+        self.chars = 0
+
+    def keep(self, entry: Any, fragment: str) -> bool:
+        """Store ``fragment`` if the budget has room for it."""
+        size = len(fragment) + 100
+        if not self.budget.take(size):
+            return False
+        self[entry] = fragment
+        self.chars += size
+        return True
+
+    def release(self) -> None:
+        """Drop every fragment and give their room back to the budget."""
+        self.clear()
+        self.budget.left += self.chars
+        self.chars = 0
 
 
 class FragmentCache(Extension):
@@ -225,10 +249,10 @@ def _keep_fragment(fragment: str, cache: Any, entry: tuple[Any, Any]) -> str:
     """The ``keep_fragment`` filter: store a fragment just rendered, if there
     is a cache and room in it (its :class:`CacheBudget`, or
     ``FRAGMENT_CACHE_LIMIT`` entries for a plain dict)."""
-    if isinstance(cache, dict):
-        budget = getattr(cache, "budget", None)
-        if budget.take(len(fragment) + 100) if budget is not None else len(cache) < FRAGMENT_CACHE_LIMIT:
-            cache[entry] = fragment
+    if isinstance(cache, FragmentStore):
+        cache.keep(entry, fragment)
+    elif isinstance(cache, dict) and len(cache) < FRAGMENT_CACHE_LIMIT:
+        cache[entry] = fragment
     return fragment
 
 

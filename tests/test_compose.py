@@ -306,3 +306,24 @@ def test_recipient_attributes_such_as_the_segment_reach_the_layout(tmp_path: Pat
     plain = composer.compose(customer(id="c2"))
     assert "Thank you, champion" in champion.text
     assert "Thank you, champion" not in plain.text and "Free returns" in plain.text
+
+
+def test_a_locale_idle_for_long_makes_room_for_a_new_one(campaign: Campaign, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recipients sorted by locale: once the budget is low, the cards of a
+    locale long finished make room for the next locale's."""
+    from mailer import compose
+
+    monkeypatch.setattr(compose, "IDLE_MESSAGES", 40)
+    composer = Composer(campaign, signer=SIGNER, layouts=LIBRARY, catalogs=CATALOGS, cache_budget=60_000)
+    products = [product(i) for i in range(20)]
+    locales = [("en_GB", "GBP", "Europe/London"), ("de_DE", "EUR", "Europe/Berlin"), ("fr_FR", "EUR", "Europe/Paris")]
+    for locale, currency, zone in locales:
+        for n in range(60):
+            picks = [products[(n + k) % 20] for k in range(6)]
+            composer.compose(customer(id=f"{locale}-{n}", locale=locale, currency=currency, timezone=zone), {"picks": picks})
+    first, second, third = (composer._states[(locale, currency)] for locale, currency, _ in locales)
+    assert len(first.fragments_html) == 0 and first.fragments_html.chars == 0  # released
+    assert len(third.fragments_html) == 20 and len(third.fragments_text) == 20
+    assert composer.cache_budget.left >= 0
+    stored = sum(s.fragments_html.chars + s.fragments_text.chars for s in composer._states.values())
+    assert stored + composer.cache_budget.left == 60_000
