@@ -142,6 +142,9 @@ class Composer:
         self.now = now or campaign.send_date or datetime.now(timezone.utc)
         self._states: dict[tuple[str, str], _LocaleState] = {}
         self._composed = 0
+        self._card_keys: dict[Product, int] = {}
+        """A number per distinct product (equal products share one): it keys
+        the product's cards. Grows with the catalogue, not the recipients."""
         self.cache_budget = CacheBudget(cache_budget)
         self._text_env = make_environment(False)
         from_name, from_address = _mailbox(campaign.sender, "from", campaign)
@@ -247,8 +250,14 @@ class Composer:
         slots_html: dict[str, list[dict[str, Any]]] = {}
         slots_text: dict[str, list[dict[str, Any]]] = {}
         now = self.now
+        keys = self._card_keys
         for group, count in layout.slots.items():
-            text_views = [ProductView(product, l10n, now) for product in list(slots.get(group, ()))[:count]]
+            text_views = []
+            for product in list(slots.get(group, ()))[:count]:
+                key = keys.get(product)
+                if key is None:
+                    key = keys[product] = len(keys)
+                text_views.append(ProductView(product, key, l10n, now))
             slots_text[group] = text_views
             slots_html[group] = [EscapedProductView(view) for view in text_views]
 

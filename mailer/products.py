@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -41,24 +41,6 @@ class Product:
     sale_start: datetime | None = None
     sale_end: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __hash__(self) -> int:
-        # Products key caches (views, rendered cards) that are looked up for
-        # every recipient; hashing all their fields each time adds up.
-        cached = self._hash
-        if cached is None:
-            cached = hash(tuple(getattr(self, name) for name in _COMPARED))
-            object.__setattr__(self, "_hash", cached)
-        return cached
-
-    def __getstate__(self) -> list[object]:
-        # Without the cached hash: string hashes differ between processes.
-        return [None if name == "_hash" else getattr(self, name) for name in _FIELDS]
-
-    def __setstate__(self, state: list[object]) -> None:
-        for name, value in zip(_FIELDS, state):
-            object.__setattr__(self, name, value)
 
     @property
     def in_stock(self) -> bool:
@@ -80,7 +62,3 @@ class Product:
             assert self.sale_price is not None
             return self.sale_price
         return self.price
-
-
-_FIELDS = tuple(f.name for f in fields(Product))
-_COMPARED = tuple(f.name for f in fields(Product) if f.compare)

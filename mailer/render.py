@@ -19,6 +19,7 @@ import jinja2
 import markupsafe
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.nodes import EvalContext
 from jinja2.ext import Extension
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
@@ -195,6 +196,15 @@ class FragmentCache(Extension):
 
     tags = {"cached"}
 
+    def filter_stream(self, stream: jinja2.lexer.TokenStream) -> Iterator[jinja2.lexer.Token]:
+        """Refuse layouts that name the cache's variables (see ``RESERVED_NAMES``)."""
+        for token in stream:
+            if token.type == "name" and token.value in RESERVED_NAMES:
+                raise jinja2.TemplateSyntaxError(
+                    f"{token.value!r} is reserved for the fragment cache", token.lineno, stream.name, stream.filename
+                )
+            yield token
+
     def parse(self, parser: jinja2.parser.Parser) -> nodes.Node:
         lineno = next(parser.stream).lineno
         key = parser.parse_expression()
@@ -211,18 +221,25 @@ class FragmentCache(Extension):
         cache = nodes.Name("fragment_cache", "load")
         entry = nodes.Tuple([site, key], "load")
         hit = nodes.And(
-            nodes.Test(cache, "fragment_store", [], [], None, None),
+            nodes.Test(cache, STORE_TEST, [], [], None, None),
             nodes.Compare(entry, [nodes.Operand("in", cache)]),
         )
         found = nodes.Output([trusted(nodes.Getitem(cache, entry, "load"))])
         rendered = nodes.AssignBlock(nodes.Name(FRAGMENT_VARIABLE, "store"), None, body)
-        kept = nodes.Filter(nodes.Name(FRAGMENT_VARIABLE, "load"), "keep_fragment", [cache, entry], [], None, None)
+        kept = nodes.Filter(nodes.Name(FRAGMENT_VARIABLE, "load"), KEEP_FILTER, [cache, entry], [], None, None)
         miss = [rendered.set_lineno(lineno), nodes.Output([trusted(kept)]).set_lineno(lineno)]
         return nodes.If(hit, [found], [], miss).set_lineno(lineno)
 
 
 FRAGMENT_VARIABLE = "_cached_fragment"
 """The template variable a cached fragment renders into when it misses."""
+RESERVED_NAMES = frozenset({"fragment_cache", FRAGMENT_VARIABLE})
+"""Names only the ``{% cached %}`` tag's own code may use: a layout that
+could read or rebind the cache could put its own text there, and a hit is
+written out without escaping."""
+KEEP_FILTER = "cached:keep"
+STORE_TEST = "cached:store"
+"""The filter and test the tag's code calls; no layout can spell these names."""
 
 
 def cached_fragments(tree: nodes.Template) -> Iterator[tuple[nodes.Expr, list[nodes.Node], int]]:
@@ -237,7 +254,7 @@ def cached_fragments(tree: nodes.Template) -> Iterator[tuple[nodes.Expr, list[no
             and rendered.target.name == FRAGMENT_VARIABLE
             and isinstance(kept, nodes.Output)
             and isinstance(kept.nodes[0], nodes.Filter)
-            and kept.nodes[0].name == "keep_fragment"
+            and kept.nodes[0].name == KEEP_FILTER
         ):
             continue
         entry = kept.nodes[0].args[1]
@@ -245,10 +262,18 @@ def cached_fragments(tree: nodes.Template) -> Iterator[tuple[nodes.Expr, list[no
         yield entry.items[1], rendered.body, node.lineno
 
 
-def _keep_fragment(fragment: str, cache: Any, entry: tuple[Any, Any]) -> str:
-    """The ``keep_fragment`` filter: store a fragment just rendered, if there
+@jinja2.pass_eval_context
+def _keep_fragment(eval_ctx: EvalContext, fragment: str, cache: Any, entry: tuple[Any, Any]) -> str:
+    """The ``KEEP_FILTER`` filter: store a fragment just rendered, if there
     is a cache and room in it (its :class:`CacheBudget`, or
-    ``FRAGMENT_CACHE_LIMIT`` entries for a plain dict)."""
+    ``FRAGMENT_CACHE_LIMIT`` entries for a plain dict).
+
+    An HTML environment keeps only markup (what autoescaping produced): a hit
+    is written without ``escape()``, so a fragment rendered under
+    ``{% autoescape false %}`` must not be found by one where it is on.
+    """
+    if eval_ctx.environment.autoescape and not isinstance(fragment, markupsafe.Markup):
+        return fragment
     if isinstance(cache, FragmentStore):
         cache.keep(entry, fragment)
     elif isinstance(cache, dict) and len(cache) < FRAGMENT_CACHE_LIMIT:
@@ -401,9 +426,9 @@ def make_environment(autoescape: bool) -> LayoutSandbox:
         datetime=_datetime_filter,
         number=_number_filter,
         qp=_qp_filter,
-        keep_fragment=_keep_fragment,
     )
-    env.tests["fragment_store"] = _is_dict
+    env.filters[KEEP_FILTER] = _keep_fragment
+    env.tests[STORE_TEST] = _is_dict
     return env
 
 

@@ -77,9 +77,22 @@ def _filled(method: Callable[..., Any]) -> Callable[..., Any]:
     return read
 
 
+def _compared(method: Callable[..., Any]) -> Callable[..., Any]:
+    def compare(self: _LazyView, other: Any) -> Any:
+        self.fill()
+        if isinstance(other, _LazyView):
+            other.fill()
+        return method(self, other)
+
+    compare.__name__ = method.__name__
+    return compare
+
+
 # Every way of reading a view besides view[name] sees all its fields.
-for _name in ("get", "__contains__", "__iter__", "__len__", "keys", "values", "items", "copy", "__eq__", "__repr__"):
+for _name in ("get", "__contains__", "__iter__", "__reversed__", "__len__", "keys", "values", "items", "copy", "__repr__"):
     setattr(_LazyView, _name, _filled(getattr(dict, _name)))
+for _name in ("__eq__", "__ne__"):
+    setattr(_LazyView, _name, _compared(getattr(dict, _name)))
 _LazyView.__hash__ = None  # type: ignore[assignment]
 
 
@@ -87,21 +100,23 @@ class ProductView(_LazyView):
     """A product for the text part: its fields as plain text, for one
     locale, currency and send date.
 
-    ``key`` is the product itself: it names the product's cards in the
-    fragment caches, which are kept per locale, currency and send date.
+    ``key`` is a number that stands for the product (equal products, the
+    same number): it names the product's cards in the fragment caches, which
+    are kept per locale, currency and send date, and shows layouts nothing.
     """
 
     __slots__ = ()
 
-    def __init__(self, product: Product, l10n: Localiser, now: datetime) -> None:
-        self["key"] = product
-        self._source: tuple[Localiser, datetime] | None = (l10n, now)
+    def __init__(self, product: Product, key: int, l10n: Localiser, now: datetime) -> None:
+        self["key"] = key
+        self._source: tuple[Product, Localiser, datetime] | None = (product, l10n, now)
 
     def fill(self) -> None:
         source = self._source
         if source is not None:
+            fields = product_fields(*source)  # before clearing: a failure leaves the view to try again
             self._source = None
-            dict.update(self, product_fields(self["key"], *source))
+            dict.update(self, fields)
 
 
 class EscapedProductView(_LazyView):
@@ -117,8 +132,7 @@ class EscapedProductView(_LazyView):
     def fill(self) -> None:
         plain = self._source
         if plain is not None:
-            self._source = None
             plain.fill()
-            for name, value in dict.items(plain):
-                if isinstance(value, str):
-                    dict.__setitem__(self, name, markupsafe.escape(value))
+            escaped = {name: markupsafe.escape(value) for name, value in dict.items(plain) if isinstance(value, str)}
+            self._source = None
+            dict.update(self, escaped)

@@ -102,6 +102,33 @@ def test_cached_fragments_are_escaped_once(html: jinja2.Environment) -> None:
     assert first == template.render(k=1, v="other", fragment_cache=cache) == "<i>&lt;b&gt;&amp;</i>"
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set _ = fragment_cache.update({('s', 1): name}) %}{% cached 1, 's' %}{% endcached %}",
+        "{% set fragment_cache = {('s', 1): name} %}{% cached 1, 's' %}{% endcached %}",
+        "{% set _cached_fragment = name %}{{ _cached_fragment }}",
+    ],
+)
+def test_layouts_cannot_reach_the_fragment_cache(html: jinja2.Environment, source: str) -> None:
+    """A hit is written without escaping, so nothing but the tag may put text there."""
+    with pytest.raises(jinja2.TemplateSyntaxError, match="reserved for the fragment cache"):
+        html.from_string(source)
+
+
+def test_the_tags_own_filter_cannot_be_called_by_a_layout(html: jinja2.Environment) -> None:
+    with pytest.raises(jinja2.TemplateAssertionError, match="keep_fragment"):
+        html.from_string("{{ name|keep_fragment(1, 2) }}")
+
+
+def test_a_fragment_rendered_without_autoescape_is_not_reused_with_it(html: jinja2.Environment) -> None:
+    template = html.from_string(
+        "{% autoescape false %}{% cached k, 'card' %}{{ k }}{% endcached %}{% endautoescape %}"
+        "|{% cached k, 'card' %}{{ k }}{% endcached %}"
+    )
+    assert template.render(k="<b>", fragment_cache={}) == "<b>|&lt;b&gt;"
+
+
 def test_qp_filter_escapes_plain_strings_but_not_markup(html: jinja2.Environment) -> None:
     template = html.from_string("{{ x|qp }}")
     for _ in range(2):  # the second time from the memo

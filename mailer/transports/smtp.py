@@ -29,6 +29,7 @@ from collections.abc import Mapping
 import aiosmtplib
 from aiosmtplib import (
     SMTPDataError,
+    SMTPHeloError,
     SMTPRecipientRefused,
     SMTPRecipientsRefused,
     SMTPResponse,
@@ -183,6 +184,13 @@ async def _transaction(
     """MAIL, RCPT for each recipient, DATA with ``wire`` (see :func:`wire_form`):
     what ``sendmail`` does, with the same errors, and RSET after a refusal so
     the connection stays usable."""
+    if client.is_ehlo_or_helo_needed:  # as sendmail does, so the extensions are known
+        try:
+            await client.ehlo()
+        except SMTPHeloError:
+            if not client.is_connected:
+                raise
+            await client.helo()
     # RFC 1870: the size counts neither the quoting periods nor the final ".".
     options = [f"SIZE={len(envelope.data)}"] if client.supports_extension("size") else []
     try:

@@ -172,6 +172,16 @@ def test_lines_starting_with_a_period_arrive_unchanged(smtp: SMTPServer) -> None
     assert f"SIZE={len(data)}" in received.mail_options
 
 
+@pytest.mark.parametrize("start_tls", [None, False])
+def test_every_message_announces_its_size(smtp: SMTPServer, start_tls: bool | None) -> None:
+    """Also the first on a connection that opened without EHLO (no STARTTLS probe)."""
+    transport = SMTPTransport(host="127.0.0.1", port=smtp.port, start_tls=start_tls, pool_size=1)
+    message = b"Subject: size\r\n\r\nhello\r\n"
+    send_all(transport, *(Envelope("b@shop.test", (f"{n}@x.test",), message) for n in range(2)))
+    assert [r.mail_options for r in smtp.handler.received] == [(f"SIZE={len(message)}",)] * 2
+    assert transport.connections_opened == 1
+
+
 def test_a_message_with_bare_line_feeds_is_sent_with_crlf(smtp: SMTPServer) -> None:
     data = b"Subject: lf\n\n.first\nsecond\r\nthird"
     replies = send_all(SMTPTransport(host="127.0.0.1", port=smtp.port), Envelope("b@shop.test", ("a@x.test",), data))
