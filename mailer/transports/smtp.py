@@ -123,9 +123,14 @@ class SMTPTransport:
                 wire = wire_form(envelope.data)
                 async with asyncio.timeout(self.timeout):
                     if wire is None:
-                        errors, response = await client.sendmail(
-                            envelope.sender, list(envelope.recipients), envelope.data, timeout=None
-                        )
+                        try:
+                            errors, response = await client.sendmail(
+                                envelope.sender, list(envelope.recipients), envelope.data, timeout=None
+                            )
+                        except ValueError as err:  # it checks every address first, sending nothing
+                            if isinstance(err, OSError):  # ssl's certificate errors are ValueErrors too
+                                raise
+                            raise SMTPSenderRefused(*_UNWRITABLE_ENVELOPE, envelope.sender) from err
                     else:
                         errors, response = await _transaction(client, envelope, wire)
                 keep = True
@@ -157,6 +162,15 @@ class SMTPTransport:
         idle, self._idle = self._idle, []
         for client, _ in idle:
             await _close(client)
+
+
+# Addresses aiosmtplib refuses to put in a command (white space, <, >, ...),
+# answered as a server would: a recipient's cannot ever be delivered (5.1.3
+# bounces and suppresses it); a bad sender is this side's fault (5.5.4 fails
+# the message without blaming the recipient).
+_UNWRITABLE_RECIPIENT = (553, "5.1.3 recipient address cannot be written in an SMTP command")
+_UNWRITABLE_SENDER = (501, "5.5.4 sender address cannot be written in an SMTP command")
+_UNWRITABLE_ENVELOPE = (501, "5.5.4 an envelope address cannot be written in an SMTP command")
 
 
 def wire_form(data: bytes) -> bytes | None:
@@ -194,12 +208,22 @@ async def _transaction(
     # RFC 1870: the size counts neither the quoting periods nor the final ".".
     options = [f"SIZE={len(envelope.data)}"] if client.supports_extension("size") else []
     try:
-        await client.mail(envelope.sender, options=options, timeout=None)
+        try:
+            await client.mail(envelope.sender, options=options, timeout=None)
+        except ValueError as err:  # aiosmtplib will not write it in a command
+            if isinstance(err, OSError):
+                raise
+            raise SMTPSenderRefused(*_UNWRITABLE_SENDER, envelope.sender) from err
         refused: dict[str, SMTPResponse] = {}
         refusals: list[SMTPRecipientRefused] = []
         for recipient in envelope.recipients:
             try:
-                await client.rcpt(recipient, timeout=None)
+                try:
+                    await client.rcpt(recipient, timeout=None)
+                except ValueError as err:
+                    if isinstance(err, OSError):
+                        raise
+                    raise SMTPRecipientRefused(*_UNWRITABLE_RECIPIENT, recipient) from err
             except SMTPRecipientRefused as err:
                 refusals.append(err)
                 refused[recipient] = SMTPResponse(err.code, err.message)

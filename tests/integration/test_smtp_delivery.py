@@ -189,6 +189,36 @@ def test_a_message_with_bare_line_feeds_is_sent_with_crlf(smtp: SMTPServer) -> N
     assert smtp.handler.received[0].content == b"Subject: lf\r\n\r\n.first\r\nsecond\r\nthird\r\n"
 
 
+def test_an_address_that_cannot_be_written_bounces_alone(store: Store, smtp: SMTPServer) -> None:
+    """aiosmtplib refuses to write such an address; the worker goes on with the rest."""
+    store.enqueue([
+        NewDelivery("autumn", "BAD", "bad address@example.test", not_before=time.time() - 1),
+        NewDelivery("autumn", "GOOD", "good@example.test", not_before=time.time() - 1),
+    ])
+    deliver(store, smtp.port, concurrency=1)
+    assert store.counts() == {"bounced": 1, "sent": 1}
+    assert [r.recipients for r in smtp.handler.received] == [("good@example.test",)]
+    assert [s.value for s in store.suppressions()] == ["bad address@example.test"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipients", "data"),
+    [
+        ("bad sender@shop.test", ("a@x.test",), b"Subject: x\r\n\r\nhi\r\n"),  # wire form
+        ("bad sender@shop.test", ("a@x.test",), b"Subject: x\n\nhi\n"),  # through sendmail
+    ],
+)
+def test_an_unwritable_sender_fails_without_blaming_the_recipient(
+    smtp: SMTPServer, sender: str, recipients: tuple[str, ...], data: bytes
+) -> None:
+    from mailer.transports.replies import classify
+
+    [replies] = send_all(SMTPTransport(host="127.0.0.1", port=smtp.port), Envelope(sender, recipients, data))
+    verdict = classify(replies["a@x.test"])  # type: ignore[arg-type]
+    assert (verdict.action, verdict.suppress) == ("fail", False)
+    assert smtp.handler.received == []
+
+
 def test_a_refusal_at_data_leaves_the_connection_usable(smtp: SMTPServer) -> None:
     smtp.handler.script = lambda stage, addr: "554 5.6.0 rejected" if stage == "data" and addr == "no@x.test" else None
     transport = SMTPTransport(host="127.0.0.1", port=smtp.port, pool_size=1)
