@@ -278,7 +278,7 @@ class Composer:
             "recipient": recipient,
             "links": links,
             "slots": slots_text,
-            "fragment_cache": state.fragments_text,
+            "fragment_cache": None,  # subjects are per recipient: {% cached %} there caches nothing
             **state.constants_text,
         }
         try:
@@ -292,6 +292,7 @@ class Composer:
             ) from err
         text_context["subject"] = subject
         text_context["preheader"] = preheader
+        text_context["fragment_cache"] = state.fragments_text
         html_context = dict(
             text_context,
             recipient=_escaped(recipient),

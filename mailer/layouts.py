@@ -799,8 +799,15 @@ class LayoutLibrary:
 
 
 _FRAGMENT_ALLOWED = frozenset(
-    {"l10n", "_", "gettext", "ngettext", "pgettext", "npgettext", "fragment_cache"}
+    {"l10n", "_", "gettext", "ngettext", "pgettext", "npgettext", "fragment_cache", "_cached_fragment"}
 )
+_PER_RECIPIENT = frozenset({"recipient", "links", "subject", "preheader"})
+_ZONED = frozenset({"date", "datetime"})
+"""Filters that show a time in the recipient's zone (cards are cached per locale and currency)."""
+_L10N_SHARED = frozenset(
+    {"money", "number", "percent", "convert", "gettext", "ngettext", "pgettext", "npgettext", "locale", "currency"}
+)
+"""What a cached fragment may use of the localiser: the same for a whole locale and currency."""
 
 
 def _digest_of(constants: Mapping[str, Any], l10n: Any) -> str:
@@ -820,7 +827,9 @@ def check_fragments(
     A cached fragment is shared by every recipient of a locale and currency;
     if it read ``recipient.first_name`` one customer's name would reach all
     the others. Only the variables named in the key (and the translation
-    helpers) may be used inside.
+    helpers) may be used inside; the key itself may not name per-recipient
+    data; and nothing inside may depend on the recipient's time zone (dates,
+    times) or reach other blocks through ``self``.
     """
     from jinja2 import meta, nodes
 
@@ -833,12 +842,24 @@ def check_fragments(
         body = nodes.Template(statements)
         body.set_environment(env)
         used = meta.find_undeclared_variables(body)
-        leaked = sorted(used - key_names - _FRAGMENT_ALLOWED)
-        if leaked:
+        problem = None
+        if key_names & _PER_RECIPIENT:
+            problem = f"its key uses {sorted(key_names & _PER_RECIPIENT)}, which differ per recipient"
+        elif leaked := sorted(used - key_names - _FRAGMENT_ALLOWED):
+            problem = f"it may only use {sorted(key_names)} (its key), but it uses {leaked}"
+        elif any(n.name == "self" for n in body.find_all(nodes.Name)):
+            problem = "it uses self (other blocks may show recipient data)"
+        elif zoned := sorted(
+            {f.name for f in body.find_all(nodes.Filter) if f.name in _ZONED}
+            | {f"l10n.{g.attr}" for g in body.find_all(nodes.Getattr)
+               if isinstance(g.node, nodes.Name) and g.node.name == "l10n" and g.attr not in _L10N_SHARED}
+        ):  # fmt: skip
+            problem = f"it uses {zoned}, which depend on the recipient's time zone"
+        if problem:
             origin = lines.locate(lineno)
             raise LayoutSyntaxError(
-                f"a cached fragment may only use {sorted(key_names)} (its key), "
-                f"but it uses {leaked}: that would show one recipient's data to others",
+                f"a cached fragment is shown to every recipient of a locale, but {problem}: "
+                "that would show one recipient's data to others",
                 layout=name,
                 path=origin.path if origin else None,
                 line=origin.line if origin else None,

@@ -1,7 +1,8 @@
 """Per-recipient rendering: a compiled layout plus a context → HTML and text.
 
 The Jinja environments here are the only place layouts run per recipient:
-sandboxed (layouts come from the creative team), autoescaped for HTML,
+sandboxed and immutable (layouts come from the creative team, and the data
+they read is shared by many recipients), autoescaped for HTML,
 ``StrictUndefined`` so a missing slot fails loudly, and ``jinja2.ext.i18n``
 whose ``gettext``/``ngettext`` read the recipient's catalog from the context
 variable ``l10n`` (a :class:`mailer.localise.Localiser`).
@@ -10,6 +11,7 @@ variable ``l10n`` (a :class:`mailer.localise.Localiser`).
 from __future__ import annotations
 
 import binascii
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,7 +23,7 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import EvalContext
 from jinja2.ext import Extension
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from mailer.errors import LayoutError, SlotError
 from mailer.layouts import CompiledLayout, _template_frame, _undefined_name
@@ -199,7 +201,8 @@ class FragmentCache(Extension):
     def filter_stream(self, stream: jinja2.lexer.TokenStream) -> Iterator[jinja2.lexer.Token]:
         """Refuse layouts that name the cache's variables (see ``RESERVED_NAMES``)."""
         for token in stream:
-            if token.type == "name" and token.value in RESERVED_NAMES:
+            # Python folds identifiers to NFKC: "ｆragment_cache" would be the same variable.
+            if token.type == "name" and unicodedata.normalize("NFKC", token.value) in RESERVED_NAMES:
                 raise jinja2.TemplateSyntaxError(
                     f"{token.value!r} is reserved for the fragment cache", token.lineno, stream.name, stream.filename
                 )
@@ -322,7 +325,7 @@ class ContextDict(dict):  # type: ignore[type-arg]
         _PLAIN_DICTS.add(cls)
 
 
-class LayoutSandbox(SandboxedEnvironment):
+class LayoutSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with fast paths for plain dicts and template globals.
 
     Render contexts are dicts of data prepared by `mailer`; reading a key of a

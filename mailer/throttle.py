@@ -58,3 +58,22 @@ def reserve(
     level -= 1.0
     wait = 0.0 if level >= 0 else -level / rate
     return round(level, 9), round(wait, 9)
+
+
+def hold(level: float | None, updated_at: float | None, *, now: float, until: float, rate: float, burst: float) -> float:
+    """The bucket's level at ``now`` such that its next token comes no sooner
+    than ``until``: a worker whose last send went out late (a busy machine, a
+    slow commit) pushes the next sender back, across a restart too.
+
+    >>> hold(0.0, 0.0, now=1.0, until=1.1, rate=10.0, burst=1.0)   # full, held for 0.1 s
+    0.0
+    >>> reserve(0.0, 1.0, now=1.05, rate=10.0, burst=1.0)[1]         # so a token waits
+    0.05
+    >>> hold(-2.0, 1.0, now=1.0, until=1.1, rate=10.0, burst=1.0)   # already later: kept
+    -2.0
+    """
+    if level is None or updated_at is None:
+        level = burst
+    elif now > updated_at:
+        level = min(burst, level + (now - updated_at) * rate)
+    return round(min(level, 1.0 - (until - now) * rate), 9) + 0.0  # never -0.0

@@ -121,7 +121,7 @@ class ProductView(_LazyView):
 
 class EscapedProductView(_LazyView):
     """The same product for the HTML part: every text escaped once, so that
-    even ``|safe`` in a layout cannot let feed text through as markup."""
+    ``|safe`` on a product field in a layout still shows it escaped."""
 
     __slots__ = ()
 

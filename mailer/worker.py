@@ -189,6 +189,8 @@ class Worker:
         self._pause: tuple[float, int | None, str | None] | None = None
         self._pause_checked = float("-inf")
         self._holding: set[int] = set()  # rows claimed by this run and not yet done with
+        self._pacing = asyncio.Lock()
+        self._next_send = float("-inf")  # when the rate next allows a send (GCRA's theoretical arrival time)
         shared_cap = options.per_domain if options.shared_per_domain else None
         self._marks: GroupCommit[tuple[int, str | None], str] = GroupCommit(
             lambda rows: list(store.mark_sending_many(rows, self.owner, now=self.clock(), per_domain=shared_cap))
@@ -236,6 +238,11 @@ class Worker:
             # Replies already in hand are recorded even if this run was cancelled,
             # and rows it leased but never started go back to the queue.
             self._finishes.flush()
+            rate = self.options.rate
+            if rate is not None and self._next_send > self.clock():
+                # The next worker on this transport starts where this one's sends really ended.
+                self.store.hold_token(self.transport.name, until=self._next_send, rate=rate.rate, burst=rate.burst,
+                                      now=self.clock())  # fmt: skip
             if self._holding:
                 self.store.release(self.owner, sorted(self._holding), now=self.clock())
                 self._holding.clear()
@@ -317,6 +324,8 @@ class Worker:
                     return self._count("released")
                 started = await self._marks.submit((delivery.id, envelope.message_id or None))
                 if started == "sending":
+                    if self.options.rate is not None:
+                        await self._pace(self.options.rate)
                     replies = await self.transport.send(envelope)
                     break
                 if started != "busy":
@@ -329,6 +338,20 @@ class Worker:
             await self._sleep(self.rng.uniform(0.01, 0.05))
         reply = replies.get(delivery.address) or next(iter(replies.values()), Reply.dropped("no reply"))
         return await self._record(delivery, reply)
+
+    async def _pace(self, rate: RateLimit) -> None:
+        """Hold this send until the rate allows it, counting from when the
+        previous ones really went out. The store's bucket hands out times to
+        send at; a task can reach its time late (a busy machine, a slow
+        commit), and sends that then go out together would exceed the rate
+        the receiving server sees."""
+        async with self._pacing:
+            now = self.clock()
+            earliest = self._next_send - (rate.burst - 1) / rate.rate
+            if earliest > now:
+                await asyncio.sleep(earliest - now)
+                now = self.clock()
+            self._next_send = max(self._next_send, now) + 1 / rate.rate
 
     def _paused(self) -> tuple[float, int | None, str | None] | None:
         """The transport's pause, read from the store at most every

@@ -327,3 +327,12 @@ def test_a_locale_idle_for_long_makes_room_for_a_new_one(campaign: Campaign, mon
     assert composer.cache_budget.left >= 0
     stored = sum(s.fragments_html.chars + s.fragments_text.chars for s in composer._states.values())
     assert stored + composer.cache_budget.left == 60_000
+
+
+def test_a_cached_tag_in_the_subject_caches_nothing(campaign: Campaign) -> None:
+    subject = {language: "Hi {% cached 0 %}{{ recipient.first_name }}{% endcached %}" for language in campaign.subject}
+    composer = make_composer(dataclasses.replace(campaign, subject=subject))
+    picks = {"picks": [product(i) for i in range(6)]}
+    first = composer.compose(customer(id="a", name="Alice Smith"), picks)
+    second = composer.compose(customer(id="b", name="Bob Jones"), picks)
+    assert (first.subject, second.subject) == ("Hi Alice", "Hi Bob")

@@ -139,6 +139,33 @@ def test_a_cached_fragment_reading_the_recipient_is_refused(own_layouts: Path) -
         library.get("newsletter")
 
 
+@pytest.mark.parametrize(
+    ("card_text", "reason"),
+    [
+        ("{% cached 0 if recipient else 1 %}{{ recipient.name }}{% endcached %}", "key uses"),
+        ("{% cached content.hero_link %}{{ self.footer() }}{% endcached %}", "self"),
+        ("{% cached content %}{{ content.ends|datetime }}{% endcached %}", "time zone"),
+        ("{% cached content %}{{ l10n.timezone }}{% endcached %}", "time zone"),
+    ],
+)
+def test_cached_fragments_that_could_differ_per_recipient_are_refused(
+    own_layouts: Path, card_text: str, reason: str
+) -> None:
+    layout = own_layouts / "newsletter.mjml"
+    layout.write_text(layout.read_text().replace("{{ content.hero_text }}", "{{ content.hero_text }} " + card_text))
+    library = LayoutLibrary(own_layouts, environment_factory=make_environment)
+    with pytest.raises(LayoutSyntaxError, match=reason):
+        library.get("newsletter")
+
+
+def test_a_cached_fragment_may_format_money_and_translate(library: LayoutLibrary) -> None:
+    env = make_environment(True)
+    from mailer.layouts import check_fragments
+
+    source = "{% cached product.key %}{{ l10n.money(product.price) }} {{ _('Was %(price)s', price=product.was) }}{% endcached %}"
+    check_fragments(env, env.parse(source), "t", library.get("newsletter").html_lines)  # type: ignore[arg-type]
+
+
 def test_literal_translations_are_resolved_when_compiling_for_a_locale(library: LayoutLibrary) -> None:
     german = library.get("newsletter", "de_DE").html_source
     assert 'gettext' not in german and '_("Shop now")' not in german

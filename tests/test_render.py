@@ -108,12 +108,23 @@ def test_cached_fragments_are_escaped_once(html: jinja2.Environment) -> None:
         "{% set _ = fragment_cache.update({('s', 1): name}) %}{% cached 1, 's' %}{% endcached %}",
         "{% set fragment_cache = {('s', 1): name} %}{% cached 1, 's' %}{% endcached %}",
         "{% set _cached_fragment = name %}{{ _cached_fragment }}",
+        "{% set \uff46ragment_cache = {('s', 0): name} %}{% cached 0, 's' %}{% endcached %}",  # fullwidth f
+        "{{ \U0001d41fragment_cache.update({('s', 0): name}) }}",  # mathematical bold f
     ],
 )
 def test_layouts_cannot_reach_the_fragment_cache(html: jinja2.Environment, source: str) -> None:
     """A hit is written without escaping, so nothing but the tag may put text there."""
     with pytest.raises(jinja2.TemplateSyntaxError, match="reserved for the fragment cache"):
         html.from_string(source)
+
+
+@pytest.mark.parametrize("source", ["{{ d.update({'a': 1}) }}", "{{ d.clear() }}", "{{ items.append(1) }}"])
+def test_layouts_cannot_change_data_shared_by_recipients(html: jinja2.Environment, source: str) -> None:
+    """Brand, content and offer dicts are the same objects for every recipient of a locale."""
+    shared: dict[str, object] = {"b": 1}
+    with pytest.raises(SecurityError):
+        html.from_string(source).render(d=shared, items=[])
+    assert shared == {"b": 1}
 
 
 def test_the_tags_own_filter_cannot_be_called_by_a_layout(html: jinja2.Environment) -> None:

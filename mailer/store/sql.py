@@ -23,7 +23,7 @@ from mailer.store.records import (
     Outcome,
     Suppression,
 )
-from mailer.throttle import reserve
+from mailer.throttle import hold, reserve
 
 T = TypeVar("T")
 
@@ -428,6 +428,19 @@ class SQLStore:
             return wait
 
         return self._transaction(body)
+
+    def hold_token(self, name: str, *, until: float, rate: float, burst: float = 1.0, now: float | None = None) -> None:
+        """Let the persisted bucket ``name`` give no token before ``until``."""
+        now = time.time() if now is None else now
+
+        def body(db: Any) -> None:
+            self._lock(db, "lock_bucket", {"name": name})
+            row = db.execute(self._q["bucket_get"].sql, {"name": name}).fetchone()
+            level, updated = (row["tokens"], row["updated_at"]) if row else (None, None)
+            level = hold(level, updated, now=now, until=until, rate=rate, burst=burst)
+            db.execute(self._q["bucket_put"].sql, {"name": name, "tokens": level, "now": max(now, updated or now)})
+
+        self._transaction(body)
 
     def pause(self, pool: str, *, until: float, code: int | None = None, reason: str | None = None) -> None:
         """Stop every worker sending through ``pool`` until ``until``."""

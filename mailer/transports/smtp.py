@@ -127,10 +127,11 @@ class SMTPTransport:
                             errors, response = await client.sendmail(
                                 envelope.sender, list(envelope.recipients), envelope.data, timeout=None
                             )
-                        except ValueError as err:  # it checks every address first, sending nothing
+                        except ValueError as err:  # an address it will not write, maybe after MAIL
                             if isinstance(err, OSError):  # ssl's certificate errors are ValueErrors too
                                 raise
-                            raise SMTPSenderRefused(*_UNWRITABLE_ENVELOPE, envelope.sender) from err
+                            await _reset(client)
+                            raise SMTPSenderRefused(*_unwritable(err, _UNWRITABLE_ENVELOPE), envelope.sender) from err
                     else:
                         errors, response = await _transaction(client, envelope, wire)
                 keep = True
@@ -171,6 +172,7 @@ class SMTPTransport:
 _UNWRITABLE_RECIPIENT = (553, "5.1.3 recipient address cannot be written in an SMTP command")
 _UNWRITABLE_SENDER = (501, "5.5.4 sender address cannot be written in an SMTP command")
 _UNWRITABLE_ENVELOPE = (501, "5.5.4 an envelope address cannot be written in an SMTP command")
+_NON_ASCII = (553, "5.6.7 non-ASCII address, and this transport does not use SMTPUTF8 (RFC 6531)")
 
 
 def wire_form(data: bytes) -> bytes | None:
@@ -213,7 +215,7 @@ async def _transaction(
         except ValueError as err:  # aiosmtplib will not write it in a command
             if isinstance(err, OSError):
                 raise
-            raise SMTPSenderRefused(*_UNWRITABLE_SENDER, envelope.sender) from err
+            raise SMTPSenderRefused(*_unwritable(err, _UNWRITABLE_SENDER), envelope.sender) from err
         refused: dict[str, SMTPResponse] = {}
         refusals: list[SMTPRecipientRefused] = []
         for recipient in envelope.recipients:
@@ -223,7 +225,7 @@ async def _transaction(
                 except ValueError as err:
                     if isinstance(err, OSError):
                         raise
-                    raise SMTPRecipientRefused(*_UNWRITABLE_RECIPIENT, recipient) from err
+                    raise SMTPRecipientRefused(*_unwritable(err, _UNWRITABLE_RECIPIENT), recipient) from err
             except SMTPRecipientRefused as err:
                 refusals.append(err)
                 refused[recipient] = SMTPResponse(err.code, err.message)
@@ -244,12 +246,24 @@ async def _transaction(
         if response.code != 250:
             raise SMTPDataError(response.code, response.message)
     except (SMTPResponseException, SMTPRecipientsRefused):
-        try:
-            await client.rset(timeout=None)
-        except (ConnectionError, SMTPResponseException):
-            pass
+        await _reset(client)
         raise
     return refused, response.message
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a failed transaction, so the connection can carry the next one."""
+    try:
+        await client.rset(timeout=None)
+    except (ConnectionError, SMTPResponseException):
+        pass  # the connection is closed or unusable: it will not be reused
+
+
+def _unwritable(err: ValueError, reply: tuple[int, str]) -> tuple[int, str]:
+    """The reply for an address aiosmtplib refused: ``reply``, or for a
+    non-ASCII one (this transport does not speak SMTPUTF8) 553 5.6.7, which
+    fails the message without suppressing the address."""
+    return _NON_ASCII if isinstance(err, UnicodeError) else reply
 
 
 async def _close(client: aiosmtplib.SMTP) -> None:

@@ -219,6 +219,24 @@ def test_an_unwritable_sender_fails_without_blaming_the_recipient(
     assert smtp.handler.received == []
 
 
+@pytest.mark.parametrize("data", [b"Subject: x\r\n\r\nhi\r\n", b"Subject: x\n\nhi\n"], ids=["wire form", "sendmail"])
+@pytest.mark.parametrize("bad", ["j\u00f6rg@example.test", "nul\x00@example.test"], ids=["non-ASCII", "NUL"])
+def test_an_unwritable_recipient_leaves_the_connection_usable(smtp: SMTPServer, data: bytes, bad: str) -> None:
+    from mailer.transports.replies import classify
+
+    transport = SMTPTransport(host="127.0.0.1", port=smtp.port, pool_size=1)
+    refused, accepted = send_all(
+        transport, Envelope("b@shop.test", (bad,), data), Envelope("b@shop.test", ("ok@x.test",), data)
+    )
+    assert accepted["ok@x.test"].accepted  # type: ignore[attr-defined]
+    assert transport.connections_opened == 1
+    verdict = classify(refused[bad])  # type: ignore[arg-type]
+    if bad.isascii():
+        assert verdict.action in ("bounce", "fail")
+    else:  # not the address's fault: this transport does not speak SMTPUTF8
+        assert (verdict.action, verdict.suppress) == ("fail", False)
+
+
 def test_a_refusal_at_data_leaves_the_connection_usable(smtp: SMTPServer) -> None:
     smtp.handler.script = lambda stage, addr: "554 5.6.0 rejected" if stage == "data" and addr == "no@x.test" else None
     transport = SMTPTransport(host="127.0.0.1", port=smtp.port, pool_size=1)
