@@ -51,11 +51,7 @@ def reserve(
     >>> reserve(0.0, 0.0, now=100.0, rate=10.0, burst=3.0)
     (2.0, 0.0)
     """
-    if level is None or updated_at is None:
-        level = burst
-    elif now > updated_at:
-        level = min(burst, level + (now - updated_at) * rate)
-    level -= 1.0
+    level = _refilled(level, updated_at, now=now, rate=rate, burst=burst) - 1.0
     wait = 0.0 if level >= 0 else -level / rate
     return round(level, 9), round(wait, 9)
 
@@ -72,8 +68,15 @@ def hold(level: float | None, updated_at: float | None, *, now: float, until: fl
     >>> hold(-2.0, 1.0, now=1.0, until=1.1, rate=10.0, burst=1.0)   # already later: kept
     -2.0
     """
-    if level is None or updated_at is None:
-        level = burst
-    elif now > updated_at:
-        level = min(burst, level + (now - updated_at) * rate)
+    level = _refilled(level, updated_at, now=now, rate=rate, burst=burst)
     return round(min(level, 1.0 - (until - now) * rate), 9) + 0.0  # never -0.0
+
+
+def _refilled(level: float | None, updated_at: float | None, *, now: float, rate: float, burst: float) -> float:
+    """The bucket's level at ``now``: a new one starts full; time running
+    backwards (a clock step) adds nothing."""
+    if level is None or updated_at is None:
+        return burst
+    if now > updated_at:
+        return min(burst, level + (now - updated_at) * rate)
+    return level

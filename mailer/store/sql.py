@@ -418,29 +418,29 @@ class SQLStore:
         """Take a token from the persisted bucket ``name``; returns the seconds
         to wait before sending (see :mod:`mailer.throttle`)."""
         now = time.time() if now is None else now
-
-        def body(db: Any) -> float:
-            self._lock(db, "lock_bucket", {"name": name})
-            row = db.execute(self._q["bucket_get"].sql, {"name": name}).fetchone()
-            level, updated = (row["tokens"], row["updated_at"]) if row else (None, None)
-            level, wait = reserve(level, updated, now=now, rate=rate, burst=burst)
-            db.execute(self._q["bucket_put"].sql, {"name": name, "tokens": level, "now": max(now, updated or now)})
-            return wait
-
-        return self._transaction(body)
+        return self._bucket(name, now, lambda level, updated: reserve(level, updated, now=now, rate=rate, burst=burst))
 
     def hold_token(self, name: str, *, until: float, rate: float, burst: float = 1.0, now: float | None = None) -> None:
         """Let the persisted bucket ``name`` give no token before ``until``."""
         now = time.time() if now is None else now
+        self._bucket(
+            name, now, lambda level, updated: (hold(level, updated, now=now, until=until, rate=rate, burst=burst), None)
+        )
 
-        def body(db: Any) -> None:
+    def _bucket(
+        self, name: str, now: float, change: Callable[[float | None, float | None], tuple[float, T]]
+    ) -> T:
+        """Read bucket ``name`` under its lock, save the level ``change`` gives, return what else it gives."""
+
+        def body(db: Any) -> T:
             self._lock(db, "lock_bucket", {"name": name})
             row = db.execute(self._q["bucket_get"].sql, {"name": name}).fetchone()
-            level, updated = (row["tokens"], row["updated_at"]) if row else (None, None)
-            level = hold(level, updated, now=now, until=until, rate=rate, burst=burst)
+            updated = row["updated_at"] if row else None
+            level, result = change(row["tokens"] if row else None, updated)
             db.execute(self._q["bucket_put"].sql, {"name": name, "tokens": level, "now": max(now, updated or now)})
+            return result
 
-        self._transaction(body)
+        return self._transaction(body)
 
     def pause(self, pool: str, *, until: float, code: int | None = None, reason: str | None = None) -> None:
         """Stop every worker sending through ``pool`` until ``until``."""

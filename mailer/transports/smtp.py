@@ -128,10 +128,9 @@ class SMTPTransport:
                                 envelope.sender, list(envelope.recipients), envelope.data, timeout=None
                             )
                         except ValueError as err:  # an address it will not write, maybe after MAIL
-                            if isinstance(err, OSError):  # ssl's certificate errors are ValueErrors too
-                                raise
+                            reply = _unwritable(err, _UNWRITABLE_ENVELOPE)
                             await _reset(client)
-                            raise SMTPSenderRefused(*_unwritable(err, _UNWRITABLE_ENVELOPE), envelope.sender) from err
+                            raise SMTPSenderRefused(*reply, envelope.sender) from err
                     else:
                         errors, response = await _transaction(client, envelope, wire)
                 keep = True
@@ -213,8 +212,6 @@ async def _transaction(
         try:
             await client.mail(envelope.sender, options=options, timeout=None)
         except ValueError as err:  # aiosmtplib will not write it in a command
-            if isinstance(err, OSError):
-                raise
             raise SMTPSenderRefused(*_unwritable(err, _UNWRITABLE_SENDER), envelope.sender) from err
         refused: dict[str, SMTPResponse] = {}
         refusals: list[SMTPRecipientRefused] = []
@@ -223,8 +220,6 @@ async def _transaction(
                 try:
                     await client.rcpt(recipient, timeout=None)
                 except ValueError as err:
-                    if isinstance(err, OSError):
-                        raise
                     raise SMTPRecipientRefused(*_unwritable(err, _UNWRITABLE_RECIPIENT), recipient) from err
             except SMTPRecipientRefused as err:
                 refusals.append(err)
@@ -262,7 +257,12 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 def _unwritable(err: ValueError, reply: tuple[int, str]) -> tuple[int, str]:
     """The reply for an address aiosmtplib refused: ``reply``, or for a
     non-ASCII one (this transport does not speak SMTPUTF8) 553 5.6.7, which
-    fails the message without suppressing the address."""
+    fails the message without suppressing the address.
+
+    ssl's certificate errors are ValueErrors too: those are raised again,
+    as the connection failures they are."""
+    if isinstance(err, OSError):
+        raise err
     return _NON_ASCII if isinstance(err, UnicodeError) else reply
 
 
