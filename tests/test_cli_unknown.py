@@ -16,7 +16,8 @@ def leave_unknown(tmp_path: Path) -> str:
     """Queue the sample campaign, then claim three rows and 'die' after marking them sending."""
     assert main(run_args(tmp_path, "--no-quiet-hours", "--queue-only")) == 0
     store = open_store(tmp_path / "queue.sqlite3")
-    claimed = store.claim("dead-worker", limit=3, lease_seconds=0.01).deliveries
+    # A lease long enough to outlast a loaded machine; recover() below looks far past it.
+    claimed = store.claim("dead-worker", limit=3, lease_seconds=60).deliveries
     for d in claimed:
         store.mark_sending(d.id, "dead-worker")
     store.recover(now=1e12)
