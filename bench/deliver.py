@@ -40,7 +40,9 @@ sys.path.insert(0, str(ROOT))
 from mailer import eventloop  # noqa: E402
 from mailer.campaign import load_campaign  # noqa: E402
 from mailer.customers import Customer, iter_customers  # noqa: E402
-from mailer.delivery import CampaignRenderer, queue_campaign, spec_for  # noqa: E402
+from mailer.delivery import CampaignRenderer, queue_campaign  # noqa: E402
+from mailer.prepared import prepare  # noqa: E402
+from mailer.tokens import Signer, load_signing_key  # noqa: E402
 from mailer.plan import At  # noqa: E402
 from mailer.store import open_store  # noqa: E402
 from mailer.transports.smtp import SMTPTransport  # noqa: E402
@@ -117,11 +119,13 @@ def worker_process(store_path: str, port: int, concurrency: int, pool: int) -> N
 def run_mailer(n: int, workers: int, port: int, tmp: Path, concurrency: int = 32, pool: int = 4) -> float:
     store_path = str(tmp / "queue.sqlite3")
     store = open_store(store_path, caps=None)
-    campaign = load_campaign(FIXTURES / "campaign.toml")
-    spec = spec_for(campaign, feed=FIXTURES / "products.xml", state_dir=tmp / "state")
     from datetime import datetime, timezone
 
-    queue_campaign(store, campaign, customers(n), spec=spec, rule=At(datetime.now(timezone.utc)), quiet=None, caps=None)
+    prepared = prepare(FIXTURES / "campaign.toml", feed=FIXTURES / "products.xml", layouts_dir=ROOT / "layouts",
+                       locales_dir=ROOT / "locales", signer=Signer(load_signing_key(state_dir=tmp / "state")),
+                       key_dir=tmp / "state")  # fmt: skip
+    queue_campaign(store, prepared, customers(n), rule=At(datetime.now(timezone.utc)), quiet=None, caps=None)
+    prepared.close()
     renderer = CampaignRenderer(store)
     for row in store.deliveries()[:30]:  # every locale and currency of the fixture customers
         renderer(row)
@@ -143,7 +147,6 @@ def run_mailer(n: int, workers: int, port: int, tmp: Path, concurrency: int = 32
 
 def run_naive(n: int, port: int, tmp: Path) -> float:
     """What a user would write: render, build with EmailMessage, one SMTP connection per message."""
-    from mailer.cli.render import choose_slots
     from mailer.compose import Composer
     from mailer.feeds import iter_products
     from mailer.report import Report
@@ -153,7 +156,8 @@ def run_naive(n: int, port: int, tmp: Path) -> float:
     report = Report()
     catalogue = {p.id: p for p in iter_products(FIXTURES / "products.xml", report=report)}
     composer = Composer(campaign, signer=Signer(load_signing_key(state_dir=tmp / "state")))
-    slots = choose_slots(campaign, dict(composer.layout.slots), catalogue, report)
+    in_stock = [p for p in catalogue.values() if p.in_stock]
+    slots = {group: in_stock[:count] for group, count in composer.layout.slots.items()}
     people = customers(n)
     for customer in people[:30]:  # compile the layout for every locale before timing, as for mailer
         composer.compose(customer, slots)

@@ -21,7 +21,8 @@ from mailer.campaign import Campaign, load_campaign
 from mailer.catalogs import Catalogs, fallback_chain
 from mailer.compose import ComposedMessage, Composer
 from mailer.customers import Customer, iter_customers
-from mailer.delivery import CampaignRenderer, CampaignSpec, queue_campaign
+from mailer.check import CheckResult, check_campaign
+from mailer.delivery import CampaignRenderer, queue_campaign
 from mailer.errors import (
     ConfigError,
     CustomerError,
@@ -59,10 +60,12 @@ from mailer.personalise import (
     run_day,
     select,
 )
+from mailer.prepared import PreparedCampaign, prepare
 from mailer.plan import At, BestHour, LocalWindow, QuietHours, plan
 from mailer.products import Product
 from mailer.render import RenderedEmail, make_environment, render
 from mailer.report import Report
+from mailer.snapshot import Snapshot
 from mailer.sto import best_send_times, read_history
 from mailer.store import Delivery, NewDelivery, Outcome, Store, open_store
 from mailer.throttle import RateLimit
@@ -78,10 +81,10 @@ __all__ = [
     "BestHour",
     "Campaign",
     "CampaignRenderer",
-    "CampaignSpec",
     "Caps",
     "Catalogs",
     "Catalogue",
+    "CheckResult",
     "CompiledLayout",
     "ComposedMessage",
     "Composer",
@@ -109,6 +112,7 @@ __all__ = [
     "Money",
     "NewDelivery",
     "Outcome",
+    "PreparedCampaign",
     "Product",
     "ProgrammeStore",
     "Purchase",
@@ -126,6 +130,7 @@ __all__ = [
     "Selector",
     "Signer",
     "SlotError",
+    "Snapshot",
     "Store",
     "StoreBusy",
     "StoreError",
@@ -135,6 +140,7 @@ __all__ = [
     "Worker",
     "WorkerOptions",
     "best_send_times",
+    "check_campaign",
     "classify",
     "detect_format",
     "fallback_chain",
@@ -149,6 +155,7 @@ __all__ = [
     "open_store",
     "open_transport",
     "plan",
+    "prepare",
     "promotion_response",
     "queue_campaign",
     "read_history",

@@ -56,9 +56,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from mailer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mailer.personalise.segments import Audience
+    from mailer.personalise.strategies import SelectionConfig
 
 Localised = Union[str, Mapping[str, str]]
 
@@ -215,8 +219,10 @@ class Campaign:
     offer: Mapping[str, Any] = field(default_factory=dict)
     slots: Mapping[str, Sequence[str]] = field(default_factory=dict)
     source: Path | None = None
-    selection: Mapping[str, Any] = field(default_factory=dict)
-    audience: Mapping[str, Any] = field(default_factory=dict)
+    selection: SelectionConfig | None = None
+    """The parsed ``[selection]`` table (``None``: none given)."""
+    audience: Audience | None = None
+    """The parsed ``[audience]`` table (``None``: everyone)."""
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     def __post_init__(self) -> None:
@@ -276,9 +282,20 @@ def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign TOML file; errors name the file and key."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read campaign file: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    return parse_campaign(text, path)
+
+
+def parse_campaign(text: str, path: str | Path) -> Campaign:
+    """Validate campaign TOML ``text``; ``path`` names it in errors and is
+    where relative file names (rates, purchases, history) are resolved from."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: {err}") from err
     unknown = set(data) - _TOP_KEYS
@@ -294,11 +311,11 @@ def load_campaign(path: str | Path) -> Campaign:
         raise ConfigError(f"{path}: send_date must carry a time zone offset (e.g. Z)")
     rates = data.get("rates")
     slots = data.get("slots", {})
-    if not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in slots.values()):
+    if not isinstance(slots, dict) or not all(
+        isinstance(v, list) and all(isinstance(i, str) for i in v) for v in slots.values()
+    ):
         raise ConfigError(f"{path}: [slots] must map slot group names to lists of product ids")
-    selection = data.get("selection", {})
-    audience = data.get("audience", {})
-    _check_personalisation(path, selection, audience)
+    selection, audience = _parse_personalisation(path, data.get("selection"), data.get("audience"))
     try:
         delivery = parse_delivery(data.get("delivery", {}), base=path.parent)
     except ConfigError as err:
@@ -325,20 +342,20 @@ def load_campaign(path: str | Path) -> Campaign:
     )
 
 
-def _check_personalisation(path: Path, selection: Any, audience: Any) -> None:
-    """Validate ``[selection]`` and ``[audience]`` now, so a typo names this file."""
+def _parse_personalisation(
+    path: Path, selection: Any, audience: Any
+) -> tuple[SelectionConfig | None, Audience | None]:
+    """Parse ``[selection]`` and ``[audience]`` once, so a typo names this file."""
     if not selection and not audience:
-        return
+        return None, None
     # Imported only when used: plain campaigns load without numpy.
     from mailer.personalise.segments import Audience
     from mailer.personalise.strategies import parse_selection
 
     try:
-        if selection:
-            parse_selection(selection, base=path.parent)
-        if audience:
-            if not isinstance(audience, dict):
-                raise ConfigError("audience must be a table")
-            Audience.from_mapping(audience)
+        config = parse_selection(selection, base=path.parent) if selection else None
+        if audience and not isinstance(audience, dict):
+            raise ConfigError("audience must be a table")
+        return config, (Audience.from_mapping(audience) if audience else None)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None

@@ -12,7 +12,7 @@ rendered (see :mod:`mailer.views`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,11 +25,12 @@ from mailer.campaign import Campaign
 from mailer.catalogs import Catalogs
 from mailer.customers import Customer
 from mailer.errors import ConfigError, LayoutSyntaxError, MailerError, SlotError
-from mailer.layouts import DEFAULT_LAYOUTS_DIR, CompiledLayout, LayoutLibrary
+from mailer.layouts import CompiledLayout, LayoutLibrary
 from mailer.localise import Localiser, Localisers
 from mailer.mime import MessageTemplate
 from mailer.money import Rates
 from mailer.products import Product
+from mailer.project import SHIPPED_LOCALES
 from mailer.render import CacheBudget, FragmentStore, RenderedEmail, make_environment, render
 from mailer.report import Report
 from mailer.tokens import Signer
@@ -131,7 +132,7 @@ class Composer:
         cache_budget: int = CACHE_BUDGET,
     ) -> None:
         self.campaign = campaign
-        self.catalogs = catalogs or Catalogs(DEFAULT_LAYOUTS_DIR.parent / "locales")
+        self.catalogs = catalogs or Catalogs(SHIPPED_LOCALES)
         self.layouts = layouts or LayoutLibrary(
             environment_factory=make_environment, translations=self.catalogs.translations
         )
@@ -142,7 +143,7 @@ class Composer:
         self.now = now or campaign.send_date or datetime.now(timezone.utc)
         self._states: dict[tuple[str, str], _LocaleState] = {}
         self._composed = 0
-        self._card_keys: dict[Product, int] = {}
+        self._card_keys: dict[Hashable, int] = {}
         """A number per distinct product (equal products share one): it keys
         the product's cards. Grows with the catalogue, not the recipients."""
         self.cache_budget = CacheBudget(cache_budget)
@@ -226,12 +227,15 @@ class Composer:
         slots: Mapping[str, Sequence[Product]] | None = None,
         *,
         attributes: Mapping[str, str | None] | None = None,
+        at: datetime | None = None,
     ) -> ComposedMessage:
         """The complete message for ``customer`` with ``slots`` (group → products).
 
         ``attributes`` adds fields to ``recipient`` in the layout, e.g. the
         RFM ``segment`` (``{% if recipient.segment == "champions" %}``);
-        ``recipient.segment`` is ``None`` when not given.
+        ``recipient.segment`` is ``None`` when not given. ``at`` is the
+        instant the message is for (its ``Date:``, and the instant sale
+        prices are judged at); by default the composer's ``now``.
         """
         l10n = self.localisers.get(customer.locale, customer.currency, customer.timezone)
         state = self._state(customer.locale, customer.currency, l10n)
@@ -249,14 +253,16 @@ class Composer:
             )
         slots_html: dict[str, list[dict[str, Any]]] = {}
         slots_text: dict[str, list[dict[str, Any]]] = {}
-        now = self.now
+        now = self.now if at is None else at
         keys = self._card_keys
         for group, count in layout.slots.items():
             text_views = []
             for product in list(slots.get(group, ()))[:count]:
-                key = keys.get(product)
+                # A product with a sale price has a card on sale and one off it.
+                card: Hashable = product if product.sale_price is None else (product, product.on_sale(now))
+                key = keys.get(card)
                 if key is None:
-                    key = keys[product] = len(keys)
+                    key = keys[card] = len(keys)
                 text_views.append(ProductView(product, key, l10n, now))
             slots_text[group] = text_views
             slots_html[group] = [EscapedProductView(view) for view in text_views]
@@ -312,7 +318,7 @@ class Composer:
             html_encoded=bodies.html_encoded,
             text=bodies.text,
             message_id=msg_id,
-            date=self.now,
+            date=now,
             unsubscribe_url=links["unsubscribe"],
             unsubscribe_mailto=self.campaign.links["unsubscribe_mailto"],
             recipient_id=customer.id,

@@ -1,69 +1,41 @@
-"""Delivery of a campaign: from a campaign and its customers to queued rows,
-and from a queued row back to the exact bytes to send.
+"""Delivery of a campaign: from a prepared campaign and its customers to
+queued rows, and from a queued row back to the exact bytes to send.
 
 :func:`queue_campaign` plans every customer (:mod:`mailer.plan`) and queues
 one row per (campaign, customer) with its planned time, expiry, message class
-and deterministic Message-ID; the customer travels in the row's payload. It
-also stores a :class:`CampaignSpec` — which campaign file, feed and signing
-key to render with, and the fixed date the messages carry — so any worker, on
-any machine sharing the store, can render the row again with
-:class:`CampaignRenderer` and get the same bytes.
+and deterministic Message-ID; the row keeps what is particular to the
+customer (their record, products, layout variant, offer, segment and the
+instant the message is for). The campaign's frozen content, a
+:class:`~mailer.snapshot.Snapshot`, is kept once beside the rows, so any
+worker, on any machine sharing the store, renders a row with
+:class:`CampaignRenderer` to the bytes a preview showed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from email.utils import parseaddr
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from mailer.campaign import Campaign, load_campaign
+from mailer.campaign import Campaign
 from mailer.caps import Caps, check_class
 from mailer.customers import Customer
 from mailer.errors import ConfigError
 from mailer.mime import message_id
+from mailer.personalise.choices import Choice
 from mailer.plan import At, QuietHours, Rule, plan
 from mailer.report import Report
+from mailer.snapshot import Snapshot
 from mailer.store import DEFAULT_EXPIRY, Delivery, NewDelivery, Store
 from mailer.transports import Envelope
 
 if TYPE_CHECKING:
-    from mailer.compose import ComposerVariants
-    from mailer.personalise.choices import Choice, SlotsFor
-    from mailer.personalise.strategies import Personalisation
-    from mailer.products import Product
+    from mailer.prepared import PreparedCampaign
 
 UTC = timezone.utc
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignSpec:
-    """How to render a queued campaign again, anywhere: kept in the store.
-
-    >>> spec = CampaignSpec(campaign="c.toml", feed="feed.xml", date="2026-11-24T09:00:00+00:00")
-    >>> CampaignSpec.from_json(spec.to_json()) == spec
-    True
-    """
-
-    campaign: str
-    feed: str | None
-    date: str
-    state_dir: str = ".mailer"
-    return_path: str | None = None
-    layout: str | None = None
-    campaign_id: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> CampaignSpec:
-        return cls(**json.loads(text))
 
 
 def customer_payload(customer: Customer) -> dict[str, Any]:
@@ -94,12 +66,17 @@ def sending_domain(campaign: Campaign) -> str:
     return address.rpartition("@")[2]
 
 
+def stored_snapshot(store: Store, campaign_id: str) -> Snapshot | None:
+    """The content a campaign was first queued with, if it was."""
+    text = store.get_campaign(campaign_id)
+    return Snapshot.from_text(text) if text is not None else None
+
+
 def queue_campaign(
     store: Store,
-    campaign: Campaign,
+    prepared: PreparedCampaign,
     customers: Iterable[Customer],
     *,
-    spec: CampaignSpec,
     rule: Rule | None = None,
     quiet: QuietHours | None = QuietHours(),
     message_class: str = "promotional",
@@ -110,41 +87,44 @@ def queue_campaign(
     report: Report | None = None,
     state: Literal["planned", "queued"] = "queued",
     now: float | None = None,
-    personalisation: Personalisation | None = None,
-    slots_for: SlotsFor | None = None,
+    choices: Iterable[Choice] | None = None,
 ) -> Queued:
-    """Plan and queue a campaign (by default to go now, past quiet hours).
+    """Plan and queue a prepared campaign (by default to go now, past quiet hours).
 
-    Rows already queued for a (campaign, customer) are left alone, so running
-    this twice queues nothing twice; recipients dropped by caps are reported.
-    With a ``personalisation`` (:mod:`mailer.personalise.choices`) each row
-    also keeps that customer's products, layout, offer and segment, so the
-    worker sends what a preview shows and the send log learns what each
-    customer was shown; customers outside the audience are not queued.
-    ``slots_for`` gives each layout's slot counts (see
-    :func:`~mailer.personalise.choices.choices`).
+    The campaign's snapshot is stored the first time; a campaign queued
+    before keeps its first snapshot (prepare new rows from it, see
+    :func:`stored_snapshot`). Rows already queued for a (campaign, customer)
+    are left alone, so running this twice queues nothing twice; recipients
+    dropped by caps are reported. Each row keeps the customer's
+    :class:`~mailer.personalise.choices.Choice` (``choices``, by default
+    ``prepared.choices(customers)``), so the worker sends what a preview
+    shows; customers outside the audience are not queued.
     """
     check_class(message_class)
-    store.put_campaign(campaign.id, spec.to_json())
+    campaign = prepared.campaign
+    if store.get_campaign(campaign.id) is None:
+        store.put_campaign(campaign.id, prepared.snapshot.to_text())
+    queued_at = time.time() if now is None else now
     if rule is None:
-        rule = At(datetime.fromtimestamp(time.time() if now is None else now, UTC))
+        rule = At(datetime.fromtimestamp(queued_at, UTC))
     domain = sending_domain(campaign)
     by_id: dict[str, tuple[Customer, dict[str, Any]]] = {}
     dropped = 0
     left_out = 0
+    stream = choices if choices is not None else prepared.choices(customers)
 
     def kept() -> Iterator[Customer]:
         nonlocal left_out
-        if personalisation is None:
-            for customer in customers:
-                by_id[customer.id] = (customer, {})
-                yield customer
-            return
-        from mailer.personalise.choices import choices
-
-        for choice in choices(personalisation, customers, slots_for=slots_for):
+        for choice in stream:
             if not choice.kept:
                 left_out += 1
+                continue
+            empty = prepared.empty_groups(choice)
+            if empty:  # never an email with an empty product grid
+                left_out += 1
+                if report is not None:
+                    report.add(ConfigError(f"{choice.customer.id}: not queued: no product for slot group(s) "
+                                           f"{', '.join(empty)}"))  # fmt: skip
                 continue
             by_id[choice.customer.id] = (choice.customer, choice_payload(choice))
             yield choice.customer
@@ -177,7 +157,8 @@ def queue_campaign(
                 message_class=message_class,
                 message_id=message_id(campaign.id, customer.id, domain),
                 on_cap=on_cap,
-                payload={"customer": customer_payload(customer), **extra},
+                # The instant the message is for: its Date: and its sale prices, the same on every retry.
+                payload={"customer": customer_payload(customer), "at": max(start, queued_at), **extra},
                 state=state,
             )
 
@@ -217,99 +198,58 @@ def choice_payload(choice: Choice) -> dict[str, Any]:
     return extra
 
 
-class CampaignRenderer:
-    """Renders queued rows with the campaign, feed and key their spec names;
-    one :class:`~mailer.compose.Composer` per campaign variant, built on first use.
+def choice_from_payload(payload: dict[str, Any], prepared: PreparedCampaign) -> Choice:
+    """The :class:`~mailer.personalise.choices.Choice` a row was queued with;
+    its products come from the campaign's snapshot."""
+    customer = customer_from_payload(dict(payload["customer"]))
+    products = None
+    chosen = payload.get("slots")
+    if chosen is not None:
+        catalogue = prepared.catalogue
+        products = {g: [catalogue[i] for i in ids if i in catalogue] for g, ids in chosen.items()}
+    return Choice(
+        customer,
+        kept=True,
+        offer=bool(payload.get("offer", True)),
+        layout=payload.get("layout"),
+        products=products,
+        segment=payload.get("segment"),
+    )
 
-    A row that carries its own products (a personalised campaign) gets
-    exactly those, in its layout and offer variant; any other row gets the
-    campaign's slots. A product gone from the feed since queueing is left out.
-    """
+
+class CampaignRenderer:
+    """Renders queued rows from the snapshot their campaign was queued with;
+    one :class:`~mailer.prepared.PreparedCampaign` per campaign, built on first use."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._campaigns: dict[str, _Prepared] = {}
+        self._campaigns: dict[str, PreparedCampaign] = {}
 
-    def _prepared(self, campaign_id: str) -> _Prepared:
+    def prepared(self, campaign_id: str) -> PreparedCampaign:
+        """The campaign as it was queued."""
         prepared = self._campaigns.get(campaign_id)
-        if prepared is not None:
-            return prepared
-        from mailer.cli.render import campaign_slots, choose_slots, selection_config
-        from mailer.compose import Composer, ComposerVariants
-        from mailer.feeds import iter_products
-        from mailer.tokens import Signer, load_signing_key
+        if prepared is None:
+            from mailer.prepared import PreparedCampaign
+            from mailer.tokens import Signer, load_signing_key
 
-        text = self.store.get_campaign(campaign_id)
-        if text is None:
-            raise ConfigError(f"campaign {campaign_id!r} is queued but the store does not say how to render it")
-        spec = CampaignSpec.from_json(text)
-        campaign = load_campaign(spec.campaign)
-        if spec.layout:
-            campaign = dataclasses.replace(campaign, layout=spec.layout)
-        if spec.campaign_id:
-            campaign = dataclasses.replace(campaign, id=spec.campaign_id)
-        report = Report()
-        catalogue = {p.id: p for p in iter_products(spec.feed, report=report)} if spec.feed else {}
-        composer = Composer(
-            campaign,
-            signer=Signer(load_signing_key(state_dir=spec.state_dir)),
-            now=datetime.fromisoformat(spec.date),
-        )
-        variants = ComposerVariants(composer, offer_to_everyone=False)
-        # Rows without their own products get the campaign's, chosen as `mailer render` chooses them.
-        strategy = selection_config(campaign).strategy
-        slots = choose_slots(campaign, campaign_slots(campaign, variants), catalogue, report, strategy=strategy)
-        sender = spec.return_path or parseaddr(campaign.sender)[1]
-        self._campaigns[campaign_id] = prepared = _Prepared(variants, catalogue, slots, sender)
+            snapshot = stored_snapshot(self.store, campaign_id)
+            if snapshot is None:
+                raise ConfigError(f"campaign {campaign_id!r} is queued but the store does not say how to render it")
+            key = load_signing_key(state_dir=snapshot.key_dir) if snapshot.key_dir else load_signing_key()
+            prepared = PreparedCampaign.from_snapshot(snapshot, signer=Signer(key))
+            self._campaigns[campaign_id] = prepared
         return prepared
 
     def __call__(self, delivery: Delivery) -> Envelope:
-        prepared = self._prepared(delivery.campaign)
+        prepared = self.prepared(delivery.campaign)
         payload = delivery.payload
-        customer = customer_from_payload(dict(payload["customer"]))
-        composer = prepared.variants(payload.get("layout"), bool(payload.get("offer", True)))
-        groups = composer.layout.slots
-        chosen = payload.get("slots")
-        if chosen is None:
-            slots = {g: ps[: groups[g]] for g, ps in prepared.slots.items() if g in groups}
-        else:
-            catalogue = prepared.catalogue
-            slots = {
-                g: [catalogue[i] for i in ids if i in catalogue][: groups[g]]
-                for g, ids in chosen.items() if g in groups
-            }  # fmt: skip
-        attributes = {"segment": payload["segment"]} if "segment" in payload else None
-        message = composer.compose(customer, slots, attributes=attributes)
+        choice = choice_from_payload(payload, prepared)
+        at = payload.get("at")
+        when = datetime.fromtimestamp(at, UTC) if at is not None else None
+        message = prepared.compose(choice, at=when)
         return Envelope(prepared.sender, (delivery.address,), message.data, message.message_id)
 
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    variants: ComposerVariants
-    catalogue: dict[str, Product]
-    slots: dict[str, list[Product]]
-    sender: str
-
-
-def spec_for(
-    campaign: Campaign,
-    *,
-    feed: str | Path | None,
-    state_dir: str | Path = ".mailer",
-    return_path: str | None = None,
-    now: datetime | None = None,
-) -> CampaignSpec:
-    """The spec for a campaign file: absolute paths, and the date the messages
-    will carry (the campaign's ``send_date``, else ``now``), fixed once."""
-    if campaign.source is None:
-        raise ConfigError(f"campaign {campaign.id!r} must come from a file to be queued")
-    when = campaign.send_date or now or datetime.now(UTC)
-    return CampaignSpec(
-        campaign=str(Path(campaign.source).resolve()),
-        feed=str(Path(feed).resolve()) if feed else None,
-        date=when.astimezone(UTC).isoformat(),
-        state_dir=str(Path(state_dir).resolve()),
-        return_path=return_path,
-        layout=campaign.layout,
-        campaign_id=campaign.id,
-    )
+    def close(self) -> None:
+        for prepared in self._campaigns.values():
+            prepared.close()
+        self._campaigns.clear()

@@ -36,8 +36,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from mjml import mjml2html
 
 from mailer.errors import LayoutError, LayoutNotFound, LayoutSyntaxError, SlotError
+from mailer.project import SHIPPED_LAYOUTS
 
-DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parent.parent / "layouts"
+DEFAULT_LAYOUTS_DIR = SHIPPED_LAYOUTS
 
 _OPEN_TAG = re.compile(r"(\{\{|\{%)(-?)")
 _COMMENT = re.compile(r"\{#.*?#\}", re.S)

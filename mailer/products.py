@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 from mailer.money import Money
 
@@ -62,3 +64,45 @@ class Product:
             assert self.sale_price is not None
             return self.sale_price
         return self.price
+
+
+def product_to_json(product: Product) -> dict[str, Any]:
+    """A product as plain JSON values, exactly (prices as decimal strings).
+
+    >>> from decimal import Decimal
+    >>> p = Product("A1", "Scarf", Money(Decimal("12.50"), "EUR"), "https://shop.test/a1", category=("Apparel",))
+    >>> product_from_json(product_to_json(p)) == p
+    True
+    """
+    data: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = getattr(product, name)
+        if value is None or value == () or value == {}:
+            continue
+        if isinstance(value, Money):
+            value = [str(value.amount), value.currency]
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[name] = value
+    return data
+
+
+def product_from_json(data: Mapping[str, Any]) -> Product:
+    """The product :func:`product_to_json` wrote."""
+    values: dict[str, Any] = dict(data)
+    for name in ("price", "sale_price"):
+        if name in values:
+            amount, currency = values[name]
+            values[name] = Money(Decimal(amount), currency)
+    for name in ("sale_start", "sale_end"):
+        if name in values:
+            values[name] = datetime.fromisoformat(values[name])
+    for name in ("additional_image_links", "category", "google_category"):
+        if name in values:
+            values[name] = tuple(values[name])
+    return Product(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(Product))

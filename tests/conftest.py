@@ -74,3 +74,20 @@ def layout_context(locale: str = "en_GB", currency: str = "GBP", *, escape: bool
         "slots": {"picks": [product_view(i) for i in range(6)]},
         "fragment_cache": {},
     }
+
+
+def prepared_sample(state_dir: Path, campaign: Path | None = None, **options: Any) -> Any:
+    """The sample campaign (or ``campaign``) prepared from the repository's
+    layouts, catalogs and feed, its link key kept in ``state_dir``."""
+    from mailer.prepared import prepare
+    from mailer.tokens import Signer, load_signing_key
+
+    options.setdefault("feed", FIXTURES / "products.xml")
+    return prepare(
+        campaign or FIXTURES / "campaign.toml",
+        layouts_dir=ROOT / "layouts",
+        locales_dir=LOCALES_DIR,
+        signer=Signer(load_signing_key(state_dir=state_dir)),
+        key_dir=state_dir,
+        **options,
+    )

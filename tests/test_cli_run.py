@@ -143,8 +143,10 @@ def test_campaign_delivery_table_plans_the_send(tmp_path: Path) -> None:
         assert row.expires_at - row.not_before == 6 * 3600
         local = datetime.fromtimestamp(row.not_before, ZoneInfo(zones[row.recipient]))
         assert local.date().isoformat() == "2030-06-03" and 9 <= local.hour < 11, (row.recipient, local)
-    spec = json.loads(open_store(tmp_path / "queue.sqlite3").get_campaign("autumn-newsletter-2026") or "{}")
-    assert spec["return_path"] == "bounces@example-shop.test"
+    from mailer.delivery import CampaignRenderer
+
+    store = open_store(tmp_path / "queue.sqlite3")
+    assert CampaignRenderer(store)(rows[0]).sender == "bounces@example-shop.test"
 
 
 def test_command_line_overrides_the_delivery_table(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ import pytest
 from mailer.campaign import load_campaign
 from mailer.caps import Sent
 from mailer.customers import Customer, iter_customers
-from mailer.delivery import CampaignRenderer, queue_campaign, spec_for
+from mailer.delivery import CampaignRenderer, queue_campaign
 from mailer.errors import ConfigError
 from mailer.mime import message_id
 from mailer.plan import At, QuietHours
 from mailer.report import Report
 from mailer.store import Store, open_store
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, prepared_sample
 
 UTC = timezone.utc
 CAMPAIGN = load_campaign(FIXTURES / "campaign.toml")
@@ -33,13 +33,13 @@ def customers(n: int) -> list[Customer]:
     return [c for _, c in zip(range(n), iter_customers(FIXTURES / "customers.csv"))]
 
 
-def spec(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return spec_for(CAMPAIGN, feed=FIXTURES / "products.xml", state_dir=tmp_path / "state")
+def sample(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return prepared_sample(tmp_path / "state")
 
 
 def test_rows_carry_plan_expiry_class_and_message_id(store: Store, tmp_path: Path) -> None:
     when = datetime(2030, 1, 1, 12, tzinfo=UTC)
-    queue_campaign(store, CAMPAIGN, customers(3), spec=spec(tmp_path), rule=At(when), quiet=None,
+    queue_campaign(store, sample(tmp_path), customers(3), rule=At(when), quiet=None,
                    message_class="lifecycle", expiry=3600)
     rows = store.deliveries()
     assert [r.recipient for r in rows] == ["C0001", "C0002", "C0003"]
@@ -50,7 +50,7 @@ def test_rows_carry_plan_expiry_class_and_message_id(store: Store, tmp_path: Pat
 
 def test_quiet_hours_apply_in_each_recipients_zone(store: Store, tmp_path: Path) -> None:
     when = datetime(2030, 1, 1, 22, tzinfo=UTC)
-    queue_campaign(store, CAMPAIGN, customers(1), spec=spec(tmp_path), rule=At(when), quiet=QuietHours())
+    queue_campaign(store, sample(tmp_path), customers(1), rule=At(when), quiet=QuietHours())
     assert store.deliveries()[0].not_before == datetime(2030, 1, 2, 8, tzinfo=UTC).timestamp()  # London
 
 
@@ -61,14 +61,14 @@ def test_capped_recipients_are_dropped_and_reported(store: Store, tmp_path: Path
     original = store.send_log
     store.send_log = lambda r: history.get(r, original(r))  # type: ignore[method-assign]
     report = Report()
-    queued = queue_campaign(store, CAMPAIGN, customers(2), spec=spec(tmp_path), rule=At(when), quiet=None,
+    queued = queue_campaign(store, sample(tmp_path), customers(2), rule=At(when), quiet=None,
                                     on_cap="drop", report=report)
     assert (queued.added, queued.capped, queued.left_out) == (1, 1, 0)
     assert "C0001: not queued: frequency cap" in report.lines()[0]
 
 
 def test_rendered_row_matches_a_direct_compose(store: Store, tmp_path: Path) -> None:
-    queue_campaign(store, CAMPAIGN, customers(1), spec=spec(tmp_path), rule=At(datetime(2030, 1, 1, tzinfo=UTC)), quiet=None)
+    queue_campaign(store, sample(tmp_path), customers(1), rule=At(datetime(2030, 1, 1, tzinfo=UTC)), quiet=None)
     row = store.deliveries()[0]
     envelope = CampaignRenderer(store)(row)
     assert envelope.recipients == (row.address,) and envelope.sender == "news@example-shop.test"

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--feed", type=Path, help="product feed, for steps that show products")
     run.add_argument("--day", type=date.fromisoformat, help="the day to run (default: today, UTC)")
     run.add_argument("--state", type=Path, default=Path(DEFAULT_STATE), help=f"programme state file ({DEFAULT_STATE})")
-    run.add_argument("--state-dir", type=Path, default=Path(".mailer"), help="where the link-signing key is kept")
+    run.add_argument("--state-dir", type=Path, help="where the link-signing key is kept (default: the project's)")
     run.add_argument("--queue-only", action="store_true", help="queue, and leave delivery to `mailer worker`")
     run.add_argument("--no-quiet-hours", action="store_true", help="allow sending at night, local time")
     add_store_option(run)
@@ -112,9 +112,10 @@ def entrants_for(
 
 def run_programme(args: argparse.Namespace) -> int:
     from mailer.campaign import load_campaign
-    from mailer.cli.run import campaign_personalisation
+    from mailer.cli.check import resolve_project
+    from mailer.cli.run import prepare_checked
     from mailer.customers import iter_customers
-    from mailer.delivery import queue_campaign, spec_for
+    from mailer.delivery import queue_campaign
     from mailer.history import iter_purchases
     from mailer.personalise.programme_store import ProgrammeStore, run_day
     from mailer.plan import At, QuietHours
@@ -151,30 +152,39 @@ def run_programme(args: argparse.Namespace) -> int:
         by_step[step_name].add(customer_id)
     print(f"programme {programme.name!r} on {today}: {len(entrants)} entrant(s), {len(sends)} email(s) due")
 
+    resolve_project(args)
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
+    refused = 0
     try:
         for step in programme.steps:
             due = by_step.get(step.name)
             if not due:
                 continue
             # One campaign per step and day: a customer who comes back to the programme gets it again.
-            campaign = dataclasses.replace(campaigns[step.name], id=f"{campaigns[step.name].id}-{today.isoformat()}")
-            personal = campaign_personalisation(campaign, args, store, report)
-            spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir, now=datetime.now(timezone.utc))
-            queued = queue_campaign(
-                store,
-                campaign,
-                (c for c in iter_customers(args.customers, report=report) if c.id in due),
-                spec=spec,
-                rule=At(datetime.now(timezone.utc)),
-                quiet=None if args.no_quiet_hours else QuietHours(),
-                message_class="lifecycle",
-                report=report,
-                personalisation=personal[0] if personal else None,
-                slots_for=personal[1] if personal else None,
-            )
+            campaign_id = f"{campaigns[step.name].id}-{today.isoformat()}"
+            step_args = argparse.Namespace(**{"layout": None, "strategy": None, "rates": None, "return_path": None,
+                                              **vars(args)})  # fmt: skip
+            due_customers = lambda due=due: (c for c in iter_customers(args.customers) if c.id in due)  # noqa: E731
+            prepared = prepare_checked(step_args, store, report, campaign_file=args.campaigns / f"{step.name}.toml",
+                                       campaign_id=campaign_id, customers=due_customers)  # fmt: skip
+            if prepared is None:
+                refused += 1
+                print(f"  {step.name}: not queued (see the errors above)")
+                continue
+            try:
+                queued = queue_campaign(
+                    store,
+                    prepared,
+                    (c for c in iter_customers(args.customers, report=report) if c.id in due),
+                    rule=At(datetime.now(timezone.utc)),
+                    quiet=None if args.no_quiet_hours else QuietHours(),
+                    message_class="lifecycle",
+                    report=report,
+                )
+            finally:
+                prepared.close()
             missing = len(due) - queued.added - queued.capped - queued.left_out
-            print(f"  {step.name}: queued {queued.added} as campaign {campaign.id!r}"
+            print(f"  {step.name}: queued {queued.added} as campaign {campaign_id!r}"
                   + (f"; {queued.capped} capped" if queued.capped else "")
                   + (f"; {missing} already queued or not in --customers" if missing > 0 else ""))  # fmt: skip
         for line in report.lines()[:20]:
@@ -184,7 +194,7 @@ def run_programme(args: argparse.Namespace) -> int:
             print(f"delivered: {stats}")
     finally:
         store.close()
-    return 0
+    return 2 if refused else 0
 
 
 def programme_status(args: argparse.Namespace) -> int:

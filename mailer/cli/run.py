@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 import time
@@ -20,14 +21,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailer import eventloop
+from mailer.cli.check import (
+    add_campaign_inputs,
+    check,
+    personalise,
+    prepare_from_args,
+    print_result,
+    resolve_project,
+)
 from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mailer.campaign import Campaign, DeliverySettings
-    from mailer.personalise.choices import SlotsFor
-    from mailer.personalise.strategies import Personalisation
+    from collections.abc import Callable, Iterable
+
+    from mailer.campaign import DeliverySettings
+    from mailer.customers import Customer
     from mailer.plan import QuietHours, Rule
+    from mailer.prepared import PreparedCampaign
     from mailer.report import Report
     from mailer.store import Store
     from mailer.worker import WorkerStats
@@ -39,15 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("campaign", type=Path, help="campaign TOML file")
-    parser.add_argument("--customers", required=True, type=Path, help="customers CSV or JSON Lines")
-    parser.add_argument("--feed", type=Path, help="product feed for the campaign's product slots")
-    parser.add_argument(
-        "--purchases", type=Path,
-        help="purchase history for the campaign's [selection] and [audience] (default: selection.purchases)",
-    )  # fmt: skip
     add_store_option(parser)
     add_delivery_options(parser)
-    parser.add_argument("--state-dir", type=Path, default=Path(".mailer"), help="where the link-signing key is kept")
+    parser.add_argument("--state-dir", type=Path, help="where the link-signing key is kept (default: the project's)")
+    add_campaign_inputs(parser)
+    parser.add_argument("--dry-run", action="store_true", help="check the campaign, queue nothing")
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--at", help="send at this instant (ISO 8601 with offset, e.g. 2026-11-24T09:00Z)")
     when.add_argument("--window", help="send between these local times on --day, e.g. 09:00-11:00")
@@ -124,37 +131,6 @@ def best_hour_rule(history: Path, day: date) -> Rule:
     return BestHour(day, hours)
 
 
-def campaign_personalisation(
-    campaign: Campaign, args: argparse.Namespace, store: Store, report: Report
-) -> tuple[Personalisation, SlotsFor] | None:
-    """The campaign's per-customer choices, when its ``[selection]`` or
-    ``[audience]`` reads purchase history (products shown in each customer's
-    last few emails, from the store's send log, are left out), with each of
-    its layouts' slot counts."""
-    from mailer.cli.render import campaign_slots, selection_config
-    from mailer.compose import Composer, ComposerVariants
-    from mailer.customers import iter_customers
-    from mailer.feeds import iter_products
-    from mailer.personalise.choices import personalisation_for
-    from mailer.personalise.exclusions import SendLogShown
-    from mailer.tokens import Signer, load_signing_key
-
-    config = selection_config(campaign, purchases=args.purchases)
-    if not (config.needs_history or campaign.audience):
-        return None
-    if args.feed is None and config.personalised:
-        raise ConfigError(f"campaign {campaign.id!r} chooses products per customer: give --feed")
-    catalogue = {p.id: p for p in iter_products(args.feed, report=report)} if args.feed else {}
-    composer = Composer(campaign, signer=Signer(load_signing_key(state_dir=args.state_dir)))
-    variants = ComposerVariants(composer, offer_to_everyone=config.offer_to == "everyone")
-    personalisation = personalisation_for(
-        campaign, config, catalogue, campaign_slots(campaign, variants), report=report,
-        customers=lambda: iter_customers(args.customers),
-        shown=SendLogShown(store, emails=config.rules.shown_emails),
-    )  # fmt: skip
-    return personalisation, lambda layout: variants(layout, True).layout.slots
-
-
 def show_progress() -> bool:
     """A progress line only on a terminal, and never in CI."""
     return sys.stderr.isatty() and not os.environ.get("CI")
@@ -171,41 +147,82 @@ async def _progress(store: Store, campaign_id: str, total: int) -> None:
         await asyncio.sleep(0.5)
 
 
+def prepare_checked(
+    args: argparse.Namespace,
+    store: Store,
+    report: Report,
+    *,
+    campaign_file: Path,
+    campaign_id: str | None = None,
+    customers: Callable[[], Iterable[Customer]] | None = None,
+) -> PreparedCampaign | None:
+    """The campaign prepared and checked for every customer; ``None`` (after
+    printing why) when the check finds an error. A campaign queued before
+    keeps the content it was first queued with: new rows are prepared from
+    the stored snapshot, and a change since is pointed out."""
+    from mailer.delivery import stored_snapshot
+    from mailer.prepared import PreparedCampaign
+    from mailer.tokens import Signer, load_signing_key
+
+    prepared = prepare_from_args(args, report, campaign_file=campaign_file, campaign_id=campaign_id)
+    stored = stored_snapshot(store, prepared.campaign.id)
+    if stored is not None and stored.digest != prepared.snapshot.digest:
+        print(f"campaign {prepared.campaign.id!r} was queued before: new rows get the content it was first "
+              "queued with, not today's campaign file, layouts or feed (give it a new id to send new content)")  # fmt: skip
+        prepared.close()
+        key = load_signing_key(state_dir=stored.key_dir) if stored.key_dir else load_signing_key()
+        prepared = PreparedCampaign.from_snapshot(stored, signer=Signer(key))
+        prepared.config = dataclasses.replace(prepared.config, purchases=args.purchases or prepared.config.purchases)
+    personalise(prepared, args, report, store)
+    result = check(prepared, args, report, customers() if customers is not None else None)
+    print_result(result)
+    if not result.ok:
+        prepared.close()
+        print(f"mailer: campaign {prepared.campaign.id!r} not queued: {len(result.errors)} error(s)", file=sys.stderr)
+        return None
+    return prepared
+
+
 def run(args: argparse.Namespace) -> int:
-    from mailer.campaign import load_campaign
+    from mailer.check import check_transport
     from mailer.customers import iter_customers
-    from mailer.delivery import queue_campaign, spec_for
+    from mailer.delivery import queue_campaign
     from mailer.report import Report
     from mailer.store import open_store
 
-    campaign = load_campaign(args.campaign)
-    settings = campaign.delivery
-    rule = _rule(args, settings)
+    resolve_project(args)
+    check_transport(args.transport)
     report = Report()
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
     try:
-        spec = spec_for(campaign, feed=args.feed, state_dir=args.state_dir,
-                        return_path=args.return_path or settings.return_path)  # fmt: skip
-        personal = campaign_personalisation(campaign, args, store, report)
+        prepared = prepare_checked(args, store, report, campaign_file=args.campaign)
+        if prepared is None:
+            return 2
+        if args.dry_run:
+            prepared.close()
+            print(f"campaign {prepared.campaign.id!r} checked; nothing queued (--dry-run)")
+            return 0
+        campaign = prepared.campaign
+        settings = campaign.delivery
+        rule = _rule(args, settings)
+        queue_report = Report()
         queued = queue_campaign(
             store,
-            campaign,
-            iter_customers(args.customers, report=report),
-            spec=spec,
+            prepared,
+            iter_customers(args.customers, report=queue_report),
             rule=rule,
             quiet=_quiet(args, settings),
             message_class=args.message_class or settings.message_class or "promotional",
             expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
             on_cap=args.on_cap or settings.on_cap or "defer",
             priority=settings.priority or 0,
-            report=report,
-            personalisation=personal[0] if personal else None,
-            slots_for=personal[1] if personal else None,
+            report=queue_report,
         )
+        prepared.close()
         print(f"queued {queued.added} message(s) for campaign {campaign.id!r}"
               + (f"; {queued.capped} capped" if queued.capped else "")
               + (f"; {queued.left_out} outside the audience" if queued.left_out else ""))  # fmt: skip
-        for line in report.lines()[:20]:
+        for line in queue_report.lines()[:20]:
             print(f"  {line}")
         if args.queue_only:
             return 0
@@ -232,4 +249,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"policy rejection (transport paused): {rejection}", file=sys.stderr)
     finally:
         store.close()
+    return exit_code(stats)
+
+
+def exit_code(stats: WorkerStats) -> int:
+    """0 when every message handled was sent (or waits for its planned time);
+    1 when some failed for good, or messages were tried and none went out."""
+    outcomes = stats.outcomes
+    if outcomes.get("failed") or outcomes.get("bounced"):
+        return 1
+    tried = sum(outcomes.values())
+    if tried and not outcomes.get("sent"):
+        return 1
     return 0

@@ -23,7 +23,6 @@ from mailer.errors import ConfigError
 from mailer.history import iter_purchases
 from mailer.money import Rates
 from mailer.personalise.exclusions import ShownLog
-from mailer.personalise.segments import Audience
 from mailer.personalise.strategies import Personalisation, SelectionConfig
 from mailer.products import Product
 from mailer.report import Report
@@ -61,18 +60,17 @@ def personalisation_for(
     report: Report,
     customers: Callable[[], Iterable[Customer]] | None = None,
     shown: ShownLog | None = None,
+    rates: Rates | None = None,
 ) -> Personalisation:
     """A campaign's personalisation: its purchase history (``config.purchases``),
     rates and audience. ``customers`` (read once, silently) gives buyers'
     locales for bestsellers per market; ``shown`` what each customer saw lately."""
-    if config.purchases is None and (campaign.audience or config.offer_to != "everyone"):
+    if config.purchases is None and (campaign.audience is not None or config.offer_to != "everyone"):
         raise ConfigError(
             "the campaign's [audience] and selection.offer_to need a purchase history: "
             "give --purchases or selection.purchases"
         )
     purchases = list(iter_purchases(config.purchases, report=report)) if config.purchases else []
-    rates = Rates.from_csv(campaign.rates_path) if campaign.rates_path else None
-    audience = Audience.from_mapping(campaign.audience) if campaign.audience else None
     markets = None
     if config.personalised and purchases and customers is not None:
         buyers = {p.customer_id for p in purchases}
@@ -85,7 +83,7 @@ def personalisation_for(
         at=campaign.send_date or datetime.now(timezone.utc),
         rates=rates,
         markets=markets,
-        audience=audience,
+        audience=campaign.audience,
         shown=shown,
     )
 

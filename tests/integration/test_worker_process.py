@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from mailer.campaign import load_campaign
 from mailer.customers import iter_customers
-from mailer.delivery import CampaignRenderer, queue_campaign, spec_for
+from mailer.delivery import CampaignRenderer, queue_campaign
 from mailer.plan import At
 from mailer.store import Store, open_store
 from mailer.transports.smtp import SMTPTransport
 from mailer.worker import Worker, WorkerOptions
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, prepared_sample
 from tests.integration.smtp_server import SMTPServer
 
 M = 6
@@ -32,12 +31,11 @@ LEASE = 1.5
 def queued(tmp_path: Path) -> tuple[Store, Path]:
     path = tmp_path / "queue.sqlite3"
     store = open_store(path, caps=None)
-    campaign = load_campaign(FIXTURES / "campaign.toml")
     customers = [c for _, c in zip(range(M), iter_customers(FIXTURES / "customers.csv"))]
-    spec = spec_for(campaign, feed=FIXTURES / "products.xml", state_dir=tmp_path / "state")
     from datetime import datetime, timezone
 
-    added = queue_campaign(store, campaign, customers, spec=spec, rule=At(datetime.now(timezone.utc)), quiet=None).added
+    with prepared_sample(tmp_path / "state") as prepared:
+        added = queue_campaign(store, prepared, customers, rule=At(datetime.now(timezone.utc)), quiet=None).added
     assert added == M
     yield store, path
     store.close()

@@ -1,0 +1,206 @@
+"""mailer check CAMPAIGN: find what would go wrong before anything is queued.
+
+Prepares the campaign as `mailer run` will (feed, layouts, catalogs, rates,
+purchase history), streams every customer through the same choices and
+renders one message in full for each layout, offer variant, locale and
+currency the audience needs. Errors (exit 2): an unreadable or empty feed, a
+slot group the feed cannot fill, emails with an empty product grid, a layout
+or template that does not compile or render, a currency the rates do not
+cover, a transport URL that does not parse (with --connect: a relay that does
+not answer EHLO). Warnings: messages past Gmail's clip, short slot groups,
+skipped input rows summed up by reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailer.errors import ConfigError
+from mailer.project import add_project_option, add_setting_options
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from mailer.check import CheckResult
+    from mailer.customers import Customer
+    from mailer.prepared import PreparedCampaign
+    from mailer.project import Project
+    from mailer.report import Report
+    from mailer.store import Store
+
+STRATEGIES = ("listed", "first_in_stock", "personal", "bestsellers")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "check", help="check a campaign before queueing it", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("campaign", type=Path, help="campaign TOML file")
+    add_campaign_inputs(parser)
+    parser.add_argument("--connect", action="store_true", help="also say EHLO to the SMTP relay of --transport")
+    parser.add_argument("--transport", default=None, help="transport URL to check (default: the project's)")
+    parser.set_defaults(func=run)
+
+
+def add_campaign_inputs(parser: argparse.ArgumentParser, *, customers_required: bool = True) -> None:
+    """The options that say what a campaign is made of (shared by check, render and run)."""
+    parser.add_argument("--customers", required=customers_required, type=Path, help="customers CSV or JSON Lines")
+    parser.add_argument("--feed", type=Path, help="product feed for the layout's product slots")
+    parser.add_argument(
+        "--purchases", type=Path,
+        help="purchase history for the campaign's [selection] and [audience] (default: selection.purchases)",
+    )  # fmt: skip
+    parser.add_argument("--strategy", choices=STRATEGIES,
+                        help="how products are chosen (default: the campaign's [selection] strategy)")
+    parser.add_argument("--layout", help="layout name (default: the campaign's)")
+    parser.add_argument("--rates", type=Path, help="currency rates CSV (default: the campaign's)")
+    if not any(action.dest == "store" for action in parser._actions):
+        from mailer.cli.worker import add_store_option
+
+        add_store_option(parser)
+    if not any(action.dest == "state_dir" for action in parser._actions):
+        parser.add_argument("--state-dir", type=Path, help="where the link-signing key is kept (default: the project's)")
+    add_project_option(parser)
+    add_setting_options(parser, "layouts", "locales")
+
+
+def resolve_project(args: argparse.Namespace) -> Project:
+    """The project the command works in (``--project``, ``$MAILER_PROJECT`` or
+    the nearest ``mailer.toml`` above), with the command line's settings
+    over it. Sets ``args.store``, ``args.transport`` and ``args.state_dir``
+    to the resolved values, so every later step uses the project's state."""
+    from mailer.cli.worker import DEFAULT_STORE, DEFAULT_TRANSPORT
+    from mailer.project import from_args
+
+    def given(name: str, default: str, env: str) -> str | None:
+        value = getattr(args, name, None)
+        # add_store_option and add_delivery_options fill in their default: that is not a choice.
+        return None if value in (None, default) and env not in os.environ else value
+
+    settings = argparse.Namespace(
+        project=getattr(args, "project", None),
+        state_dir=getattr(args, "state_dir", None),
+        layouts=getattr(args, "layouts", None),
+        locales=getattr(args, "locales", None),
+        store=given("store", DEFAULT_STORE, "MAILER_STORE"),
+        transport=given("transport", DEFAULT_TRANSPORT, "MAILER_TRANSPORT"),
+    )
+    project = from_args(settings)
+    args.store = project.store
+    if hasattr(args, "transport"):
+        args.transport = project.transport
+    args.state_dir = project.state_dir
+    return project
+
+
+def prepare_from_args(
+    args: argparse.Namespace, report: Report, *, campaign_file: Path | None, campaign_id: str | None = None
+) -> PreparedCampaign:
+    """The campaign prepared from the command line's inputs."""
+    from mailer.prepared import prepare
+    from mailer.tokens import Signer, load_signing_key
+
+    project = resolve_project(args)
+    layouts, locales, state = project.layouts, project.locales, project.state_dir
+    return prepare(
+        campaign_file,
+        feed=args.feed,
+        layouts_dir=layouts,
+        locales_dir=locales,
+        signer=Signer(load_signing_key(state_dir=state)),
+        layout=args.layout,
+        campaign_id=campaign_id,
+        strategy=args.strategy,
+        purchases=args.purchases,
+        rates=args.rates,
+        return_path=getattr(args, "return_path", None),
+        key_dir=state,
+        report=report,
+    )
+
+
+def existing_store(url: str) -> Store | None:
+    """The queue store at ``url`` if it exists (a check never creates one)."""
+    from mailer.store import open_store
+
+    if url.startswith("sqlite:") or "://" not in url:
+        path = url[len("sqlite:"):] if url.startswith("sqlite:") else url
+        if not os.path.exists(path):
+            return None
+    return open_store(url)
+
+
+def personalise(prepared: PreparedCampaign, args: argparse.Namespace, report: Report, store: Store | None) -> None:
+    """Fit the campaign's per-customer choices; products shown in each customer's
+    last emails (the store's send log) are left out."""
+    from mailer.customers import iter_customers
+
+    shown = None
+    if store is not None and prepared.config.personalised:
+        from mailer.personalise.exclusions import SendLogShown
+
+        shown = SendLogShown(store, emails=prepared.config.rules.shown_emails)
+    prepared.personalise(report=report, customers=lambda: iter_customers(args.customers), shown=shown)
+
+
+def check(
+    prepared: PreparedCampaign,
+    args: argparse.Namespace,
+    report: Report,
+    customers: Iterable[Customer] | None = None,
+) -> CheckResult:
+    """Every customer (default: all of --customers) through the campaign's
+    choices, one message per variant rendered in full."""
+    from mailer.check import check_campaign
+    from mailer.customers import iter_customers
+
+    if customers is None:
+        customers = iter_customers(args.customers, report=report)
+    return check_campaign(prepared, customers, report=report, feed_given=args.feed is not None)
+
+
+def print_result(result: CheckResult, *, out: object = None) -> None:
+    stream = out or sys.stdout
+    variants = len(result.variants)
+    print(
+        f"checked {result.customers} customer(s), {result.kept} in the audience; "
+        f"{result.rendered} of {variants} layout/offer/locale/currency variant(s) rendered",
+        file=stream,  # type: ignore[arg-type]
+    )
+    for finding in result.findings:
+        print(f"  {finding}", file=stream)  # type: ignore[arg-type]
+
+
+def run(args: argparse.Namespace) -> int:
+    from mailer.check import check_transport
+    from mailer.report import Report
+
+    report = Report()
+    transport_given = args.transport is not None
+    prepared = prepare_from_args(args, report, campaign_file=args.campaign)
+    store = existing_store(args.store)
+    try:
+        personalise(prepared, args, report, store)
+        result = check(prepared, args, report)
+    finally:
+        if store is not None:
+            store.close()
+        prepared.close()
+    if transport_given or args.connect:
+        url = args.transport
+        try:
+            print(check_transport(url, connect=args.connect))
+        except ConfigError as err:
+            result.error("transport", str(err))
+    print_result(result)
+    if not result.ok:
+        print(f"mailer: {len(result.errors)} error(s): campaign {prepared.campaign.id!r} would not send as it should",
+              file=sys.stderr)
+        return 2
+    print(f"campaign {prepared.campaign.id!r} is ready" + (f" ({len(result.warnings)} warning(s))" if result.warnings else ""))
+    return 0
