@@ -231,3 +231,26 @@ def test_run_from_a_subdirectory_uses_the_same_project_state(
     assert len(list((tmp_path / ".mailer" / "outbox").glob("*.eml"))) == 30
     assert not (tmp_path / "campaigns" / "deep" / ".mailer").exists()
     assert open_store(tmp_path / ".mailer" / "queue.sqlite3").counts() == {"sent": 30}
+
+
+@pytest.mark.parametrize(("caps", "second_sent"), [("", 0), ("[caps]\n", 30), ("[caps]\ndaily = 2\n", 30)])
+def test_frequency_caps_come_from_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caps: str, second_sent: int
+) -> None:
+    """The default caps allow one promotion a day; mailer.toml's [caps] sets them (an empty table: none)."""
+    from tests.conftest import ROOT
+
+    for name in ("MAILER_STORE", "MAILER_TRANSPORT", "MAILER_STATE_DIR", "MAILER_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "mailer.toml").write_text(f'layouts = "{ROOT / "layouts"}"\nlocales = "{ROOT / "locales"}"\n{caps}')
+    monkeypatch.chdir(tmp_path)
+    for campaign_id in ("first", "second"):
+        path = campaign_copy(tmp_path, **{'id = "autumn-newsletter-2026"': f'id = "{campaign_id}"'})
+        path.rename(tmp_path / f"{campaign_id}.toml")
+        assert main(["run", str(tmp_path / f"{campaign_id}.toml"), "--customers", str(FIXTURES / "customers.csv"),
+                     "--feed", str(FIXTURES / "products.xml"), "--no-quiet-hours", "--queue-only"]) == 0  # fmt: skip
+    assert main(["worker", "--store", f"sqlite:{tmp_path / '.mailer' / 'queue.sqlite3'}", "--until-idle",
+                 "--transport", f"outbox:{tmp_path / 'outbox'}"]) in (0, 1)  # fmt: skip
+    store = open_store(tmp_path / ".mailer" / "queue.sqlite3")
+    assert store.counts("first").get("sent") == 30
+    assert store.counts("second").get("sent", 0) == second_sent

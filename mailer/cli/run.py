@@ -18,7 +18,7 @@ import sys
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mailer import eventloop
 from mailer.cli.check import (
@@ -34,6 +34,7 @@ from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from datetime import time as TimeOfDay
 
     from mailer.campaign import DeliverySettings
     from mailer.customers import Customer
@@ -106,14 +107,19 @@ def _rule(args: argparse.Namespace, settings: DeliverySettings) -> Rule | None:
     return None
 
 
-def _quiet(args: argparse.Namespace, settings: DeliverySettings) -> QuietHours | None:
+def _quiet(
+    args: argparse.Namespace, settings: DeliverySettings, default: tuple[TimeOfDay, TimeOfDay] | Literal[False] = False
+) -> QuietHours | None:
+    """Quiet hours: --no-quiet-hours, else the campaign's, else the project's (21:00-08:00 unless set)."""
     from mailer.plan import QuietHours
 
     if args.no_quiet_hours or settings.quiet_hours is False:
         return None
     if settings.quiet_hours:
         return QuietHours(*settings.quiet_hours)
-    return QuietHours()
+    if default is False:
+        return None
+    return QuietHours(*default)
 
 
 def best_hour_rule(history: Path, day: date) -> Rule:
@@ -190,10 +196,11 @@ def run(args: argparse.Namespace) -> int:
     from mailer.report import Report
     from mailer.store import open_store
 
-    resolve_project(args)
+    project = resolve_project(args)
     check_transport(args.transport)
     report = Report()
-    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
+    # The project's caps ([caps] in mailer.toml) hold when planning and again when a worker claims.
+    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=project.caps)
     try:
         prepared = prepare_checked(args, store, report, campaign_file=args.campaign)
         if prepared is None:
@@ -211,12 +218,13 @@ def run(args: argparse.Namespace) -> int:
             prepared,
             iter_customers(args.customers, report=queue_report),
             rule=rule,
-            quiet=_quiet(args, settings),
+            quiet=_quiet(args, settings, project.quiet_hours),
             message_class=args.message_class or settings.message_class or "promotional",
             expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
             on_cap=args.on_cap or settings.on_cap or "defer",
             priority=settings.priority or 0,
             report=queue_report,
+            caps=project.caps,
         )
         prepared.close()
         print(f"queued {queued.added} message(s) for campaign {campaign.id!r}"

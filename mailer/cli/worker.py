@@ -107,7 +107,11 @@ async def deliver(args: argparse.Namespace, store: Store, mode: str) -> WorkerSt
 def run(args: argparse.Namespace) -> int:
     from mailer.store import open_store
 
-    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
+    from mailer.project import resolve
+
+    # Caps are re-checked when a row is claimed: with the project's [caps] (mailer.toml).
+    caps = resolve(getattr(args, "project", None)).caps
+    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=caps)
     try:
         stats = eventloop.run(deliver(args, store, args.mode))
     finally:
