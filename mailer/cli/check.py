@@ -160,7 +160,9 @@ def check(
     from mailer.customers import iter_customers
 
     if customers is None:
-        customers = iter_customers(args.customers, report=report)
+        from mailer.progress import count_rows, counted
+
+        customers = counted(iter_customers(args.customers, report=report), "checking", total=count_rows(args.customers))
     return check_campaign(prepared, customers, report=report, feed_given=args.feed is not None)
 
 

@@ -55,6 +55,7 @@ def parse_instant(text: str, option: str) -> datetime:
 def run(args: argparse.Namespace) -> int:
     from mailer.compose import for_recipient
     from mailer.customers import iter_customers
+    from mailer.progress import count_rows, counted
     from mailer.report import Report
 
     if args.campaign is None and args.layout is None:
@@ -69,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         personalise(prepared, args, report, store)
         with (out / "selection.jsonl").open("w", encoding="utf-8") as selection:
-            for choice in prepared.choices(iter_customers(args.customers, report=report)):
+            customers = counted(iter_customers(args.customers, report=report), "rendering",
+                                total=count_rows(args.customers))  # fmt: skip
+            for choice in prepared.choices(customers):
                 if not choice.kept:
                     left_out += 1
                     continue

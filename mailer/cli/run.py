@@ -5,7 +5,7 @@ never in quiet hours, 21:00–08:00 local, unless told), checked against the
 frequency caps and queued once (running it again queues nothing twice).
 Unless ``--queue-only`` is given, a worker then delivers what is due through
 the transport — by default the outbox directory, so it runs end to end with
-no server. A progress line is shown on a terminal, never in CI or a pipe.
+no server. Progress bars (rate, time left) are shown on a terminal, never in CI or a pipe.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 import sys
 import time
 from datetime import date, datetime, timezone
@@ -137,20 +136,20 @@ def best_hour_rule(history: Path, day: date) -> Rule:
     return BestHour(day, hours)
 
 
-def show_progress() -> bool:
-    """A progress line only on a terminal, and never in CI."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
 async def _progress(store: Store, campaign_id: str, total: int) -> None:
-    while True:
-        counts = store.counts(campaign_id)
-        done = sum(n for state, n in counts.items() if state not in ("planned", "queued", "leased", "sending", "deferred"))
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ")
-        sys.stderr.flush()
-        await asyncio.sleep(0.5)
+    """A delivery bar (rate, time left) fed from the store's counts, every half second."""
+    from mailer.progress import bar
+
+    unfinished = ("planned", "queued", "leased", "sending", "deferred")
+    with bar("delivering", total, "message") as progress:
+        try:
+            while True:
+                counts = store.counts(campaign_id)
+                progress.update(sum(n for state, n in counts.items() if state not in unfinished) - progress.n)
+                await asyncio.sleep(0.5)
+        finally:  # the last count, so the bar left on screen says how it ended
+            counts = store.counts(campaign_id)
+            progress.update(sum(n for state, n in counts.items() if state not in unfinished) - progress.n)
 
 
 def prepare_checked(
@@ -193,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     from mailer.check import check_transport
     from mailer.customers import iter_customers
     from mailer.delivery import queue_campaign
+    from mailer.progress import count_rows, counted
+    from mailer.progress import enabled as progress_enabled
     from mailer.report import Report
     from mailer.store import open_store
 
@@ -216,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         queued = queue_campaign(
             store,
             prepared,
-            iter_customers(args.customers, report=queue_report),
+            counted(iter_customers(args.customers, report=queue_report), "queueing", total=count_rows(args.customers)),
             rule=rule,
             quiet=_quiet(args, settings, project.quiet_hours),
             message_class=args.message_class or settings.message_class or "promotional",
@@ -237,13 +238,12 @@ def run(args: argparse.Namespace) -> int:
 
         async def go() -> WorkerStats:
             total = sum(store.counts(campaign.id).values())
-            ticker = asyncio.create_task(_progress(store, campaign.id, total)) if show_progress() else None
+            ticker = asyncio.create_task(_progress(store, campaign.id, total)) if progress_enabled() else None
             try:
                 return await deliver(args, store, "until-idle")
             finally:
                 if ticker:
                     ticker.cancel()
-                    sys.stderr.write("\n")
 
         stats = eventloop.run(go())
         print(f"delivered: {stats}")
