@@ -1,11 +1,11 @@
 """Product slot selection: six products for a million customers from a 10,000-product catalogue.
 
-Compares, in one run, on the same generated shop (``mailer.personalise.synthetic``):
+Compares, in one run, on the same generated shop (``tests.support.synthetic``):
 
 * ``mailer``: :class:`mailer.personalise.Selector` over batches of customers
   (profiles fitted once, candidate pools, vectorised scoring and greedy
   diversity; no Python loop per customer or product);
-* the straightforward way: :func:`mailer.personalise.reference.select_reference`,
+* the straightforward way: :func:`tests.support.reference.select_reference`,
   one customer at a time, scoring every product in a Python loop. It is run
   on a subset and its time *extrapolated* to all customers (it would take
   hours), and labelled so.
@@ -37,9 +37,9 @@ import numpy as np  # noqa: E402
 
 from mailer.personalise import Catalogue, PurchaseTable, Recipients, Selector, fit_profiles  # noqa: E402
 from mailer.personalise.candidates import eligible_products  # noqa: E402
-from mailer.personalise.reference import select_reference  # noqa: E402
+from tests.support.reference import select_reference  # noqa: E402
 from mailer.personalise.scoring import score, terms, weight_vector  # noqa: E402
-from mailer.personalise.synthetic import generate  # noqa: E402
+from tests.support.synthetic import generate  # noqa: E402
 
 
 def rss_mb() -> float:

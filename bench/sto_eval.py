@@ -1,6 +1,6 @@
 """Send-time optimisation against its baselines, on a simulated audience with known truth.
 
-A simulated audience (``mailer.sto.simulate``: daily rhythms in nine time zones,
+A simulated audience (``tests.support.simulate``: daily rhythms in nine time zones,
 Apple-MPP machine openers, many sparse customers) receives 16 weeks of
 fixed-time campaigns (09:00, 18:00 and 09:00 local on three weekdays).  Every
 send-time policy is learnt from that history alone, with no provider flags, and
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from mailer.sto.kernel import STEP  # noqa: E402
 from mailer.sto.profiles import fit_profiles  # noqa: E402
 from mailer.sto.schedule import best_send_times  # noqa: E402
-from mailer.sto.simulate import simulate_history, simulate_population  # noqa: E402
+from tests.support.simulate import simulate_history, simulate_population  # noqa: E402
 
 HOURS = np.arange(24) * 60
 BUCKETS = ((0, 1, "0"), (1, 5, "1-4"), (5, 20, "5-19"), (20, 10**9, "20+"))

@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailer.sto.simulate import ZONES  # noqa: E402
+from tests.support.simulate import ZONES  # noqa: E402
 
 START = date(2024, 2, 12)  # sixteen weeks across the March DST changes
 DAYS = 16 * 7

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from mailer.sto.export import fixed, rounded_units, write_plan, write_profiles
 from mailer.sto.schedule import best_send_times
 from mailer.sto.profiles import fit_profiles
-from mailer.sto.simulate import simulate_history, simulate_population
+from tests.support.simulate import simulate_history, simulate_population
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,7 +7,7 @@ import pytest
 
 from mailer.sto.kernel import HORIZON, SLOTS, STEP, DelayKernel, hour_of
 from mailer.sto.profiles import engagements
-from mailer.sto.simulate import simulate_history, simulate_population
+from tests.support.simulate import simulate_history, simulate_population
 
 
 @pytest.fixture(scope="module")

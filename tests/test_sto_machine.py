@@ -7,7 +7,7 @@ import pytest
 
 from mailer.sto.history import History
 from mailer.sto.machine import detect_machine_opens
-from mailer.sto.simulate import simulate_history, simulate_population
+from tests.support.simulate import simulate_history, simulate_population
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from mailer.errors import ConfigError
 from mailer.sto.profiles import GRID, SOURCES, Shrinkage, fit_profiles
-from mailer.sto.simulate import Population, simulate_history, simulate_population
+from tests.support.simulate import Population, simulate_history, simulate_population
 
 
 def evening_people(n: int, seed: int, **kwargs: object) -> Population:

@@ -1,11 +1,11 @@
-"""mailer.sto.simulate: the simulator reproduces the published open-delay figures."""
+"""tests.support.simulate: the simulator reproduces the published open-delay figures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mailer.sto.simulate import simulate_history, simulate_population
+from tests.support.simulate import simulate_history, simulate_population
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ The path through this package, all numpy over plain arrays:
 
 :mod:`~mailer.personalise.strategies` names these for campaign files and
 ``mailer render`` (``[selection] strategy = "personal"``, ``[audience]``);
-:mod:`~mailer.personalise.synthetic` generates shops to try them on, up to
-millions of customers. :mod:`~mailer.personalise.reference` is the same
+The test suite's :mod:`~tests.support.synthetic` generates shops to try them on, up to
+millions of customers. :mod:`~tests.support.reference` is the same
 selection written as the straightforward per-customer loop; it is what tests
 and the benchmark compare against. See ``docs/personalise.md``.
 """

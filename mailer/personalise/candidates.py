@@ -25,7 +25,7 @@ price band there; the pools of their ``pool_brands`` favourite brands;
 discovery, their market's bestsellers and new in. About 250 products,
 gathered for a whole batch by array indexing. When the pools hold every
 eligible product, the result is exactly the full scan of
-:mod:`mailer.personalise.reference`; on the generated 10,000-product shop
+:mod:`tests.support.reference`; on the generated 10,000-product shop
 the pooled picks score within a few per cent of it.
 """
 

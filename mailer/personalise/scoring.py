@@ -16,7 +16,7 @@ A product's score for a customer is a weighted sum of eight terms
 * ``noise``: a seeded draw in [0, 1), so ties break the same way every time.
 
 :func:`score` adds them in that order (the order matters for exact floating
-point agreement with :mod:`mailer.personalise.reference`).
+point agreement with :mod:`tests.support.reference`).
 :func:`hard_rules` gives what no score can buy: the price ceiling, recent
 purchases and showings, the audience, and which candidates are exploration.
 

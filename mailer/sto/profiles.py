@@ -374,7 +374,7 @@ def fit_profiles(
     ``exposure=False`` counts engagements without dividing by exposure (for
     comparison only).
 
-    >>> from mailer.sto.simulate import simulate_population, simulate_history
+    >>> from tests.support.simulate import simulate_population, simulate_history
     >>> sim = simulate_history(simulate_population(300, seed=3), seed=4)
     >>> profiles = fit_profiles(sim.history)
     >>> profiles.distribution(["c0000007", "no-such-customer"]).sum(axis=1).round(6).tolist()

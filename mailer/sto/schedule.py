@@ -132,7 +132,7 @@ def best_send_times(
     share of customers sent at an exploratory hour.
 
     >>> from mailer.sto.profiles import fit_profiles
-    >>> from mailer.sto.simulate import simulate_population, simulate_history
+    >>> from tests.support.simulate import simulate_population, simulate_history
     >>> profiles = fit_profiles(simulate_history(simulate_population(200, seed=5), seed=6).history)
     >>> plan = best_send_times(profiles, "2024-03-31", quiet_hours="21:00-08:00", exploration=0.1, seed=1)
     >>> bool(np.all(~np.isnat(plan.send_at))), float(plan.propensity.min()) > 0

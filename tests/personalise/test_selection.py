@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mailer.errors import ConfigError
 from mailer.personalise import Profiles, RecentlyShown, Selection, SelectionRules, Selector, Weights, select
-from mailer.personalise.reference import select_reference
+from tests.support.reference import select_reference
 from mailer.products import Product
 
 from .conftest import LAST_WEEK, LONG_AGO, TODAY, mixed_people, people, product, shop
@@ -279,7 +279,7 @@ def test_profiles_ignore_purchases_after_the_send_date() -> None:
 
 def test_vectorised_equals_the_loop_on_a_generated_shop_when_pools_hold_everything() -> None:
     from mailer.personalise import Catalogue, PurchaseTable, Recipients, fit_profiles
-    from mailer.personalise.synthetic import generate
+    from tests.support.synthetic import generate
 
     generated = generate(800, 200, seed=5)
     rules = SelectionRules(pool_discovery=100_000)  # every eligible product is a candidate

@@ -10,7 +10,7 @@ from mailer.customers import iter_customers
 from mailer.feeds import iter_products
 from mailer.history import iter_purchases
 from mailer.report import Report
-from mailer.personalise.synthetic import generate, write_sample
+from tests.support.synthetic import generate, write_sample
 
 from ..conftest import FIXTURES
 

@@ -15,7 +15,7 @@ the one that best fits the customer's price level and the product's latent
 popularity; some customers mostly buy on discount. Run as a script to write
 a sample::
 
-    python -m mailer.personalise.synthetic --products 300 --customers 200 --out fixtures/generated
+    python -m tests.support.synthetic --products 300 --customers 200 --out fixtures/generated
 """
 
 from __future__ import annotations
