@@ -123,7 +123,7 @@ def run_mailer(n: int, workers: int, port: int, tmp: Path, concurrency: int = 32
 
     prepared = prepare(FIXTURES / "campaign.toml", feed=FIXTURES / "products.xml", layouts_dir=ROOT / "layouts",
                        locales_dir=ROOT / "locales", signer=Signer(load_signing_key(state_dir=tmp / "state")),
-                       key_dir=tmp / "state")  # fmt: skip
+                       key_file=tmp / "state" / "secret")  # fmt: skip
     queue_campaign(store, prepared, customers(n), rule=At(datetime.now(timezone.utc)), quiet=None, caps=None)
     prepared.close()
     renderer = CampaignRenderer(store)

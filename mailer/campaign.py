@@ -31,6 +31,10 @@ table filters customers by RFM segment (see
     [audience]
     segments = ["lapsed", "at_risk"]
 
+A ``[caps]`` table (``daily``, ``weekly``, ``monthly``, ``exempt``, as in
+``mailer.toml``) gives the campaign its own frequency caps when its rows are
+planned; the project's caps hold again when a worker claims a row.
+
 A ``[delivery]`` table says how ``mailer run`` sends it (command-line
 options override it)::
 
@@ -61,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
+    from mailer.caps import Caps
     from mailer.personalise.segments import Audience
     from mailer.personalise.strategies import SelectionConfig
 
@@ -85,6 +90,7 @@ _TOP_KEYS = {
     "selection",
     "audience",
     "delivery",
+    "caps",
 }
 
 
@@ -224,6 +230,9 @@ class Campaign:
     audience: Audience | None = None
     """The parsed ``[audience]`` table (``None``: everyone)."""
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    caps: Caps | None = None
+    """The campaign's own frequency caps (``[caps]``, as in ``mailer.toml``), applied
+    when its rows are planned; ``None``: the project's."""
 
     def __post_init__(self) -> None:
         where = str(self.source) if self.source else "campaign"
@@ -320,6 +329,11 @@ def parse_campaign(text: str, path: str | Path) -> Campaign:
         delivery = parse_delivery(data.get("delivery", {}), base=path.parent)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+    caps = None
+    if "caps" in data:
+        from mailer.project import parse_caps  # the same [caps] table as mailer.toml's
+
+        caps = parse_caps(data["caps"], path=str(path))
     return Campaign(
         id=str(data["id"]),
         layout=str(data["layout"]),
@@ -339,6 +353,7 @@ def parse_campaign(text: str, path: str | Path) -> Campaign:
         selection=selection,
         audience=audience,
         delivery=delivery,
+        caps=caps,
     )
 
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 from mailer.customers import Customer
 from mailer.errors import ConfigError, MailerError
+from mailer.store import Delivery, Store
 from mailer.personalise.choices import Choice
 from mailer.prepared import PreparedCampaign
 from mailer.report import Report
 
-__all__ = ["CheckResult", "Finding", "check_campaign", "check_transport"]
+__all__ = ["CheckResult", "Finding", "check_campaign", "check_queued", "check_transport"]
 
 EXAMPLES = 3
 """How many examples (customers, rows) a finding names."""
@@ -251,3 +252,30 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+def check_queued(store: Store, deliveries: Iterable[Delivery]) -> CheckResult:
+    """Render queued rows again as a worker will (from their campaign's
+    snapshot): what ``mailer queue retry`` checks before it puts failed rows back."""
+    from mailer.delivery import CampaignRenderer
+
+    result = CheckResult()
+    renderer = CampaignRenderer(store)
+    failed: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
+    try:
+        for delivery in deliveries:
+            result.customers += 1
+            try:
+                renderer(delivery)
+            except MailerError as err:
+                key = f"campaign {delivery.campaign!r}: {err}"
+                failed[key] += 1
+                examples.setdefault(key, []).append(delivery.recipient)
+                continue
+            result.rendered += 1
+    finally:
+        renderer.close()
+    for key, count in failed.items():
+        result.error("render", f"{key} ({count} row(s), e.g. {', '.join(examples[key][:EXAMPLES])})")
+    return result

@@ -235,7 +235,7 @@ class CampaignRenderer:
             snapshot = stored_snapshot(self.store, campaign_id)
             if snapshot is None:
                 raise ConfigError(f"campaign {campaign_id!r} is queued but the store does not say how to render it")
-            key = load_signing_key(state_dir=snapshot.key_dir) if snapshot.key_dir else load_signing_key()
+            key = load_signing_key(path=snapshot.key_file) if snapshot.key_file else load_signing_key()
             prepared = PreparedCampaign.from_snapshot(snapshot, signer=Signer(key))
             self._campaigns[campaign_id] = prepared
         return prepared

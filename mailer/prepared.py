@@ -93,7 +93,7 @@ def prepare(
     purchases: str | Path | None = None,
     rates: str | Path | None = None,
     return_path: str | None = None,
-    key_dir: str | Path | None = None,
+    key_file: str | Path | None = None,
     report: Report | None = None,
 ) -> PreparedCampaign:
     """Read a campaign and everything it uses, freeze it and make it ready.
@@ -137,7 +137,7 @@ def prepare(
         overrides=overrides,
         strategy=strategy,
         return_path=return_path,
-        key_dir=str(Path(key_dir).resolve()) if key_dir is not None else None,
+        key_file=str(Path(key_file).resolve()) if key_file is not None else None,
     )
     catalogue: dict[str, Product] = {}
     if feed is not None:

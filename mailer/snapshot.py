@@ -66,7 +66,8 @@ class Snapshot:
     overrides: Mapping[str, str] = field(default_factory=dict)
     strategy: str | None = None
     return_path: str | None = None
-    key_dir: str | None = None
+    key_file: str | None = None
+    """Where the link-signing key is kept (``$MAILER_SECRET`` wins over it)."""
 
     @property
     def digest(self) -> str:
@@ -101,7 +102,7 @@ class Snapshot:
                 "overrides": dict(self.overrides),
                 "strategy": self.strategy,
                 "return_path": self.return_path,
-                "key_dir": self.key_dir,
+                "key_file": self.key_file,
             },
             ensure_ascii=False,
             sort_keys=True,

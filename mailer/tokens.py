@@ -76,14 +76,16 @@ class Signer:
         return TokenSubject(customer_id, campaign_id)
 
 
-def load_signing_key(*, env_var: str = "MAILER_SECRET", state_dir: str | Path = ".mailer") -> bytes:
+def load_signing_key(
+    *, env_var: str = "MAILER_SECRET", state_dir: str | Path = ".mailer", path: str | Path | None = None
+) -> bytes:
     """The signing key: ``$MAILER_SECRET`` if set, else a random key kept in
-    ``state_dir/secret`` (created once, readable by the owner only), so links
-    stay valid across runs of the embedded default."""
+    ``path`` (by default ``state_dir/secret``; created once, readable by the
+    owner only), so links stay valid across runs of the embedded default."""
     value = os.environ.get(env_var)
     if value:
         return value.encode()
-    path = Path(state_dir) / "secret"
+    path = Path(path) if path is not None else Path(state_dir) / "secret"
     if path.is_file():
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)

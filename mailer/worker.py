@@ -16,6 +16,13 @@ retry sends the same bytes with the same Message-ID.
 
 A worker stops claiming on SIGTERM (or :meth:`Worker.stop`), gives back the
 rows it has not started sending, and finishes the sends in flight.
+
+Transport problems are logged as they happen (``mailer.worker``), told once:
+the first of each kind — connection refused, TLS, authentication, a timeout,
+a 4xx or 5xx reply — at WARNING with its reason, later ones of that kind
+counted and summed up every 30 seconds and when the worker stops
+(:class:`TroubleLog`). The reason is stored with the row, so ``mailer queue
+list`` shows it too.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from mailer.errors import ConfigError, MailerError
 from mailer.store import Delivery, Outcome, Store
 from mailer.throttle import RateLimit
 from mailer.transports import Envelope, Transport
-from mailer.transports.replies import Reply, backoff, classify
+from mailer.transports.replies import Reply, Verdict, backoff, classify
 
 log = logging.getLogger("mailer.worker")
 
@@ -96,15 +103,148 @@ class WorkerOptions:
 
 @dataclass
 class WorkerStats:
-    """What a worker did: messages per outcome, and events worth reporting."""
+    """What a worker did: messages per outcome, and events worth reporting
+    (``stopped_by``: what stopped it, e.g. ``SIGTERM``, if anything did)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
     policy_rejections: list[str] = field(default_factory=list)
     refused_commits: int = 0
+    stopped_by: str | None = None
 
     def __str__(self) -> str:
         parts = [f"{n} {state}" for state, n in sorted(self.outcomes.items())]
         return ", ".join(parts) or "nothing to send"
+
+    @property
+    def undelivered(self) -> bool:
+        """Whether some messages failed for good (``failed``, ``expired``), or
+        messages were tried and none was sent. A bounce alone is not counted:
+        the address was wrong, and it is suppressed.
+
+        >>> WorkerStats(Counter(sent=9, bounced=1)).undelivered, WorkerStats(Counter(deferred=3)).undelivered
+        (False, True)
+        >>> WorkerStats().undelivered, WorkerStats(Counter(sent=9, expired=1)).undelivered
+        (False, True)
+        """
+        o = self.outcomes
+        return bool(o["failed"] or o["expired"]) or (o["sent"] == 0 and o["deferred"] + o["bounced"] > 0)
+
+
+Trouble = tuple[str, str, int]
+"""What a failed reply was: its kind, the reason to record, the level to log it at."""
+
+_REFUSED = ("connection refused", "connect call failed", "errno 111]", "errno 61]")
+_TIMEOUT = ("timed out", "timeouterror")
+_TLS = ("starttls", "ssl", "tls", "certificate")
+_AUTH = ("auth extension", "authentication", "auth ")
+_DNS = ("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo")
+_AUTH_CODES = frozenset({530, 534, 535, 538})
+_HEADLINES = {"policy": "policy rejection, the transport pauses: "}
+
+
+def trouble(reply: Reply, verdict: Verdict, target: str) -> Trouble:
+    """The kind of a failed reply from ``target`` (host:port), the reason to
+    record for it, and the level to log it at.
+
+    >>> trouble(Reply.dropped("SMTPConnectError: Error connecting to 127.0.0.1 on port 9: "
+    ...                       "[Errno 111] Connect call failed ('127.0.0.1', 9)"), Verdict("retry", "no reply"), "127.0.0.1:9")
+    ('connection refused', 'connection refused to 127.0.0.1:9', 30)
+    >>> trouble(Reply(451, "4.3.0", "busy"), Verdict("retry", "451 busy"), "relay:25")
+    ('4xx', '451 busy', 30)
+    """
+    level = logging.WARNING
+    text = reply.text.lower()
+    if reply.code is None:
+        if any(k in text for k in _REFUSED):
+            return "connection refused", f"connection refused to {target}", level
+        if any(k in text for k in _DNS):
+            return "unknown host", f"cannot find the address of {target}: {reply.text}", level
+        if any(k in text for k in _TIMEOUT):
+            return "timeout", f"timed out talking to {target} ({reply.stage}): {reply.text}", level
+        if any(k in text for k in _AUTH):
+            return "auth", f"cannot log in to {target}: {reply.text}", level
+        if any(k in text for k in _TLS):
+            return "tls", f"TLS/STARTTLS failed with {target}: {reply.text}", level
+        return "no reply", verdict.reason, level
+    if reply.stage == "connect" and reply.code in _AUTH_CODES:
+        if "starttls" in text:
+            return "tls", f"{target} wants STARTTLS first: {verdict.reason}", level
+        return "auth", f"cannot log in to {target}: {verdict.reason}", level
+    if verdict.action == "policy":
+        return "policy", verdict.reason, logging.ERROR
+    return f"{reply.code // 100}xx", verdict.reason, level
+
+
+class TroubleLog:
+    """A transport's failed replies (and messages that cannot be rendered),
+    told once: the first of each kind is logged at once with its reason; later
+    ones of that kind are counted and summed up every ``every`` seconds (see
+    :meth:`tick`) and at :meth:`flush`.
+
+    Per reply it costs a dictionary lookup (the kind and reason of a reply
+    already seen are kept); nothing is formatted unless it is logged.
+    """
+
+    _KEEP = 1024  # replies whose kind is kept (those carrying queue ids differ every time)
+
+    def __init__(
+        self,
+        transport: str,
+        *,
+        logger: logging.Logger = log,
+        every: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
+        self.target = transport.split("://", 1)[-1]
+        self.logger = logger
+        self.every = every
+        self.clock = clock
+        self._known: dict[Reply, Trouble] = {}
+        self._told: set[str] = set()
+        self._since: Counter[str] = Counter()  # kinds seen again since the last summary
+        self._latest: dict[str, str] = {}
+        self._summed = clock()
+
+    def note(self, reply: Reply, verdict: Verdict) -> str:
+        """Count one failed reply (logging it if it is the first of its kind);
+        returns the reason to record with its row."""
+        known = self._known.get(reply)
+        if known is None:
+            if len(self._known) >= self._KEEP:
+                self._known.clear()
+            known = self._known[reply] = trouble(reply, verdict, self.target)
+        return self.count(*known)
+
+    def count(self, kind: str, reason: str, level: int = logging.WARNING) -> str:
+        """Count one problem of ``kind`` (logging it if it is the first);
+        returns ``reason``."""
+        if kind in self._told:
+            self._since[kind] += 1
+            self._latest[kind] = reason
+            self.tick()
+        else:
+            self._told.add(kind)
+            self.logger.log(level, "%s: %s%s", self.transport, _HEADLINES.get(kind, ""), reason,
+                            extra={"transport": self.transport, "kind": kind, "count": 1})  # fmt: skip
+        return reason
+
+    def tick(self) -> None:
+        """Sum up what came since the last summary, if ``every`` seconds have passed."""
+        if self._since and self.clock() - self._summed >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Sum up now what came since the last summary (a worker stopping)."""
+        now = self.clock()
+        for kind, n in self._since.items():
+            self.logger.warning(
+                "%s: %d more %s failure(s) in the last %.0f s; latest: %s",
+                self.transport, n, kind, now - self._summed, self._latest[kind],
+                extra={"transport": self.transport, "kind": kind, "count": n},
+            )  # fmt: skip
+        self._since.clear()
+        self._summed = now
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -184,6 +324,7 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()
         self.stats = WorkerStats()
+        self.troubles = TroubleLog(transport.name)
         self._stopping = asyncio.Event()
         self._domains: dict[str, asyncio.Semaphore] = {}
         self._pause: tuple[float, int | None, str | None] | None = None
@@ -200,8 +341,11 @@ class Worker:
             lambda rows: store.finish_many(rows, self.owner, now=self.clock()), delay=options.group_commit
         )
 
-    def stop(self) -> None:
-        """Stop claiming; rows not yet sending go back; sends in flight finish."""
+    def stop(self, reason: str | None = None) -> None:
+        """Stop claiming; rows not yet sending go back; sends in flight finish.
+        ``reason`` (e.g. the signal's name) is kept in :attr:`WorkerStats.stopped_by`."""
+        if self.stats.stopped_by is None:
+            self.stats.stopped_by = reason
         self._stopping.set()
 
     @property
@@ -213,6 +357,7 @@ class Worker:
         and nothing is in flight anywhere (rows deferred to later do not
         count); ``forever``: until stopped."""
         heartbeat = asyncio.create_task(self._heartbeat())
+        log.info("worker %s: %s, sending through %s", self.owner, mode, self.transport.name)
         try:
             while not self.stopping:
                 claimed = self.store.claim(
@@ -221,9 +366,11 @@ class Worker:
                     limit=self.options.batch or self.options.concurrency * 2,
                     lease_seconds=self.options.lease_seconds,
                 )
-                for name, n in (("suppressed", claimed.suppressed), ("capped", claimed.capped), ("expired", claimed.expired)):
+                for name, n in (("suppressed", claimed.suppressed), ("capped", claimed.capped),
+                                ("expired", claimed.expired), ("cancelled", claimed.cancelled)):  # fmt: skip
                     if n:
                         self.stats.outcomes[name] += n
+                self.troubles.tick()
                 if claimed.deliveries:
                     await self._deliver_all(claimed.deliveries)
                 if mode == "once":
@@ -251,6 +398,9 @@ class Worker:
                 await heartbeat
             except asyncio.CancelledError:
                 pass
+            self.troubles.flush()
+            log.info("worker %s stopped%s: %s", self.owner,
+                     f" by {self.stats.stopped_by}" if self.stats.stopped_by else "", self.stats)  # fmt: skip
         return self.stats
 
     def _idle_wait(self, next_due: float | None) -> float:
@@ -301,7 +451,8 @@ class Worker:
         try:
             envelope = self.renderer(delivery)
         except MailerError as err:
-            store.put_back(delivery.id, owner, state="failed", reason=f"cannot render: {err}", now=self.clock())
+            reason = self.troubles.count("render", f"cannot render: {err}", logging.ERROR)
+            store.put_back(delivery.id, owner, state="failed", reason=reason, now=self.clock())
             return self._count("failed")
         token_spent = False
         waiting_since = self.clock()
@@ -377,7 +528,8 @@ class Worker:
         now = self.clock()
         verdict = classify(reply)
         attempt = delivery.attempts + 1
-        fields = {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text[:500], "reason": verdict.reason}
+        reason = verdict.reason if verdict.action == "sent" else self.troubles.note(reply, verdict)
+        fields = {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text[:500], "reason": reason}
         name = self.transport.name
         if verdict.backoff_pool:
             self.store.pause(name, until=now + max(self.options.pool_backoff, verdict.retry_after or 0.0),
@@ -387,7 +539,6 @@ class Worker:
             self.store.pause(name, until=now + self.options.policy_pause, code=reply.code, reason=verdict.reason)
             self._pause_checked = float("-inf")
             self.stats.policy_rejections.append(f"{delivery.address}: {verdict.reason}")
-            log.error("policy rejection, pausing %s for %gs: %s", name, self.options.policy_pause, verdict.reason)
         if verdict.action == "sent":
             outcome = Outcome("sent", **fields)  # type: ignore[arg-type]
         elif verdict.action == "bounce":
@@ -400,7 +551,7 @@ class Worker:
             if verdict.pause_pool:
                 delay = max(delay, self.options.policy_pause)
             if now + delay >= delivery.expires_at:
-                outcome = Outcome("expired", **{**fields, "reason": f"{verdict.reason}; expired before a retry"})  # type: ignore[arg-type]
+                outcome = Outcome("expired", **{**fields, "reason": f"{reason}; expired before a retry"})  # type: ignore[arg-type]
             else:
                 outcome = Outcome("deferred", not_before=now + delay, **fields)  # type: ignore[arg-type]
         if not await self._finishes.submit((delivery.id, outcome)):

@@ -88,6 +88,6 @@ def prepared_sample(state_dir: Path, campaign: Path | None = None, **options: An
         layouts_dir=ROOT / "layouts",
         locales_dir=LOCALES_DIR,
         signer=Signer(load_signing_key(state_dir=state_dir)),
-        key_dir=state_dir,
+        key_file=state_dir / "secret",
         **options,
     )

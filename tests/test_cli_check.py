@@ -254,3 +254,32 @@ def test_frequency_caps_come_from_the_project(
     store = open_store(tmp_path / ".mailer" / "queue.sqlite3")
     assert store.counts("first").get("sent") == 30
     assert store.counts("second").get("sent", 0) == second_sent
+
+
+def test_a_campaigns_own_caps_apply_when_it_is_planned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import ROOT
+
+    for name in ("MAILER_STORE", "MAILER_TRANSPORT", "MAILER_STATE_DIR", "MAILER_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "mailer.toml").write_text(f'layouts = "{ROOT / "layouts"}"\nlocales = "{ROOT / "locales"}"\n[caps]\n')
+    monkeypatch.chdir(tmp_path)
+    for campaign_id, caps in (("first", ""), ("second", "\n[caps]\nweekly = 1\n")):
+        path = campaign_copy(tmp_path, **{'id = "autumn-newsletter-2026"': f'id = "{campaign_id}"'})
+        path.write_text(path.read_text(encoding="utf-8") + caps, encoding="utf-8")
+        path.rename(tmp_path / f"{campaign_id}.toml")
+        assert main(["run", str(tmp_path / f"{campaign_id}.toml"), "--customers", str(FIXTURES / "customers.csv"),
+                     "--feed", str(FIXTURES / "products.xml"), "--no-quiet-hours", "--on-cap", "drop"]) == 0  # fmt: skip
+    assert "queued 0 message(s) for campaign 'second'; 30 capped" in capsys.readouterr().out
+    store = open_store(tmp_path / ".mailer" / "queue.sqlite3")
+    assert store.counts("first") == {"sent": 30} and store.counts("second") == {}
+
+
+def test_a_bad_caps_table_names_the_campaign_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = campaign_copy(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8") + "\n[caps]\nhourly = 1\n", encoding="utf-8")
+    args = run_args(tmp_path, "--no-quiet-hours")
+    args[1] = str(path)
+    assert main(args) == 2
+    assert f"{path}: caps.hourly: unknown key" in capsys.readouterr().err

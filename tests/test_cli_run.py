@@ -75,25 +75,6 @@ def test_bad_times_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "mailer: error:" in capsys.readouterr().err
 
 
-def test_progress_is_quiet_off_a_terminal_and_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    import io
-    import sys
-
-    from mailer.cli.run import show_progress
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setattr(sys, "stderr", io.StringIO())
-    monkeypatch.delenv("CI", raising=False)
-    assert not show_progress()
-    monkeypatch.setattr(sys, "stderr", Terminal())
-    assert show_progress()
-    monkeypatch.setenv("CI", "true")
-    assert not show_progress()
-
-
 def test_best_hour_plans_each_customer_at_the_send_time_models_hour(tmp_path: Path) -> None:
     from datetime import date, datetime
     from zoneinfo import ZoneInfo

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailer.caps import DAY, Caps, Window
-from mailer.store import NewDelivery, Outcome, Store, StoreBusy, StoreError, open_store
+from mailer.store import NewDelivery, Outcome, ReasonCount, Store, StoreBusy, StoreError, open_store
 from mailer.store.queries import load_queries
 from mailer.store.sqlite import SQLiteStore
 
@@ -255,7 +255,7 @@ def test_two_campaigns_racing_under_a_daily_cap_send_one(store: Store) -> None:
     assert len(first.deliveries) + len(second.deliveries) == 1
     assert second.capped == 1
     deferred = [d for d in store.deliveries() if d.state == "deferred"]
-    assert deferred[0].reason == "frequency cap: at most 1 in 1 day"
+    assert deferred[0].reason == "capped: frequency cap: at most 1 in 1 day"
     assert deferred[0].not_before == pytest.approx(1 + DAY)
 
 
@@ -478,5 +478,226 @@ def test_a_store_from_before_domains_and_shown_products_is_migrated(store: Store
         assert again.mark_sending_many([(d.id, None)], "w", now=1, per_domain=1) == ["sending"]
         assert again.finish(d.id, "w", Outcome("sent", code=250), now=2)
         assert again.shown(["C1"]) == []
+    finally:
+        again.close()
+
+
+# -- what operators see and do ---------------------------------------------------------------------
+
+
+def fail(store: Store, *recipients: str, campaign: str = "autumn", code: int = 550, text: str = "no such user",
+         now: float = 1.0) -> None:
+    """Claim, send and fail some queued rows."""
+    for d in store.claim("w", now=now, limit=100).deliveries:
+        store.mark_sending(d.id, "w", now=now)
+        if d.recipient in recipients and d.campaign == campaign:
+            store.finish(d.id, "w", Outcome("failed", code=code, text=text, reason=f"{code} {text}"), now=now)
+        else:
+            store.finish(d.id, "w", Outcome("sent", code=250, reason="accepted"), now=now)
+
+
+def test_iter_deliveries_pages_through_one_state_in_next_attempt_order(store: Store) -> None:
+    # Equal next-attempt times across page boundaries: the page key is (time, id).
+    store.enqueue([new(f"C{i}", not_before=float(i // 3), expires_at=1e12) for i in range(7)]
+                  + [new("X1", campaign="winter", expires_at=1e12)], now=0)  # fmt: skip
+    listed = list(store.iter_deliveries(state="queued", campaign="autumn", page=2))
+    assert [d.recipient for d in listed] == [f"C{i}" for i in range(7)]
+    assert all(d.state == "queued" and d.campaign == "autumn" for d in listed)
+    assert [d.recipient for d in store.iter_deliveries(state="queued", limit=3, page=2)] == ["C0", "C1", "C2"]
+    assert len(list(store.iter_deliveries(page=3))) == 8
+    assert list(store.iter_deliveries(state="failed")) == []
+
+
+def test_iter_deliveries_lists_each_state_with_its_reason(store: Store) -> None:
+    store.enqueue([new("C1"), new("C2"), new("C3", not_before=1e9, expires_at=2e9)], now=0)
+    fail(store, "C1")
+    (failed,) = store.iter_deliveries(state="failed")
+    assert (failed.recipient, failed.reason, failed.reply_code, failed.attempts) == ("C1", "550 no such user", 550, 1)
+    assert [(d.state, d.recipient) for d in store.iter_deliveries()] == [
+        ("queued", "C3"), ("sent", "C2"), ("failed", "C1")]  # fmt: skip
+
+
+def test_iter_deliveries_capped_lists_the_rows_a_cap_set_aside(store: Store) -> None:
+    store.enqueue([new("C1", campaign="a"), new("C1", campaign="b", expires_at=3 * DAY),
+                   new("C1", campaign="c", on_cap="drop"), new("C2", campaign="a")], now=0)  # fmt: skip
+    store.claim("w", now=1, limit=10)
+    (c2,) = [d for d in store.deliveries() if d.recipient == "C2"]
+    store.mark_sending(c2.id, "w", now=1)
+    store.finish(c2.id, "w", Outcome("failed", code=554, reason="554 rejected"), now=1)
+    capped = {(d.campaign, d.state) for d in store.iter_deliveries(state="capped")}
+    assert capped == {("b", "deferred"), ("c", "failed")}
+    assert all(d.reason.startswith("capped: ") for d in store.iter_deliveries(state="capped"))  # type: ignore[union-attr]
+
+
+def test_iter_deliveries_refuses_an_unknown_state(store: Store) -> None:
+    with pytest.raises(StoreError, match="unknown state 'stuck'"):
+        store.iter_deliveries(state="stuck")
+
+
+def test_counts_and_reasons_per_campaign(store: Store) -> None:
+    store.enqueue([new(f"C{i}") for i in range(5)] + [new("C9", campaign="winter")], now=0)
+    fail(store, "C0", "C1")
+    assert store.campaign_counts() == {"autumn": {"failed": 2, "sent": 3}, "winter": {"sent": 1}}
+    assert store.campaign_counts("winter") == {"winter": {"sent": 1}}
+    assert store.reasons() == [ReasonCount("autumn", "failed", "550 no such user", 2)]
+    store.enqueue([new("C7", campaign="winter", expires_at=5.0)], now=0)
+    store.claim("w", now=10)
+    assert store.reasons("winter") == [ReasonCount("winter", "expired", "expired before delivery", 1)]
+    assert store.reasons(top=0) == []
+
+
+def test_reasons_keep_the_most_common_of_each_campaign(store: Store) -> None:
+    store.enqueue([new(f"C{i}") for i in range(6)], now=0)
+    for i, d in enumerate(store.claim("w", now=1, limit=10).deliveries):
+        store.mark_sending(d.id, "w", now=1)
+        reason = "451 busy" if i < 3 else ("452 full" if i < 5 else "421 closing")
+        store.finish(d.id, "w", Outcome("deferred", not_before=100.0, reason=reason), now=1)
+    assert [(r.reason, r.count) for r in store.reasons(top=2)] == [("451 busy", 3), ("452 full", 2)]
+
+
+def test_campaigns_lists_specs_rows_and_holds(store: Store) -> None:
+    store.put_campaign("spring", "{}", now=5.0)
+    store.enqueue([new("C1"), new("C2", campaign="spring")], now=0)
+    store.pause_campaign("summer", now=6.0)  # known only by its hold
+    listed = {c.id: c for c in store.campaigns()}
+    assert set(listed) == {"autumn", "spring", "summer"}
+    assert (listed["spring"].created_at, listed["spring"].status, dict(listed["spring"].counts)) == (5.0, "active", {"queued": 1})
+    assert (listed["autumn"].created_at, dict(listed["autumn"].counts)) == (None, {"queued": 1})
+    assert listed["summer"].status == "paused" and listed["summer"].total == 0
+    assert [c.id for c in store.campaigns("autumn")] == ["autumn"] and store.campaigns("nope") == []
+
+
+def test_paused_campaign_is_not_claimed_until_resumed(store: Store) -> None:
+    store.enqueue([new("C1"), new("C2"), new("C3", campaign="winter")], now=0)
+    (d,) = store.claim("w", now=1, limit=1).deliveries
+    store.mark_sending(d.id, "w", now=1)
+    store.finish(d.id, "w", Outcome("deferred", not_before=2.0, reason="451 busy"), now=1)
+    assert store.pause_campaign("autumn", now=3) == 2
+    assert store.counts("autumn") == {"paused": 2}
+    assert [c.campaign for c in store.claim("w", now=4, limit=10).deliveries] == ["winter"]
+    assert store.pending(now=4) == (1, 0, None)
+    assert store.resume_campaign("autumn", now=5) == 2
+    assert {r.recipient: r.state for r in store.deliveries("autumn")} == {d.recipient: "deferred", "C2": "queued"}
+    assert store.get("autumn", d.recipient).reason == "451 busy"  # type: ignore[union-attr]
+    assert sorted(c.recipient for c in store.claim("w", now=6, limit=10).deliveries) == ["C1", "C2"]
+    assert store.campaigns("autumn")[0].status == "active"
+
+
+def test_rows_back_from_a_worker_after_a_pause_are_not_claimed(store: Store) -> None:
+    store.enqueue([new("C1"), new("C2", campaign="winter", not_before=50.0)], now=0)
+    (d,) = store.claim("w", now=1).deliveries
+    assert store.pause_campaign("autumn", now=2) == 0  # the leased row is not waiting
+    store.release("w", [d.id], now=3)  # a worker stopping gives it back: queued, in a paused campaign
+    assert store.claim("w2", now=4).deliveries == []
+    assert store.pending(now=4) == (0, 0, 50.0)  # nothing due: an idle worker may stop
+    store.resume_campaign("autumn", now=5)
+    assert [c.recipient for c in store.claim("w2", now=6).deliveries] == ["C1"]
+
+
+def test_paused_rows_still_expire_when_resumed(store: Store) -> None:
+    store.enqueue([new("C1", expires_at=10.0)], now=0)
+    store.pause_campaign("autumn", now=1)
+    assert store.claim("w", now=20).expired == 0 and store.counts() == {"paused": 1}
+    store.resume_campaign("autumn", now=21)
+    assert store.claim("w", now=22).expired == 1
+
+
+def test_rows_queued_into_a_held_campaign_start_held(store: Store) -> None:
+    store.pause_campaign("autumn", now=0)
+    store.cancel_campaign("winter", now=0)
+    store.enqueue([new("C1"), new("C2", campaign="winter"), new("C3", state="planned")], now=0)
+    assert store.campaign_counts() == {"autumn": {"paused": 1, "planned": 1}, "winter": {"cancelled": 1}}
+    store.release_planned("autumn", now=1)
+    assert store.counts("autumn") == {"paused": 2}
+    assert store.claim("w", now=2).deliveries == []
+
+
+def test_cancel_sets_unsent_rows_aside_and_lets_sends_in_flight_finish(store: Store) -> None:
+    store.enqueue([new(f"C{i}") for i in range(4)] + [new("C9", campaign="winter")], now=0)
+    a, b = [d for d in store.claim("w", now=1, limit=2).deliveries]
+    store.mark_sending(a.id, "w", now=1)
+    store.mark_sending(b.id, "w", now=1)
+    assert store.cancel_campaign("autumn", now=2) == 2
+    assert store.finish(a.id, "w", Outcome("sent", code=250), now=3)
+    # b comes back deferred after the cancel: the next claim sets it aside.
+    assert store.finish(b.id, "w", Outcome("deferred", not_before=3.0, code=451, reason="451 busy"), now=3)
+    claimed = store.claim("w", now=4, limit=10)
+    assert [d.recipient for d in claimed.deliveries] == ["C9"] and claimed.cancelled == 1
+    assert store.counts("autumn") == {"cancelled": 3, "sent": 1}
+    assert {r.reason for r in store.iter_deliveries(state="cancelled")} == {"campaign cancelled by an operator"}
+    assert store.campaigns("autumn")[0].status == "cancelled"
+
+
+def test_a_cancelled_campaign_cannot_be_paused_or_resumed(store: Store) -> None:
+    store.enqueue([new("C1")], now=0)
+    store.pause_campaign("autumn", now=1)
+    assert store.cancel_campaign("autumn", now=2) == 1  # a paused campaign can be cancelled
+    for change in (store.pause_campaign, store.resume_campaign):
+        with pytest.raises(StoreError, match="was cancelled"):
+            change("autumn", now=3)
+    assert store.counts() == {"cancelled": 1}
+
+
+def test_retry_failed_requeues_with_a_fresh_expiry_and_keeps_attempts(store: Store) -> None:
+    store.enqueue([new("C1", expires_at=100.0), new("C2", expires_at=100.0)], now=0)
+    fail(store, "C1", "C2")
+    store.enqueue([new("C3", campaign="winter")], now=0)
+    fail(store, "C3", campaign="winter")
+    assert store.retry_failed(campaign="autumn", recipients=["C1"], expiry=3600, now=500) == 1
+    row = store.get("autumn", "C1")
+    assert row is not None and (row.state, row.attempts, row.not_before, row.expires_at) == ("queued", 1, 500, 4100)
+    assert row.reason == "requeued by an operator; failed with: 550 no such user" and row.reply_code == 550
+    assert store.get("autumn", "C2").state == "failed"  # type: ignore[union-attr]
+    (again,) = store.claim("w", now=501).deliveries
+    assert again.recipient == "C1"
+    store.cancel_campaign("winter", now=502)
+    assert store.retry_failed(now=503) == 1  # C2; the cancelled campaign's row stays failed
+    assert store.get("winter", "C3").state == "failed"  # type: ignore[union-attr]
+
+
+def test_retried_rows_of_a_paused_campaign_wait_for_its_resume(store: Store) -> None:
+    store.enqueue([new("C1")], now=0)
+    fail(store, "C1")
+    store.pause_campaign("autumn", now=2)
+    assert store.retry_failed(now=3) == 1
+    assert store.counts() == {"paused": 1}
+
+
+def test_a_store_from_before_campaign_holds_is_migrated(store: Store) -> None:
+    """Opening a store whose rows cannot be paused or cancelled widens its state check, keeping every row."""
+    store.enqueue([new("C1", expires_at=1e12), new("C2", expires_at=1e12)], now=0)
+    old_states = "'planned', 'queued', 'leased', 'sending', 'sent', 'deferred', 'bounced', 'suppressed', 'expired', 'failed', 'unknown'"
+    db = store._db  # type: ignore[attr-defined]
+    if store.backend == "sqlite":
+        schema = load_queries("sqlite")["schema"].sql
+        table = schema[schema.index("CREATE TABLE IF NOT EXISTS deliveries"):schema.index(");") + 2]
+        start, end = table.index("CHECK (state IN ("), table.index(")),") + 2
+        table = table[:start] + f"CHECK (state IN ({old_states}))" + table[end:]
+        db.executescript(f"""
+            DROP TABLE campaign_holds;
+            ALTER TABLE deliveries RENAME TO kept;
+            {table.replace("IF NOT EXISTS deliveries", "deliveries")}
+            INSERT INTO deliveries SELECT * FROM kept;
+            DROP TABLE kept;
+            CREATE INDEX deliveries_claim ON deliveries (priority);
+        """)
+    else:
+        db.execute("DROP TABLE campaign_holds")
+        db.execute("ALTER TABLE deliveries DROP CONSTRAINT deliveries_state_check")
+        db.execute(f"ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state IN ({old_states}))")
+    with pytest.raises(Exception):
+        db.execute("UPDATE deliveries SET state = 'cancelled'")
+    again = another_handle(store)
+    try:
+        assert again.counts() == {"queued": 2}
+        assert again.cancel_campaign("autumn", now=1) == 2
+        assert again.campaigns()[0].status == "cancelled"
+        if store.backend == "sqlite":
+            names = {r["name"] for r in again._db.execute("SELECT name FROM sqlite_schema")}  # type: ignore[attr-defined]
+            assert {"deliveries_claim", "deliveries_due", "deliveries_domain", "campaign_holds"} <= names
+            assert "kept" not in names and "deliveries_before_holds" not in names
+            plan = again._db.execute("EXPLAIN QUERY PLAN " + again.query("due_many").sql,  # type: ignore[attr-defined]
+                                     {"now": 0, "limit": 1}).fetchall()
+            assert "TEMP B-TREE" not in " ".join(str(r[-1]) for r in plan)  # the real claim index again
     finally:
         again.close()

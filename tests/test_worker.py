@@ -4,6 +4,7 @@ fencing, draining, rate limits and per-domain caps."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import Counter
@@ -358,3 +359,128 @@ def test_heartbeat_keeps_a_slow_send_leased(store: Store) -> None:
     asyncio.run(worker.run("until-idle"))
     assert stolen == [] and worker.stats.refused_commits == 0
     assert store.counts() == {"sent": 1}
+
+
+# -- telling operators what goes wrong ----------------------------------------------------------------
+
+REFUSED = "SMTPConnectError: Error connecting to 127.0.0.1 on port 9: [Errno 111] Connect call failed ('127.0.0.1', 9)"
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "reason"),
+    [
+        (Reply.dropped(REFUSED), "connection refused", "connection refused to 127.0.0.1:9"),
+        (Reply.dropped("OSError: [Errno 111] Connection refused"), "connection refused", "connection refused to 127.0.0.1:9"),
+        (Reply.dropped("SMTPConnectTimeoutError: Timed out connecting to 127.0.0.1 on port 9"), "timeout", None),
+        (Reply.dropped("SMTPException: SMTP STARTTLS extension not supported by server."), "tls", None),
+        (Reply.dropped("SMTPException: The SMTP AUTH extension is not supported by this server."), "auth", None),
+        (Reply.dropped("SMTPConnectError: Error connecting to nowhere.test on port 25: [Errno -2] Name or service "
+                       "not known"), "unknown host", None),
+        (Reply.parse(535, "5.7.8 Authentication credentials invalid", stage="connect"), "auth", None),
+        (Reply.parse(530, "5.7.0 Must issue a STARTTLS command first", stage="connect"), "tls", None),
+        (Reply.parse(451, "4.3.0 busy", stage="rcpt"), "4xx", "451 4.3.0 busy"),
+        (Reply.parse(554, "5.6.0 bad content", stage="data"), "5xx", "554 5.6.0 bad content"),
+        (Reply.parse(550, "5.7.1 blocked", stage="rcpt"), "policy", "550 5.7.1 blocked"),
+        (Reply.dropped("ConnectionResetError: reset by peer", stage="data"), "no reply", "no reply: ConnectionResetError: reset by peer"),
+    ],
+)
+def test_each_kind_of_trouble_is_told_apart(reply: Reply, kind: str, reason: str | None) -> None:
+    from mailer.transports.replies import classify
+    from mailer.worker import trouble
+
+    found, recorded, _level = trouble(reply, classify(reply), "127.0.0.1:9")
+    assert found == kind
+    if reason is not None:
+        assert recorded == reason
+    else:
+        assert reply.text in recorded and "127.0.0.1:9" in recorded
+
+
+def test_the_first_trouble_of_a_kind_is_logged_and_later_ones_counted() -> None:
+    from mailer.transports.replies import classify
+    from mailer.worker import TroubleLog
+
+    records: list[logging.LogRecord] = []
+    logger = logging.getLogger("tests.troubles")
+    logger.addHandler(Collect(records))
+    logger.propagate = False
+    clock = [0.0]
+    troubles = TroubleLog("smtp://127.0.0.1:9", logger=logger, every=30.0, clock=lambda: clock[0])
+    refused, busy = Reply.dropped(REFUSED), Reply.parse(451, "4.3.0 busy", stage="rcpt")
+    for _ in range(5):
+        assert troubles.note(refused, classify(refused)) == "connection refused to 127.0.0.1:9"
+    troubles.note(busy, classify(busy))
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.WARNING, "smtp://127.0.0.1:9: connection refused to 127.0.0.1:9"),
+        (logging.WARNING, "smtp://127.0.0.1:9: 451 4.3.0 busy"),
+    ]
+    clock[0] = 29.0
+    troubles.tick()
+    assert len(records) == 2  # not yet
+    clock[0] = 31.0
+    troubles.note(refused, classify(refused))  # the summary is due
+    assert records[2].getMessage() == ("smtp://127.0.0.1:9: 5 more connection refused failure(s) in the last 31 s; "
+                                       "latest: connection refused to 127.0.0.1:9")
+    assert (records[2].kind, records[2].count) == ("connection refused", 5)  # type: ignore[attr-defined]
+    troubles.flush()
+    assert len(records) == 3  # nothing came since
+    troubles.note(busy, classify(busy))
+    troubles.flush()
+    assert records[3].getMessage().startswith("smtp://127.0.0.1:9: 1 more 4xx failure(s)")
+
+
+class Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_worker_logs_a_failing_relay_once_and_sums_up_the_rest_at_stop(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue(store, 6)
+    transport = MemoryTransport(lambda e, r: Reply.dropped(REFUSED), name="smtp://127.0.0.1:9")
+    worker = Worker(store, transport, render, options=OPTIONS)
+    with caplog.at_level(logging.WARNING, logger="mailer.worker"):
+        assert run(worker) == {"deferred": 6}
+    messages = [r.getMessage() for r in caplog.records if r.name == "mailer.worker"]
+    assert messages == ["smtp://127.0.0.1:9: connection refused to 127.0.0.1:9",
+                        messages[1]]  # fmt: skip
+    assert messages[1].startswith("smtp://127.0.0.1:9: 5 more connection refused failure(s)")
+    assert {d.reason for d in store.deliveries()} == {"connection refused to 127.0.0.1:9"}
+    assert {d.reply_text for d in store.deliveries()} == {REFUSED}  # the transport's own words are kept
+    assert worker.stats.undelivered
+
+
+def test_worker_logs_a_message_that_cannot_be_rendered(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    queue(store, 3)
+
+    def broken(delivery: Delivery) -> Envelope:
+        raise MailerError("slot 'picks' is empty")
+
+    worker = Worker(store, MemoryTransport(), broken, options=OPTIONS)
+    with caplog.at_level(logging.WARNING, logger="mailer.worker"):
+        assert run(worker) == {"failed": 3}
+    (first, summary) = [r for r in caplog.records if r.name == "mailer.worker"]
+    assert first.levelno == logging.ERROR and "cannot render: slot 'picks' is empty" in first.getMessage()
+    assert "2 more render failure(s)" in summary.getMessage()
+    assert worker.stats.undelivered
+
+
+def test_a_worker_that_sent_everything_logs_nothing(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    queue(store, 3)
+    worker = Worker(store, MemoryTransport(), render, options=OPTIONS)
+    with caplog.at_level(logging.WARNING, logger="mailer.worker"):
+        assert run(worker) == {"sent": 3}
+    assert [r for r in caplog.records if r.name == "mailer.worker"] == []
+    assert not worker.stats.undelivered
+
+
+def test_a_stopped_worker_says_what_stopped_it(store: Store) -> None:
+    worker = Worker(store, MemoryTransport(), render, options=OPTIONS)
+    worker.stop("SIGINT")
+    worker.stop("SIGTERM")
+    assert run(worker, "forever") == {} and worker.stats.stopped_by == "SIGINT"

@@ -87,6 +87,7 @@ def resolve_project(args: argparse.Namespace) -> Project:
         state_dir=getattr(args, "state_dir", None),
         layouts=getattr(args, "layouts", None),
         locales=getattr(args, "locales", None),
+        secret_file=getattr(args, "secret_file", None),
         store=given("store", DEFAULT_STORE, "MAILER_STORE"),
         transport=given("transport", DEFAULT_TRANSPORT, "MAILER_TRANSPORT"),
     )
@@ -95,6 +96,7 @@ def resolve_project(args: argparse.Namespace) -> Project:
     if hasattr(args, "transport"):
         args.transport = project.transport
     args.state_dir = project.state_dir
+    args.secret_file = project.secret_file
     return project
 
 
@@ -106,20 +108,19 @@ def prepare_from_args(
     from mailer.tokens import Signer, load_signing_key
 
     project = resolve_project(args)
-    layouts, locales, state = project.layouts, project.locales, project.state_dir
     return prepare(
         campaign_file,
         feed=args.feed,
-        layouts_dir=layouts,
-        locales_dir=locales,
-        signer=Signer(load_signing_key(state_dir=state)),
+        layouts_dir=project.layouts,
+        locales_dir=project.locales,
+        signer=Signer(load_signing_key(path=project.secret_file)),
         layout=args.layout,
         campaign_id=campaign_id,
         strategy=args.strategy,
         purchases=args.purchases,
         rates=args.rates,
         return_path=getattr(args, "return_path", None),
-        key_dir=state,
+        key_file=project.secret_file,
         report=report,
     )
 

@@ -140,7 +140,7 @@ async def _progress(store: Store, campaign_id: str, total: int) -> None:
     """A delivery bar (rate, time left) fed from the store's counts, every half second."""
     from mailer.progress import bar
 
-    unfinished = ("planned", "queued", "leased", "sending", "deferred")
+    unfinished = ("planned", "queued", "leased", "sending", "deferred", "paused")
     with bar("delivering", total, "message") as progress:
         try:
             while True:
@@ -175,7 +175,7 @@ def prepare_checked(
         print(f"campaign {prepared.campaign.id!r} was queued before: new rows get the content it was first "
               "queued with, not today's campaign file, layouts or feed (give it a new id to send new content)")  # fmt: skip
         prepared.close()
-        key = load_signing_key(state_dir=stored.key_dir) if stored.key_dir else load_signing_key()
+        key = load_signing_key(path=stored.key_file) if stored.key_file else load_signing_key()
         prepared = PreparedCampaign.from_snapshot(stored, signer=Signer(key))
         prepared.config = dataclasses.replace(prepared.config, purchases=args.purchases or prepared.config.purchases)
     personalise(prepared, args, report, store)
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             on_cap=args.on_cap or settings.on_cap or "defer",
             priority=settings.priority or 0,
             report=queue_report,
-            caps=project.caps,
+            caps=campaign.caps or project.caps,
         )
         prepared.close()
         print(f"queued {queued.added} message(s) for campaign {campaign.id!r}"
@@ -257,16 +257,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"policy rejection (transport paused): {rejection}", file=sys.stderr)
     finally:
         store.close()
-    return exit_code(stats)
-
-
-def exit_code(stats: WorkerStats) -> int:
-    """0 when every message handled was sent (or waits for its planned time);
-    1 when some failed for good, or messages were tried and none went out."""
-    outcomes = stats.outcomes
-    if outcomes.get("failed") or outcomes.get("bounced"):
-        return 1
-    tried = sum(outcomes.values())
-    if tried and not outcomes.get("sent"):
-        return 1
-    return 0
+    if stats.stopped_by == "SIGINT":
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1 if stats.undelivered else 0

@@ -51,10 +51,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _fit(args: argparse.Namespace, report: Report):  # type: ignore[no-untyped-def]
+    from mailer.errors import InputError
     from mailer.sto.history import read_history
     from mailer.sto.profiles import fit_profiles
 
-    history = read_history(args.history, default_timezone=args.default_timezone, report=report)
+    try:
+        history = read_history(args.history, default_timezone=args.default_timezone, report=report)
+    except OSError as err:
+        raise InputError(f"cannot read the history: {err.strerror or err}", path=args.history) from err
     return history, fit_profiles(history, seed=args.seed)
 
 

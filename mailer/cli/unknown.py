@@ -42,19 +42,20 @@ def list_unknown(args: argparse.Namespace) -> int:
     from mailer.store import open_store
 
     store = open_store(args.store)
+    n = 0
     try:
-        rows = [d for d in store.deliveries(args.campaign) if d.state == "unknown"]
+        for d in store.iter_deliveries(state="unknown", campaign=args.campaign):
+            n += 1
+            at = datetime.fromtimestamp(d.not_before, timezone.utc).isoformat()
+            if args.json:
+                print(json.dumps({"campaign": d.campaign, "recipient": d.recipient, "address": d.address,
+                                  "message_id": d.message_id, "planned": at, "reason": d.reason}))  # fmt: skip
+            else:
+                print(f"{d.campaign}\t{d.recipient}\t{d.address}\t{d.message_id}\t{d.reason}")
     finally:
         store.close()
-    for d in rows:
-        at = datetime.fromtimestamp(d.not_before, timezone.utc).isoformat()
-        if args.json:
-            print(json.dumps({"campaign": d.campaign, "recipient": d.recipient, "address": d.address,
-                              "message_id": d.message_id, "planned": at, "reason": d.reason}))  # fmt: skip
-        else:
-            print(f"{d.campaign}\t{d.recipient}\t{d.address}\t{d.message_id}\t{d.reason}")
     if not args.json:
-        print(f"{len(rows)} unknown message(s)")
+        print(f"{n} unknown message(s)")
     return 0
 
 

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from mailer.cli.worker import add_store_option
+from mailer.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_store_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8025, help="port (default 8025; 0 picks a free one)")
-    parser.add_argument("--state-dir", type=Path, default=Path(".mailer"), help="where the link-signing key is kept")
+    parser.add_argument("--state-dir", type=Path, help="where the link-signing key is kept (default: the project's)")
     parser.set_defaults(func=run)
 
 
@@ -35,12 +36,15 @@ def run(args: argparse.Namespace) -> int:
             pass
 
     store = open_store(args.store)
-    app = UnsubscribeApp(store, Signer(load_signing_key(state_dir=args.state_dir)))
-    with make_server(args.host, args.port, app, handler_class=QuietHandler) as server:
-        print(f"serving one-click unsubscribe on http://{args.host}:{server.server_port}/", flush=True)
+    try:
+        app = UnsubscribeApp(store, Signer(load_signing_key(path=args.secret_file)))
         try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-    store.close()
+            server = make_server(args.host, args.port, app, handler_class=QuietHandler)
+        except OSError as err:  # the port is taken, or not ours to take
+            raise ConfigError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from err
+        with server:
+            print(f"serving one-click unsubscribe on http://{args.host}:{server.server_port}/", flush=True)
+            server.serve_forever()  # until Ctrl-C: the command line reports it and exits 130
+    finally:
+        store.close()
     return 0

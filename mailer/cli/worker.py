@@ -5,6 +5,12 @@ sends them through the transport and records each reply. ``--once`` handles
 one claim's worth; ``--until-idle`` stops when nothing is due or in flight;
 otherwise it runs until SIGTERM or Ctrl-C, on which it stops claiming, puts
 back what it has not started and finishes the sends in flight.
+
+Transport problems (connection refused, TLS, authentication, 4xx, 5xx) are
+logged on stderr as they happen: the first of each kind with its reason,
+later ones counted every 30 seconds. Exit status: 1 when some messages
+failed for good (failed, expired) or it tried and could send none (see
+``mailer queue list --state deferred``), 130 after Ctrl-C, else 0.
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ async def deliver(args: argparse.Namespace, store: Store, mode: str) -> WorkerSt
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, worker.stop)
+            loop.add_signal_handler(sig, worker.stop, sig.name)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform/thread
             pass
     try:
@@ -119,4 +125,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"worker: {stats}")
     for rejection in stats.policy_rejections:
         print(f"worker: policy rejection (transport paused): {rejection}", file=sys.stderr)
-    return 0
+    if stats.stopped_by == "SIGINT":
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1 if stats.undelivered else 0

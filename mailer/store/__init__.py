@@ -12,36 +12,52 @@ A row's life::
                  │  └──────┘          └─────► unknown   (its worker died mid-send)
                  │  lease expired
     suppressed / expired / failed (capped) are set aside at claim time.
+
+Operators act on whole campaigns and on what needs a person: a paused
+campaign's waiting rows are ``paused`` (no worker claims them) until it
+resumes; a cancelled one's unsent rows are ``cancelled``; ``failed`` rows can
+be put back in the queue (:meth:`Store.retry_failed`), ``unknown`` ones settled
+(:meth:`Store.settle_unknown`). Rows already being sent always finish.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Literal, Protocol, runtime_checkable
 
 from mailer.caps import Caps, Sent
 from mailer.errors import StoreBusy, StoreError
 from mailer.store.records import (
+    CAPPED,
     DEFAULT_EXPIRY,
     FINAL_STATES,
+    LISTED_STATES,
     STATES,
+    CampaignSummary,
     Claimed,
     Delivery,
+    Hold,
     NewDelivery,
     Outcome,
+    ReasonCount,
     State,
     Suppression,
 )
 
 __all__ = [
+    "CAPPED",
     "DEFAULT_EXPIRY",
     "FINAL_STATES",
+    "LISTED_STATES",
     "STATES",
+    "CampaignSummary",
     "Claimed",
     "Delivery",
+    "Hold",
     "NewDelivery",
     "Outcome",
+    "ReasonCount",
     "State",
     "Store",
     "StoreBusy",
@@ -121,6 +137,23 @@ class Store(Protocol):
     def counts(self, campaign: str | None = None) -> dict[str, int]: ...
     def reply_classes(self, campaign: str | None = None) -> dict[str, int]: ...
     def pending(self, *, now: float | None = None) -> tuple[int, int, float | None]: ...
+    def iter_deliveries(
+        self, *, state: str | None = None, campaign: str | None = None, limit: int | None = None, page: int = 500
+    ) -> Iterator[Delivery]: ...
+    def campaign_counts(self, campaign: str | None = None) -> dict[str, dict[str, int]]: ...
+    def reasons(self, campaign: str | None = None, *, top: int | None = 10) -> list[ReasonCount]: ...
+    def campaigns(self, campaign: str | None = None) -> list[CampaignSummary]: ...
+    def pause_campaign(self, campaign: str, *, now: float | None = None) -> int: ...
+    def resume_campaign(self, campaign: str, *, now: float | None = None) -> int: ...
+    def cancel_campaign(self, campaign: str, *, now: float | None = None) -> int: ...
+    def retry_failed(
+        self,
+        *,
+        campaign: str | None = None,
+        recipients: Iterable[str] | None = None,
+        expiry: float = DEFAULT_EXPIRY,
+        now: float | None = None,
+    ) -> int: ...
 
 
 DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"

@@ -79,18 +79,25 @@ class PostgresStore(SQLStore):
         """Create the tables, or bring an older store up to date — only when
         something is missing, so opening a current store locks nothing."""
         q, db = self._q, self._db
-        if all(db.execute(q["migrate_state"].sql).fetchone().values()):
+        if all(self._schema_state().values()):
             return
         db.execute(q["lock_schema"].sql)
         try:
             db.execute(q["schema"].sql)
-            state = db.execute(q["migrate_state"].sql).fetchone()
+            state = self._schema_state()
             if not state["has_products"]:
                 db.execute(q["migrate_products_column"].sql)
             if not state["has_domain"]:
                 db.execute(q["migrate_domain_column"].sql)
+            if not state["has_states"]:
+                db.execute(q["migrate_states"].sql)
         finally:
             db.execute(q["lock_schema_release"].sql)
+
+    def _schema_state(self) -> dict[str, bool]:
+        """What ``migrate_state`` finds of the current schema."""
+        row = self._db.execute(self._q["migrate_state"].sql).fetchone()
+        return dict(row) if row else {}
 
     def close(self) -> None:
         with self._mutex:

@@ -15,8 +15,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     address        TEXT    NOT NULL,
     message_class  TEXT    NOT NULL DEFAULT 'promotional',
     state          TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN (
-                       'planned', 'queued', 'leased', 'sending', 'sent', 'deferred',
-                       'bounced', 'suppressed', 'expired', 'failed', 'unknown')),
+                       'planned', 'queued', 'paused', 'leased', 'sending', 'sent', 'deferred',
+                       'bounced', 'suppressed', 'expired', 'failed', 'unknown', 'cancelled')),
     not_before     DOUBLE PRECISION NOT NULL,
     expires_at     DOUBLE PRECISION NOT NULL,
     priority       INTEGER NOT NULL DEFAULT 0,
@@ -79,19 +79,30 @@ CREATE TABLE IF NOT EXISTS campaigns (
     spec       TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS campaign_holds (
+    campaign TEXT PRIMARY KEY,
+    hold     TEXT NOT NULL CHECK (hold IN ('paused', 'cancelled')),
+    at       DOUBLE PRECISION NOT NULL
+);
 
 -- name: enqueue
 -- Queue one message; a (campaign, recipient) pair already queued is left as
--- it is, so planning a campaign twice never doubles a message.
+-- it is, so planning a campaign twice never doubles a message. A message
+-- queued into a paused or cancelled campaign starts paused or cancelled.
 INSERT INTO deliveries (campaign, recipient, address, message_class, state, not_before,
                         expires_at, priority, message_id, on_cap, payload, domain, updated_at)
-VALUES (%(campaign)s, %(recipient)s, %(address)s, %(message_class)s, %(state)s, %(not_before)s,
-        %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(domain)s, %(now)s)
+VALUES (%(campaign)s, %(recipient)s, %(address)s, %(message_class)s,
+        CASE %(state)s::text
+            WHEN 'queued' THEN coalesce((SELECT hold FROM campaign_holds WHERE campaign = %(campaign)s), 'queued')
+            ELSE %(state)s END,
+        %(not_before)s, %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(domain)s, %(now)s)
 ON CONFLICT (campaign, recipient) DO NOTHING;
 
 -- name: release_planned
--- Planned rows of a campaign become claimable.
-UPDATE deliveries SET state = 'queued', updated_at = %(now)s
+-- Planned rows of a campaign become claimable (or paused, or cancelled, as
+-- the campaign is).
+UPDATE deliveries
+SET state = coalesce((SELECT hold FROM campaign_holds WHERE campaign = %(campaign)s), 'queued'), updated_at = %(now)s
 WHERE campaign = %(campaign)s AND state = 'planned';
 
 -- name: recover_leased
@@ -125,24 +136,28 @@ SELECT count(*) AS n FROM (
 -- name: due
 -- Candidates for a claim when few are due: every due row (found by time),
 -- in class order (transactional, lifecycle, promotional), then by priority
--- and age; rows another claim is looking at
--- are skipped, never waited for.
-SELECT id, recipient, address, message_class, on_cap, expires_at FROM deliveries
-WHERE state IN ('queued', 'deferred') AND not_before <= %(now)s
-ORDER BY CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
-         priority DESC, not_before, id
+-- and age; rows another claim is looking at are skipped, never waited for.
+-- Rows of a paused campaign are skipped (its waiting rows are 'paused'; this
+-- catches those that came back from a worker after the pause); rows of a
+-- cancelled one come with their hold, to be set aside.
+SELECT d.id, d.recipient, d.address, d.message_class, d.on_cap, d.expires_at, h.hold
+FROM deliveries AS d LEFT JOIN campaign_holds AS h ON h.campaign = d.campaign
+WHERE d.state IN ('queued', 'deferred') AND d.not_before <= %(now)s AND coalesce(h.hold, '') <> 'paused'
+ORDER BY CASE d.message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
+         d.priority DESC, d.not_before, d.id
 LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+FOR UPDATE OF d SKIP LOCKED;
 
 -- name: due_many
 -- The same when many are due: read in that order from the claim index, so a
 -- claim costs the rows it takes, not a sort of the whole queue.
-SELECT id, recipient, address, message_class, on_cap, expires_at FROM deliveries 
-WHERE state IN ('queued', 'deferred') AND not_before <= %(now)s
-ORDER BY CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
-         priority DESC, not_before, id
+SELECT d.id, d.recipient, d.address, d.message_class, d.on_cap, d.expires_at, h.hold
+FROM deliveries AS d LEFT JOIN campaign_holds AS h ON h.campaign = d.campaign
+WHERE d.state IN ('queued', 'deferred') AND d.not_before <= %(now)s AND coalesce(h.hold, '') <> 'paused'
+ORDER BY CASE d.message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
+         d.priority DESC, d.not_before, d.id
 LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+FOR UPDATE OF d SKIP LOCKED;
 
 -- name: is_suppressed
 -- Whether a row's address or customer is on the suppression list.
@@ -295,11 +310,15 @@ FROM deliveries WHERE %(campaign)s::text IS NULL OR campaign = %(campaign)s GROU
 
 -- name: pending
 -- How many rows are in flight (leased or being sent, by any worker), how many
--- waiting rows are due now, and when the next waiting one is due.
-SELECT count(CASE WHEN state IN ('leased', 'sending') THEN 1 END) AS in_flight,
-       count(CASE WHEN state IN ('queued', 'deferred') AND not_before <= %(now)s THEN 1 END) AS due,
-       min(CASE WHEN state IN ('queued', 'deferred') THEN not_before END) AS next_due
-FROM deliveries WHERE state IN ('queued', 'deferred', 'leased', 'sending');
+-- waiting rows are due now, and when the next waiting one is due; a paused
+-- campaign's rows wait for no worker.
+SELECT count(CASE WHEN d.state IN ('leased', 'sending') THEN 1 END) AS in_flight,
+       count(CASE WHEN d.state IN ('queued', 'deferred') AND d.not_before <= %(now)s
+                   AND h.campaign IS NULL THEN 1 END) AS due,
+       min(CASE WHEN d.state IN ('queued', 'deferred') AND (d.not_before > %(now)s OR h.campaign IS NULL)
+                THEN d.not_before END) AS next_due
+FROM deliveries AS d LEFT JOIN campaign_holds AS h ON h.campaign = d.campaign AND h.hold = 'paused'
+WHERE d.state IN ('queued', 'deferred', 'leased', 'sending');
 
 -- name: send_log
 -- The send log of one customer, oldest first.
@@ -393,10 +412,112 @@ SELECT pg_advisory_unlock(4242001);
 -- an up-to-date store is opened without taking any lock on its tables).
 SELECT
     to_regclass('deliveries_claim') IS NOT NULL AND to_regclass('deliveries_expiry') IS NOT NULL
-        AND to_regclass('campaigns') IS NOT NULL AS has_tables,
+        AND to_regclass('campaigns') IS NOT NULL AND to_regclass('campaign_holds') IS NOT NULL AS has_tables,
+    EXISTS (SELECT 1 FROM pg_constraint
+            WHERE conrelid = to_regclass('deliveries') AND contype = 'c'
+              AND pg_get_constraintdef(oid) LIKE '%''cancelled''%') AS has_states,
     EXISTS (SELECT 1 FROM information_schema.columns
             WHERE table_schema = current_schema() AND table_name = 'send_log' AND column_name = 'products')
         AS has_products,
     EXISTS (SELECT 1 FROM information_schema.columns
             WHERE table_schema = current_schema() AND table_name = 'deliveries' AND column_name = 'domain')
         AND to_regclass('deliveries_domain') IS NOT NULL AS has_domain;
+
+-- name: migrate_states
+-- Stores made before campaigns could be paused or cancelled allow the new
+-- states (every row already satisfies the narrower check this replaces, so
+-- it is not validated again).
+ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_state_check;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state IN (
+    'planned', 'queued', 'paused', 'leased', 'sending', 'sent', 'deferred',
+    'bounced', 'suppressed', 'expired', 'failed', 'unknown', 'cancelled')) NOT VALID;
+
+-- name: rows_page
+-- One page of the rows in one state, by next attempt time and id, after the
+-- last row of the previous page (read from the state's index, so listing a
+-- long queue page by page costs each page, not the queue); %(capped)s keeps
+-- only the rows a frequency cap set aside.
+SELECT * FROM deliveries
+WHERE state = %(state)s AND (not_before, id) > (%(after_at)s, %(after_id)s)
+  AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s)
+  AND (NOT %(capped)s OR reason LIKE 'capped:%%')
+ORDER BY not_before, id
+LIMIT %(limit)s;
+
+-- name: campaign_counts
+-- How many rows each campaign has in each state.
+SELECT campaign, state, count(*) AS n FROM deliveries
+WHERE %(campaign)s::text IS NULL OR campaign = %(campaign)s
+GROUP BY campaign, state ORDER BY campaign, state;
+
+-- name: reasons
+-- Why rows are where they are, per campaign: each (state, reason) with its
+-- count, the %(top)s most common of each campaign (sent rows say 'accepted';
+-- they are left out).
+SELECT campaign, state, reason, n FROM (
+    SELECT campaign, state, reason, count(*) AS n,
+           row_number() OVER (PARTITION BY campaign ORDER BY count(*) DESC, state, reason) AS place
+    FROM deliveries
+    WHERE reason IS NOT NULL AND state <> 'sent' AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s)
+    GROUP BY campaign, state, reason
+) AS grouped
+WHERE place <= %(top)s
+ORDER BY campaign, place;
+
+-- name: campaigns
+-- The campaigns whose spec is stored or that an operator held: when the spec
+-- was stored, and the hold (campaigns known only by their rows come from
+-- campaign_counts).
+SELECT id, max(created_at) AS created_at, max(hold) AS hold FROM (
+    SELECT id, created_at, NULL::text AS hold FROM campaigns
+    UNION ALL
+    SELECT campaign, NULL::double precision, hold FROM campaign_holds
+) AS known
+WHERE %(campaign)s::text IS NULL OR id = %(campaign)s
+GROUP BY id ORDER BY id;
+
+-- name: campaign_hold
+-- A campaign's hold, if an operator paused or cancelled it.
+SELECT hold, at FROM campaign_holds WHERE campaign = %(campaign)s;
+
+-- name: hold_campaign
+-- Pause or cancel a campaign (a cancel replaces a pause).
+INSERT INTO campaign_holds (campaign, hold, at) VALUES (%(campaign)s, %(hold)s, %(now)s)
+ON CONFLICT (campaign) DO UPDATE SET hold = excluded.hold, at = excluded.at;
+
+-- name: unhold_campaign
+-- Resume a paused campaign (a cancelled one stays cancelled).
+DELETE FROM campaign_holds WHERE campaign = %(campaign)s AND hold = 'paused';
+
+-- name: pause_rows
+-- A paused campaign's waiting rows leave the claim index until it resumes
+-- (rows being sent finish; they still expire: on resume, those past their
+-- expiry are set aside at the next claim).
+UPDATE deliveries SET state = 'paused', updated_at = %(now)s
+WHERE campaign = %(campaign)s AND state IN ('queued', 'deferred');
+
+-- name: resume_rows
+-- ...and come back: deferred if they were tried before, else queued.
+UPDATE deliveries SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END, updated_at = %(now)s
+WHERE campaign = %(campaign)s AND state = 'paused';
+
+-- name: cancel_rows
+-- A cancelled campaign's unsent rows are never sent (rows being sent finish).
+UPDATE deliveries
+SET state = 'cancelled', reason = 'campaign cancelled by an operator', updated_at = %(now)s
+WHERE campaign = %(campaign)s AND state IN ('planned', 'queued', 'deferred', 'paused');
+
+-- name: retry_failed
+-- Failed rows back to the queue from now, with a fresh expiry and their
+-- attempts kept (paused if their campaign is; a cancelled campaign's stay).
+UPDATE deliveries
+SET state = CASE WHEN EXISTS (SELECT 1 FROM campaign_holds AS h
+                              WHERE h.campaign = deliveries.campaign AND h.hold = 'paused')
+                 THEN 'paused' ELSE 'queued' END,
+    not_before = %(now)s, expires_at = %(expires_at)s, lease_owner = NULL, lease_deadline = NULL,
+    updated_at = %(now)s,
+    reason = 'requeued by an operator; failed with: ' || coalesce(reason, 'no reason recorded')
+WHERE state = 'failed'
+  AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s)
+  AND (%(recipients)s::text[] IS NULL OR recipient = ANY(%(recipients)s))
+  AND NOT EXISTS (SELECT 1 FROM campaign_holds AS h WHERE h.campaign = deliveries.campaign AND h.hold = 'cancelled');

@@ -7,7 +7,8 @@
 -- name: schema
 -- The tables. One row per (campaign, recipient) is the unit of delivery;
 -- the send log is what frequency caps count; suppressions are checked on
--- every claim; buckets and pauses hold transport state shared by workers.
+-- every claim; buckets and pauses hold transport state shared by workers;
+-- campaign holds are what operators paused or cancelled.
 CREATE TABLE IF NOT EXISTS deliveries (
     id             INTEGER PRIMARY KEY,
     campaign       TEXT    NOT NULL,
@@ -15,8 +16,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     address        TEXT    NOT NULL,
     message_class  TEXT    NOT NULL DEFAULT 'promotional',
     state          TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN (
-                       'planned', 'queued', 'leased', 'sending', 'sent', 'deferred',
-                       'bounced', 'suppressed', 'expired', 'failed', 'unknown')),
+                       'planned', 'queued', 'paused', 'leased', 'sending', 'sent', 'deferred',
+                       'bounced', 'suppressed', 'expired', 'failed', 'unknown', 'cancelled')),
     not_before     REAL    NOT NULL,
     expires_at     REAL    NOT NULL,
     priority       INTEGER NOT NULL DEFAULT 0,
@@ -79,19 +80,29 @@ CREATE TABLE IF NOT EXISTS campaigns (
     spec       TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS campaign_holds (
+    campaign TEXT PRIMARY KEY,
+    hold     TEXT NOT NULL CHECK (hold IN ('paused', 'cancelled')),
+    at       REAL NOT NULL
+);
 
 -- name: enqueue
 -- Queue one message; a (campaign, recipient) pair already queued is left as
--- it is, so planning a campaign twice never doubles a message.
+-- it is, so planning a campaign twice never doubles a message. A message
+-- queued into a paused or cancelled campaign starts paused or cancelled.
 INSERT INTO deliveries (campaign, recipient, address, message_class, state, not_before,
                         expires_at, priority, message_id, on_cap, payload, domain, updated_at)
-VALUES (:campaign, :recipient, :address, :message_class, :state, :not_before,
-        :expires_at, :priority, :message_id, :on_cap, :payload, :domain, :now)
+VALUES (:campaign, :recipient, :address, :message_class,
+        CASE :state WHEN 'queued' THEN coalesce((SELECT hold FROM campaign_holds WHERE campaign = :campaign), 'queued')
+                    ELSE :state END,
+        :not_before, :expires_at, :priority, :message_id, :on_cap, :payload, :domain, :now)
 ON CONFLICT (campaign, recipient) DO NOTHING;
 
 -- name: release_planned
--- Planned rows of a campaign become claimable.
-UPDATE deliveries SET state = 'queued', updated_at = :now
+-- Planned rows of a campaign become claimable (or paused, or cancelled, as
+-- the campaign is).
+UPDATE deliveries
+SET state = coalesce((SELECT hold FROM campaign_holds WHERE campaign = :campaign), 'queued'), updated_at = :now
 WHERE campaign = :campaign AND state = 'planned';
 
 -- name: recover_leased
@@ -126,20 +137,24 @@ SELECT count(*) AS n FROM (
 -- name: due
 -- Candidates for a claim when few are due: every due row (found by time),
 -- in class order (transactional, lifecycle, promotional), then by priority
--- and age.
-SELECT id, recipient, address, message_class, on_cap, expires_at FROM deliveries
-WHERE state IN ('queued', 'deferred') AND not_before <= :now
-ORDER BY CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
-         priority DESC, not_before, id
+-- and age. Rows of a paused campaign are skipped (its waiting rows are
+-- 'paused'; this catches those that came back from a worker after the
+-- pause); rows of a cancelled one come with their hold, to be set aside.
+SELECT d.id, d.recipient, d.address, d.message_class, d.on_cap, d.expires_at, h.hold
+FROM deliveries AS d LEFT JOIN campaign_holds AS h ON h.campaign = d.campaign
+WHERE d.state IN ('queued', 'deferred') AND d.not_before <= :now AND coalesce(h.hold, '') <> 'paused'
+ORDER BY CASE d.message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
+         d.priority DESC, d.not_before, d.id
 LIMIT :limit;
 
 -- name: due_many
 -- The same when many are due: read in that order from the claim index, so a
 -- claim costs the rows it takes, not a sort of the whole queue.
-SELECT id, recipient, address, message_class, on_cap, expires_at FROM deliveries INDEXED BY deliveries_claim 
-WHERE state IN ('queued', 'deferred') AND not_before <= :now
-ORDER BY CASE message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
-         priority DESC, not_before, id
+SELECT d.id, d.recipient, d.address, d.message_class, d.on_cap, d.expires_at, h.hold
+FROM deliveries AS d INDEXED BY deliveries_claim LEFT JOIN campaign_holds AS h ON h.campaign = d.campaign
+WHERE d.state IN ('queued', 'deferred') AND d.not_before <= :now AND coalesce(h.hold, '') <> 'paused'
+ORDER BY CASE d.message_class WHEN 'transactional' THEN 0 WHEN 'lifecycle' THEN 1 ELSE 2 END,
+         d.priority DESC, d.not_before, d.id
 LIMIT :limit;
 
 -- name: is_suppressed
@@ -279,10 +294,18 @@ FROM deliveries WHERE :campaign IS NULL OR campaign = :campaign GROUP BY class O
 
 -- name: pending
 -- How many rows are in flight (leased or being sent, by any worker), how many
--- waiting rows are due now, and when the next waiting one is due.
+-- waiting rows are due now, and when the next waiting one is due; a paused
+-- campaign's rows wait for no worker (only due rows are looked up in the
+-- holds, so a long queue of future rows costs what it did).
 SELECT count(CASE WHEN state IN ('leased', 'sending') THEN 1 END) AS in_flight,
-       count(CASE WHEN state IN ('queued', 'deferred') AND not_before <= :now THEN 1 END) AS due,
-       min(CASE WHEN state IN ('queued', 'deferred') THEN not_before END) AS next_due
+       count(CASE WHEN state IN ('queued', 'deferred') AND not_before <= :now
+                   AND NOT EXISTS (SELECT 1 FROM campaign_holds AS h
+                                   WHERE h.campaign = deliveries.campaign AND h.hold = 'paused') THEN 1 END) AS due,
+       min(CASE WHEN state IN ('queued', 'deferred')
+                 AND (not_before > :now
+                      OR NOT EXISTS (SELECT 1 FROM campaign_holds AS h
+                                     WHERE h.campaign = deliveries.campaign AND h.hold = 'paused'))
+                THEN not_before END) AS next_due
 FROM deliveries WHERE state IN ('queued', 'deferred', 'leased', 'sending');
 
 -- name: send_log
@@ -363,3 +386,114 @@ UPDATE deliveries SET domain = lower(substr(address, instr(address, '@') + 1)) W
 -- name: migrate_domain_index
 -- Messages being sent, by recipient domain (the shared per-domain cap counts them).
 CREATE INDEX IF NOT EXISTS deliveries_domain ON deliveries (domain, state);
+
+-- name: rows_page
+-- One page of the rows in one state, by next attempt time and id, after the
+-- last row of the previous page (read from the state's index, so listing a
+-- long queue page by page costs each page, not the queue); :capped keeps only
+-- the rows a frequency cap set aside.
+SELECT * FROM deliveries INDEXED BY deliveries_due
+WHERE state = :state AND (not_before, id) > (:after_at, :after_id)
+  AND (:campaign IS NULL OR campaign = :campaign)
+  AND (NOT :capped OR reason LIKE 'capped:%')
+ORDER BY not_before, id
+LIMIT :limit;
+
+-- name: campaign_counts
+-- How many rows each campaign has in each state.
+SELECT campaign, state, count(*) AS n FROM deliveries
+WHERE :campaign IS NULL OR campaign = :campaign
+GROUP BY campaign, state ORDER BY campaign, state;
+
+-- name: reasons
+-- Why rows are where they are, per campaign: each (state, reason) with its
+-- count, the :top most common of each campaign (sent rows say 'accepted';
+-- they are left out).
+SELECT campaign, state, reason, n FROM (
+    SELECT campaign, state, reason, count(*) AS n,
+           row_number() OVER (PARTITION BY campaign ORDER BY count(*) DESC, state, reason) AS place
+    FROM deliveries
+    WHERE reason IS NOT NULL AND state <> 'sent' AND (:campaign IS NULL OR campaign = :campaign)
+    GROUP BY campaign, state, reason
+) AS grouped
+WHERE place <= :top
+ORDER BY campaign, place;
+
+-- name: campaigns
+-- The campaigns whose spec is stored or that an operator held: when the spec
+-- was stored, and the hold (campaigns known only by their rows come from
+-- campaign_counts).
+SELECT id, max(created_at) AS created_at, max(hold) AS hold FROM (
+    SELECT id, created_at, NULL AS hold FROM campaigns
+    UNION ALL
+    SELECT campaign, NULL, hold FROM campaign_holds
+) AS known
+WHERE :campaign IS NULL OR id = :campaign
+GROUP BY id ORDER BY id;
+
+-- name: campaign_hold
+-- A campaign's hold, if an operator paused or cancelled it.
+SELECT hold, at FROM campaign_holds WHERE campaign = :campaign;
+
+-- name: hold_campaign
+-- Pause or cancel a campaign (a cancel replaces a pause).
+INSERT INTO campaign_holds (campaign, hold, at) VALUES (:campaign, :hold, :now)
+ON CONFLICT (campaign) DO UPDATE SET hold = excluded.hold, at = excluded.at;
+
+-- name: unhold_campaign
+-- Resume a paused campaign (a cancelled one stays cancelled).
+DELETE FROM campaign_holds WHERE campaign = :campaign AND hold = 'paused';
+
+-- name: pause_rows
+-- A paused campaign's waiting rows leave the claim index until it resumes
+-- (rows being sent finish; they still expire: on resume, those past their
+-- expiry are set aside at the next claim).
+UPDATE deliveries SET state = 'paused', updated_at = :now
+WHERE campaign = :campaign AND state IN ('queued', 'deferred');
+
+-- name: resume_rows
+-- ...and come back: deferred if they were tried before, else queued.
+UPDATE deliveries SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END, updated_at = :now
+WHERE campaign = :campaign AND state = 'paused';
+
+-- name: cancel_rows
+-- A cancelled campaign's unsent rows are never sent (rows being sent finish).
+UPDATE deliveries
+SET state = 'cancelled', reason = 'campaign cancelled by an operator', updated_at = :now
+WHERE campaign = :campaign AND state IN ('planned', 'queued', 'deferred', 'paused');
+
+-- name: retry_failed
+-- Failed rows back to the queue from now, with a fresh expiry and their
+-- attempts kept (paused if their campaign is; a cancelled campaign's stay).
+UPDATE deliveries
+SET state = CASE WHEN EXISTS (SELECT 1 FROM campaign_holds AS h
+                              WHERE h.campaign = deliveries.campaign AND h.hold = 'paused')
+                 THEN 'paused' ELSE 'queued' END,
+    not_before = :now, expires_at = :expires_at, lease_owner = NULL, lease_deadline = NULL, updated_at = :now,
+    reason = 'requeued by an operator; failed with: ' || coalesce(reason, 'no reason recorded')
+WHERE state = 'failed'
+  AND (:campaign IS NULL OR campaign = :campaign)
+  AND (:recipients IS NULL OR recipient IN (SELECT value FROM json_each(:recipients)))
+  AND NOT EXISTS (SELECT 1 FROM campaign_holds AS h WHERE h.campaign = deliveries.campaign AND h.hold = 'cancelled');
+
+-- name: migrate_states_current
+-- Whether the deliveries table already allows every state (stores made
+-- before campaigns could be paused or cancelled do not).
+SELECT sql LIKE '%''cancelled''%' AS current FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries';
+
+-- name: migrate_states_rename
+-- SQLite cannot change a CHECK constraint: the old table steps aside, the
+-- schema then creates the new one (its indexes come after the copy).
+ALTER TABLE deliveries RENAME TO deliveries_before_holds;
+
+-- name: migrate_states_copy
+-- Every row moves to the new table, as it was; the old table goes, with its
+-- indexes.
+INSERT INTO deliveries (id, campaign, recipient, address, message_class, state, not_before, expires_at,
+                        priority, attempts, lease_owner, lease_deadline, message_id, reply_code,
+                        reply_enhanced, reply_text, reason, on_cap, payload, domain, updated_at)
+SELECT id, campaign, recipient, address, message_class, state, not_before, expires_at,
+       priority, attempts, lease_owner, lease_deadline, message_id, reply_code,
+       reply_enhanced, reply_text, reason, on_cap, payload, domain, updated_at
+FROM deliveries_before_holds;
+DROP TABLE deliveries_before_holds;

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 State = Literal[
     "planned",
     "queued",
+    "paused",
     "leased",
     "sending",
     "sent",
@@ -23,10 +24,22 @@ State = Literal[
     "expired",
     "failed",
     "unknown",
+    "cancelled",
 ]
 STATES: tuple[str, ...] = get_args(State)
-FINAL_STATES = frozenset({"sent", "bounced", "suppressed", "expired", "failed", "unknown"})
-"""States a delivery never leaves on its own (``unknown`` waits for a person)."""
+FINAL_STATES = frozenset({"sent", "bounced", "suppressed", "expired", "failed", "unknown", "cancelled"})
+"""States a delivery never leaves on its own (``unknown`` and ``failed`` wait for a person)."""
+
+CAPPED = "capped"
+"""Not a state: what :meth:`Store.iter_deliveries` lists for the rows a
+frequency cap set aside (``failed`` or ``deferred``, their reason starting
+``capped:``)."""
+
+LISTED_STATES: tuple[str, ...] = (*STATES, CAPPED)
+"""What :meth:`Store.iter_deliveries` can list by."""
+
+Hold = Literal["paused", "cancelled"]
+"""What an operator did to a campaign: workers claim none of its rows."""
 
 OnCap = Literal["defer", "drop"]
 SuppressionReason = Literal["unsubscribed", "hard-bounce", "complaint", "manual"]
@@ -138,3 +151,42 @@ class Claimed:
     capped: int = 0
     expired: int = 0
     recovered: int = 0
+    cancelled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    """How many of a campaign's rows in one state give one reason.
+
+    >>> ReasonCount("autumn", "deferred", "451 4.3.0 try later", 12).count
+    12
+    """
+
+    campaign: str
+    state: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSummary:
+    """A campaign the store knows: when its spec was stored (None: rows
+    only), whether it is held, and its rows per state.
+
+    >>> CampaignSummary("autumn", None, "paused", {"paused": 3}).status
+    'paused'
+    """
+
+    id: str
+    created_at: float | None
+    hold: Hold | None
+    counts: Mapping[str, int]
+
+    @property
+    def status(self) -> str:
+        """``active``, ``paused`` or ``cancelled``."""
+        return self.hold or "active"
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

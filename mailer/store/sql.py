@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeVar
 
 from mailer import caps as caps_
 from mailer.errors import StoreError
 from mailer.store.queries import Query
 from mailer.store.records import (
+    CAPPED,
+    DEFAULT_EXPIRY,
+    LISTED_STATES,
+    STATES,
+    CampaignSummary,
     Claimed,
     DeadSending,
     Delivery,
     NewDelivery,
     Outcome,
+    ReasonCount,
     Suppression,
 )
 from mailer.throttle import hold, reserve
@@ -28,6 +34,7 @@ from mailer.throttle import hold, reserve
 T = TypeVar("T")
 
 _SENT_STATES = frozenset({"sent"})
+_CANCELLED = "campaign cancelled by an operator"
 _SORT_AT_MOST = 20_000
 """Up to this many due rows, a claim finds them by time and sorts them; past
 it, it reads them in order from the claim index (see ``due_many``)."""
@@ -155,7 +162,7 @@ class SQLStore:
         recovered = self._recover(db, now)
         expired = db.execute(q["expire"].sql, {"now": now}).rowcount
         leased: list[Delivery] = []
-        suppressed = capped = 0
+        suppressed = capped = cancelled = 0
         scan = max(limit * 4, 32)
         seen: set[int] = set()
         # Few due rows are found by time and sorted; many are read in claim order from their index.
@@ -170,6 +177,10 @@ class SQLStore:
                     break
                 seen.add(row["id"])
                 params = {"id": row["id"], "now": now, "not_before": None}
+                if row["hold"] == "cancelled":  # came back from a worker after its campaign was cancelled
+                    db.execute(q["set_aside"].sql, {**params, "state": "cancelled", "reason": _CANCELLED})
+                    cancelled += 1
+                    continue
                 self._lock(db, "lock_recipient", {"recipient": row["recipient"]})
                 if db.execute(q["is_suppressed"].sql, {"address": row["address"], "recipient": row["recipient"]}).fetchone():
                     db.execute(q["set_aside"].sql, {**params, "state": "suppressed", "reason": "suppressed"})
@@ -181,14 +192,16 @@ class SQLStore:
                     if row["on_cap"] == "defer" and verdict.retry_at is not None and verdict.retry_at < row["expires_at"]:
                         db.execute(
                             q["set_aside"].sql,
-                            {**params, "state": "deferred", "not_before": verdict.retry_at, "reason": verdict.reason},
+                            {**params, "state": "deferred", "not_before": verdict.retry_at,
+                             "reason": f"capped: {verdict.reason}"},
                         )
                     else:
                         db.execute(q["set_aside"].sql, {**params, "state": "failed", "reason": f"capped: {verdict.reason}"})
                     continue
                 db.execute(q["lease"].sql, {"id": row["id"], "owner": owner, "deadline": now + lease_seconds, "now": now})
                 leased.append(Delivery.from_row(db.execute(q["get_by_id"].sql, {"id": row["id"]}).fetchone()))
-        return Claimed(leased, suppressed=suppressed, capped=capped, expired=expired, recovered=recovered)
+        return Claimed(leased, suppressed=suppressed, capped=capped, expired=expired, recovered=recovered,
+                       cancelled=cancelled)
 
     def _cap_verdict(self, db: Any, row: Any, now: float) -> caps_.Verdict:
         if self.caps is None or row["message_class"] in self.caps.exempt:
@@ -515,3 +528,131 @@ class SQLStore:
         now = time.time() if now is None else now
         row = self._read("pending", {"now": now})[0]
         return row["in_flight"], row["due"], row["next_due"]
+
+    # -- operators ----------------------------------------------------------------------------------
+
+    def iter_deliveries(
+        self,
+        *,
+        state: str | None = None,
+        campaign: str | None = None,
+        limit: int | None = None,
+        page: int = 500,
+    ) -> Iterator[Delivery]:
+        """Rows with their state, last reply and reason, state by state (in
+        :data:`STATES` order), then by next attempt time: read ``page`` rows at
+        a time, so a queue of millions streams. ``state`` is one of
+        :data:`LISTED_STATES`; ``capped`` lists the rows a frequency cap set
+        aside (``failed`` or ``deferred``, reason ``capped: …``)."""
+        if state is not None and state not in LISTED_STATES:
+            raise StoreError(f"unknown state {state!r}; known: {', '.join(LISTED_STATES)}")
+        if limit is not None and limit < 0:
+            raise StoreError(f"limit must not be negative, got {limit}")
+        capped = state == CAPPED
+        states = STATES if state is None else (("deferred", "failed") if capped else (state,))
+        return self._pages(states, campaign=campaign, capped=capped, limit=limit, page=page)
+
+    def _pages(
+        self, states: Iterable[str], *, campaign: str | None, capped: bool, limit: int | None, page: int
+    ) -> Iterator[Delivery]:
+        left = limit
+        for name in states:
+            after: tuple[float, int] = (float("-inf"), -1)
+            while left is None or left > 0:
+                size = page if left is None else min(page, left)
+                rows = self._read("rows_page", {"state": name, "campaign": campaign, "capped": capped,
+                                                "after_at": after[0], "after_id": after[1], "limit": size})  # fmt: skip
+                for row in rows:
+                    yield Delivery.from_row(row)
+                if left is not None:
+                    left -= len(rows)
+                if len(rows) < size:
+                    break
+                after = (rows[-1]["not_before"], rows[-1]["id"])
+
+    def campaign_counts(self, campaign: str | None = None) -> dict[str, dict[str, int]]:
+        """Rows per state of each campaign (or of one)."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._read("campaign_counts", {"campaign": campaign}):
+            counts.setdefault(row["campaign"], {})[row["state"]] = row["n"]
+        return counts
+
+    def reasons(self, campaign: str | None = None, *, top: int | None = 10) -> list[ReasonCount]:
+        """Why each campaign's rows are where they are: its ``top`` most common
+        (state, reason) pairs with their counts, most common first (sent rows
+        are left out)."""
+        rows = self._read("reasons", {"campaign": campaign, "top": 2**62 if top is None else top})
+        return [ReasonCount(r["campaign"], r["state"], r["reason"], r["n"]) for r in rows]
+
+    def campaigns(self, campaign: str | None = None) -> list[CampaignSummary]:
+        """The campaigns the store knows (its stored specs, its holds and its
+        rows), oldest first, each with its rows per state; ``campaign`` picks one."""
+        counts = self.campaign_counts(campaign)
+        known = {r["id"]: (r["created_at"], r["hold"]) for r in self._read("campaigns", {"campaign": campaign})}
+        summaries = [
+            CampaignSummary(name, *known.get(name, (None, None)), counts.get(name, {}))
+            for name in sorted(known.keys() | counts.keys())
+        ]
+        return sorted(summaries, key=lambda c: (c.created_at is None, c.created_at or 0.0, c.id))
+
+    def pause_campaign(self, campaign: str, *, now: float | None = None) -> int:
+        """Stop workers claiming ``campaign``'s rows until :meth:`resume_campaign`
+        (rows being sent finish); returns how many waiting rows were paused."""
+        return self._hold(campaign, "paused", "pause_rows", now)
+
+    def cancel_campaign(self, campaign: str, *, now: float | None = None) -> int:
+        """Never send ``campaign``'s unsent rows (they become ``cancelled``;
+        rows being sent finish); returns how many were cancelled."""
+        return self._hold(campaign, "cancelled", "cancel_rows", now)
+
+    def resume_campaign(self, campaign: str, *, now: float | None = None) -> int:
+        """Let workers claim a paused campaign's rows again; returns how many
+        rows came back (a cancelled campaign cannot be resumed)."""
+        now = time.time() if now is None else now
+        q = self._q
+
+        def body(db: Any) -> int:
+            self._refuse_cancelled(db, campaign, "resumed")
+            db.execute(q["unhold_campaign"].sql, {"campaign": campaign})
+            return int(db.execute(q["resume_rows"].sql, {"campaign": campaign, "now": now}).rowcount)
+
+        return self._transaction(body)
+
+    def _hold(self, campaign: str, hold: str, rows: str, now: float | None) -> int:
+        now = time.time() if now is None else now
+        q = self._q
+
+        def body(db: Any) -> int:
+            if hold == "paused":
+                self._refuse_cancelled(db, campaign, "paused")
+            # The hold first: a claim that sees it skips the rows the update below has not reached.
+            db.execute(q["hold_campaign"].sql, {"campaign": campaign, "hold": hold, "now": now})
+            return int(db.execute(q[rows].sql, {"campaign": campaign, "now": now}).rowcount)
+
+        return self._transaction(body)
+
+    def _refuse_cancelled(self, db: Any, campaign: str, change: str) -> None:
+        row = db.execute(self._q["campaign_hold"].sql, {"campaign": campaign}).fetchone()
+        if row is not None and row["hold"] == "cancelled":
+            raise StoreError(f"campaign {campaign!r} was cancelled; it cannot be {change}", url=self.url)
+
+    def retry_failed(
+        self,
+        *,
+        campaign: str | None = None,
+        recipients: Iterable[str] | None = None,
+        expiry: float = DEFAULT_EXPIRY,
+        now: float | None = None,
+    ) -> int:
+        """Put ``failed`` rows (of one campaign, of some customers) back in the
+        queue from ``now``, expiring ``expiry`` seconds later; their attempts
+        are kept, and the caps and suppression list are checked again when they
+        are claimed. A cancelled campaign's rows stay failed. Returns how many."""
+        now = time.time() if now is None else now
+        params = {
+            "campaign": campaign,
+            "recipients": None if recipients is None else self._id_list(list(recipients)),
+            "expires_at": now + expiry,
+            "now": now,
+        }
+        return self._transaction(lambda db: int(db.execute(self._q["retry_failed"].sql, params).rowcount))

@@ -92,6 +92,24 @@ class SQLiteStore(SQLStore):
         # Run every time (through the index, so cheap): a fill cut short by a busy
         # database is finished on the next open.
         db.execute(self._q["migrate_fill_domain"].sql)
+        if not db.execute(self._q["migrate_states_current"].sql).fetchone()["current"]:
+            self._widen_states()
+
+    def _widen_states(self) -> None:
+        """Rebuild the deliveries table of a store made before the ``paused``
+        and ``cancelled`` states, in one transaction (a second process opening
+        the store meanwhile finds it done)."""
+        db, q = self._db, self._q
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if not db.execute(q["migrate_states_current"].sql).fetchone()["current"]:
+                for name in ("migrate_states_rename", "schema", "migrate_states_copy", "schema", "migrate_domain_index"):
+                    for statement in _statements(q[name].sql):
+                        db.execute(statement)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -147,3 +165,21 @@ class SQLiteStore(SQLStore):
         with self._mutex:
             return self._retrying(lambda: self._db.execute(self._q[name].sql, dict(params or {})).fetchall())
 
+
+def _statements(script: str) -> list[str]:
+    r"""The statements of a block of SQL, one by one (``executescript`` would
+    commit the transaction they must run in).
+
+    >>> _statements("CREATE TABLE t (x);\n-- a comment\nINSERT INTO t VALUES (';');")
+    ['CREATE TABLE t (x);', "-- a comment\nINSERT INTO t VALUES (';');"]
+    """
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
