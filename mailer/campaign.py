@@ -6,7 +6,7 @@ Campaign files are TOML (``fixtures/campaign.toml`` is a complete example)::
     layout = "newsletter"
     from = "Example Shop <news@example-shop.test>"
     rates = "rates.csv"                      # relative to this file
-    send_date = 2026-11-24T09:00:00Z         # prices and sales as of then
+    send_date = 2026-11-24T09:00:00Z         # when to send if nothing else says (gone by: now)
 
     [subject]                                # per language, Jinja, sandboxed
     en = "New in for you, {{ recipient.first_name }}"

@@ -51,7 +51,7 @@ class CheckResult:
     kept: int = 0
     rendered: int = 0
     """Messages composed in full: one per layout × offer × locale × currency met."""
-    variants: Counter[tuple[str, bool, str, str]] = field(default_factory=Counter)
+    variants: Counter[tuple[str, bool, str, str, str]] = field(default_factory=Counter)
 
     @property
     def errors(self) -> list[Finding]:
@@ -85,7 +85,7 @@ def check_campaign(
     _check_feed(prepared, result, feed_given=feed_given)
     empty: dict[str, list[str]] = {}
     empty_count: Counter[str] = Counter()
-    failed: dict[tuple[str, bool, str, str], str] = {}
+    failed: dict[tuple[str, bool, str, str, str], str] = {}
     currencies: set[str] = set()
     for choice in prepared.choices(customers):
         result.customers += 1
@@ -98,7 +98,9 @@ def check_campaign(
             empty_count[group] += 1
             if len(empty.setdefault(group, [])) < EXAMPLES:
                 empty[group].append(customer.id)
-        key = (choice.layout or prepared.campaign.layout, choice.offer, customer.locale, customer.currency)
+        # A layout may branch on the segment: each one met is rendered too.
+        key = (choice.layout or prepared.campaign.layout, choice.offer, customer.locale, customer.currency,
+               choice.segment or "")  # fmt: skip
         result.variants[key] += 1
         if result.variants[key] == 1:
             _render_one(prepared, choice, key, result, failed)
@@ -145,12 +147,13 @@ def _check_feed(prepared: PreparedCampaign, result: CheckResult, *, feed_given: 
 def _render_one(
     prepared: PreparedCampaign,
     choice: Choice,
-    key: tuple[str, bool, str, str],
+    key: tuple[str, bool, str, str, str],
     result: CheckResult,
-    failed: dict[tuple[str, bool, str, str], str],
+    failed: dict[tuple[str, bool, str, str, str], str],
 ) -> None:
-    layout, offer, locale, currency = key
-    variant = f"layout {layout!r}{'' if offer else ' (without the offer)'} in {locale}/{currency}"
+    layout, offer, locale, currency, segment = key
+    variant = (f"layout {layout!r}{'' if offer else ' (without the offer)'} in {locale}/{currency}"
+               + (f" for segment {segment!r}" if segment else ""))  # fmt: skip
     try:
         message = prepared.compose(choice)
     except MailerError as err:

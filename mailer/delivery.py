@@ -18,12 +18,13 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timezone
 from email.utils import parseaddr
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from mailer.campaign import Campaign
 from mailer.caps import Caps, check_class
 from mailer.customers import Customer
-from mailer.errors import ConfigError
+from mailer.errors import ConfigError, MailerError
 from mailer.mime import message_id
 from mailer.personalise.choices import Choice
 from mailer.plan import At, QuietHours, Rule, plan
@@ -102,8 +103,13 @@ def queue_campaign(
     """
     check_class(message_class)
     campaign = prepared.campaign
-    if store.get_campaign(campaign.id) is None:
-        store.put_campaign(campaign.id, prepared.snapshot.to_text())
+    kept = store.put_campaign(campaign.id, prepared.snapshot.to_text())
+    if Snapshot.from_text(kept).digest != prepared.snapshot.digest:
+        raise ConfigError(
+            f"campaign {campaign.id!r} was queued before with other content (campaign file, layouts, catalogs, "
+            "rates or products): prepare new rows from what it was queued with (stored_snapshot), or give "
+            "the campaign a new id"
+        )
     queued_at = time.time() if now is None else now
     if rule is None:
         rule = At(datetime.fromtimestamp(queued_at, UTC))
@@ -206,7 +212,10 @@ def choice_from_payload(payload: dict[str, Any], prepared: PreparedCampaign) -> 
     chosen = payload.get("slots")
     if chosen is not None:
         catalogue = prepared.catalogue
-        products = {g: [catalogue[i] for i in ids if i in catalogue] for g, ids in chosen.items()}
+        missing = [i for ids in chosen.values() for i in ids if i not in catalogue]
+        if missing:
+            raise ConfigError(f"product(s) {', '.join(missing[:3])} of this row are not in the campaign's snapshot")
+        products = {g: [catalogue[i] for i in ids] for g, ids in chosen.items()}
     return Choice(
         customer,
         kept=True,
@@ -221,29 +230,51 @@ class CampaignRenderer:
     """Renders queued rows from the snapshot their campaign was queued with;
     one :class:`~mailer.prepared.PreparedCampaign` per campaign, built on first use."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, key_file: str | Path | None = None) -> None:
         self.store = store
+        self.key_file = key_file
+        """The link-signing key of this machine's project, used when the key file
+        the campaign was queued with is not here (another machine)."""
         self._campaigns: dict[str, PreparedCampaign] = {}
+        self._broken: dict[str, MailerError] = {}
 
     def prepared(self, campaign_id: str) -> PreparedCampaign:
-        """The campaign as it was queued."""
+        """The campaign as it was queued (a campaign that cannot be prepared
+        fails every row at once, without preparing it again for each)."""
         prepared = self._campaigns.get(campaign_id)
         if prepared is None:
-            from mailer.prepared import PreparedCampaign
-            from mailer.tokens import Signer, load_signing_key
-
-            snapshot = stored_snapshot(self.store, campaign_id)
-            if snapshot is None:
-                raise ConfigError(f"campaign {campaign_id!r} is queued but the store does not say how to render it")
-            key = load_signing_key(path=snapshot.key_file) if snapshot.key_file else load_signing_key()
-            prepared = PreparedCampaign.from_snapshot(snapshot, signer=Signer(key))
+            broken = self._broken.get(campaign_id)
+            if broken is not None:
+                raise broken
+            try:
+                prepared = self._prepare(campaign_id)
+            except MailerError as err:
+                self._broken[campaign_id] = err
+                raise
             self._campaigns[campaign_id] = prepared
         return prepared
+
+    def _prepare(self, campaign_id: str) -> PreparedCampaign:
+        from mailer.prepared import PreparedCampaign
+        from mailer.tokens import Signer, load_signing_key
+
+        snapshot = stored_snapshot(self.store, campaign_id)
+        if snapshot is None:
+            raise ConfigError(f"campaign {campaign_id!r} is queued but the store does not say how to render it")
+        # $MAILER_SECRET wins; else the key the campaign was queued with, else this project's. Never a new one.
+        key_file = snapshot.key_file
+        if (key_file is None or not Path(key_file).is_file()) and self.key_file is not None:
+            key_file = str(self.key_file)
+        key = load_signing_key(path=key_file, create=False) if key_file else load_signing_key(create=False)
+        return PreparedCampaign.from_snapshot(snapshot, signer=Signer(key))
 
     def __call__(self, delivery: Delivery) -> Envelope:
         prepared = self.prepared(delivery.campaign)
         payload = delivery.payload
         choice = choice_from_payload(payload, prepared)
+        empty = prepared.empty_groups(choice)
+        if empty:
+            raise ConfigError(f"this message would show no product in slot group(s) {', '.join(empty)}")
         at = payload.get("at")
         when = datetime.fromtimestamp(at, UTC) if at is not None else None
         message = prepared.compose(choice, at=when)

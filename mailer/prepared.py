@@ -21,21 +21,22 @@ was checked and previewed is what is sent.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import tempfile
 import tomllib
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mailer.campaign import Campaign, parse_campaign
 from mailer.catalogs import Catalogs
 from mailer.customers import Customer
-from mailer.errors import ConfigError, FeedError, RatesError
+from mailer.errors import ConfigError, FeedError, MailerError, RatesError
 from mailer.money import Rates
 from mailer.personalise.choices import Choice, choices, personalisation_for
 from mailer.personalise.strategies import Personalisation, SelectionConfig
@@ -92,6 +93,7 @@ def prepare(
     strategy: str | None = None,
     purchases: str | Path | None = None,
     rates: str | Path | None = None,
+    brand: Mapping[str, str] | None = None,
     return_path: str | None = None,
     key_file: str | Path | None = None,
     report: Report | None = None,
@@ -101,7 +103,8 @@ def prepare(
     Without ``campaign_file`` a placeholder campaign for ``layout`` is used
     (for trying a layout). ``layout`` and ``campaign_id`` override the
     file's; ``strategy`` and ``purchases`` its ``[selection]``, ``rates`` its
-    rates table. Bad feed rows
+    rates table; ``brand`` gives defaults under the campaign's ``[brand]`` (a
+    project's). Bad feed rows
     go to ``report``; a feed with no readable product is a
     :class:`~mailer.errors.FeedError`.
     """
@@ -124,15 +127,23 @@ def prepare(
             rates_text = rates_path.read_text(encoding="utf-8")
         except OSError as err:
             raise RatesError(f"cannot read the rates file: {err.strerror}", path=str(rates_path)) from err
+        except UnicodeDecodeError as err:
+            raise RatesError(f"not UTF-8 text ({err.reason} at byte {err.start})", path=str(rates_path)) from err
     if not Path(layouts_dir).is_dir():
         raise ConfigError(f"layouts directory {layouts_dir} does not exist")
     layouts, locales = capture_files(layouts_dir, locales_dir)
-    overrides = {key: value for key, value in (("layout", layout), ("id", campaign_id)) if value}
+    overrides: dict[str, Any] = {key: value for key, value in (("layout", layout), ("id", campaign_id)) if value}
+    if brand:
+        overrides["brand"] = {**brand, **campaign.brand}
+    if rates_path is not None:
+        overrides["rates_path"] = str(rates_path)
     snapshot = Snapshot(
         campaign_text=text,
         campaign_path=str(path),
         layouts=layouts,
         locales=locales,
+        layouts_root=str(Path(layouts_dir).resolve()),
+        locales_root=str(Path(locales_dir).resolve()),
         rates=rates_text,
         overrides=overrides,
         strategy=strategy,
@@ -174,7 +185,10 @@ class PreparedCampaign:
         report = report if report is not None else Report()
         campaign = parse_campaign(snapshot.campaign_text, snapshot.campaign_path)
         if snapshot.overrides:
-            campaign = dataclasses.replace(campaign, **snapshot.overrides)
+            overrides = dict(snapshot.overrides)
+            if "rates_path" in overrides:
+                overrides["rates_path"] = Path(overrides["rates_path"])
+            campaign = dataclasses.replace(campaign, **overrides)
         self.campaign: Campaign = campaign
         config = campaign.selection or SelectionConfig()
         config = config.with_strategy(snapshot.strategy)
@@ -187,11 +201,14 @@ class PreparedCampaign:
         self._workdir = tempfile.mkdtemp(prefix="mailer-campaign-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._workdir, True)
         layouts_dir, locales_dir = snapshot.materialise(self._workdir)
+        # Errors name the files the campaign was prepared from, not this working copy.
+        self._sources = ((str(layouts_dir), snapshot.layouts_root), (str(locales_dir), snapshot.locales_root))
         catalogs = Catalogs(locales_dir)
         library = LayoutLibrary(layouts_dir, environment_factory=make_environment, translations=catalogs.translations)
-        composer = Composer(campaign, layouts=library, catalogs=catalogs, rates=self.rates, signer=signer)
-        self.variants: ComposerVariants = ComposerVariants(composer, offer_to_everyone=config.offer_to == "everyone")
-        self.layout_slots: dict[str, int] = self._layout_slots()
+        with self._named_sources():
+            composer = Composer(campaign, layouts=library, catalogs=catalogs, rates=self.rates, signer=signer)
+            self.variants: ComposerVariants = ComposerVariants(composer, offer_to_everyone=config.offer_to == "everyone")
+            self.layout_slots: dict[str, int] = self._layout_slots()
         self.optional_slots: frozenset[str] = self._optional_slots(snapshot)
         self.catalogue: dict[str, Product] = dict(catalogue) if catalogue is not None else snapshot.catalogue()
         if catalogue is not None:
@@ -247,7 +264,18 @@ class PreparedCampaign:
 
     def slots_for(self, layout: str | None) -> Mapping[str, int]:
         """A layout's slot groups and their product counts (``None``: the campaign's)."""
-        return self.variants(layout, True).layout.slots
+        with self._named_sources():
+            return self.variants(layout, True).layout.slots
+
+    @contextlib.contextmanager
+    def _named_sources(self) -> Iterator[None]:
+        """Layout and catalog errors name the project's files, not the working copy."""
+        try:
+            yield
+        except MailerError as err:
+            for copy, source in self._sources:
+                _rename_path(err, copy, source)
+            raise
 
     def _layout_slots(self) -> dict[str, int]:
         merged: dict[str, int] = {}
@@ -260,9 +288,9 @@ class PreparedCampaign:
         """Slot groups a layout declares it can show empty (``optional_slots`` in its ``.toml``)."""
         optional: set[str] = set()
         for name in self.layouts():
-            text = snapshot.layouts.get(f"{name}.toml")
-            if text:
-                optional.update(str(g) for g in tomllib.loads(text).get("optional_slots", []))
+            data = snapshot.layouts.get(f"{name}.toml")
+            if data:
+                optional.update(str(g) for g in tomllib.loads(data.decode("utf-8")).get("optional_slots", []))
         return frozenset(optional)
 
     def _choose_slots(self, report: Report) -> dict[str, list[Product]]:
@@ -307,7 +335,7 @@ class PreparedCampaign:
             return
         self.personalisation = personalisation_for(
             self.campaign, self.config, self.catalogue, self.layout_slots, report=report,
-            customers=customers, shown=shown, rates=self.rates,
+            customers=customers, shown=shown, rates=self.rates, at=self.send_instant(),
         )  # fmt: skip
 
     def choices(self, customers: Iterable[Customer]) -> Iterator[Choice]:
@@ -323,7 +351,16 @@ class PreparedCampaign:
 
     def composer(self, choice: Choice) -> Composer:
         """The composer of a choice's layout and offer variant."""
-        return self.variants(choice.layout, choice.offer)
+        with self._named_sources():
+            return self.variants(choice.layout, choice.offer)
+
+    def send_instant(self, now: datetime | None = None) -> datetime:
+        """When the campaign is for, when nothing else says: its ``send_date``
+        if that is still to come, else now. Previews default to it and its
+        personalisation judges recency and prices then."""
+        now = now or datetime.now(timezone.utc)
+        send_date = self.campaign.send_date
+        return send_date if send_date is not None and send_date > now else now
 
     def products(self, choice: Choice) -> dict[str, list[Product]]:
         """What each slot group of the choice's layout shows."""
@@ -340,14 +377,14 @@ class PreparedCampaign:
     def compose(self, choice: Choice, *, at: datetime | None = None) -> ComposedMessage:
         """The message for a kept choice, for the instant ``at`` (its ``Date:``;
         sale prices are judged then). Without ``at``: now."""
-        from datetime import timezone
-
-        return self.composer(choice).compose(
-            choice.customer,
-            self.products(choice),
-            attributes={"segment": choice.segment},
-            at=at or datetime.now(timezone.utc),
-        )
+        composer = self.composer(choice)
+        with self._named_sources():
+            return composer.compose(
+                choice.customer,
+                self.products(choice),
+                attributes={"segment": choice.segment},
+                at=at or self.send_instant(),
+            )
 
     def empty_groups(self, choice: Choice) -> list[str]:
         """The slot groups of the choice's layout that would show no product
@@ -355,3 +392,12 @@ class PreparedCampaign:
         shown = self.products(choice)
         groups = self.composer(choice).layout.slots
         return [g for g, n in groups.items() if n and not shown.get(g) and g not in self.optional_slots]
+
+
+def _rename_path(err: MailerError, copy: str, source: str) -> None:
+    """Point an error's file names at ``source`` where they name ``copy``."""
+    for name in ("path", "reason"):
+        value = getattr(err, name, None)
+        if isinstance(value, str) and copy in value:
+            setattr(err, name, value.replace(copy, source))
+    err.args = tuple(a.replace(copy, source) if isinstance(a, str) else a for a in err.args)

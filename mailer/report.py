@@ -41,6 +41,8 @@ class Report:
         if len(self.problems) < self.limit:
             self.problems.append(problem)
         kind = kind_of(problem)
+        if kind not in self.kinds and len(self.kinds) >= MAX_KINDS:
+            kind = OTHER_KINDS
         self.kinds[kind] += 1
         examples = self.examples.setdefault(kind, []) if len(self.examples) < self.limit else None
         if examples is not None and len(examples) < EXAMPLES:
@@ -84,8 +86,11 @@ class Report:
 
 
 EXAMPLES = 3
+MAX_KINDS = 100
+"""Kinds of problem told apart; past that many, the rest are counted together."""
+OTHER_KINDS = "other problems"
 
-_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"")
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]+)?(?:Z|[+-]\d{2}:?\d{2})?")
 
 
 def kind_of(problem: MailerError) -> str:

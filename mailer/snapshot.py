@@ -12,7 +12,7 @@ Each file is kept once per campaign, whatever the number of rows; the rows
 themselves keep only what differs per customer (product ids, layout variant,
 offer, segment, the instant the message is for).
 
->>> snap = Snapshot(campaign_text='id = "c"', campaign_path="c.toml", layouts={"a.mjml": "<mjml/>"})
+>>> snap = Snapshot(campaign_text='id = "c"', campaign_path="c.toml", layouts={"a.mjml": b"<mjml/>"})
 >>> Snapshot.from_text(snap.to_text()) == snap
 True
 """
@@ -37,8 +37,8 @@ __all__ = ["Snapshot", "capture_files"]
 FORMAT = 2
 """The stored format; a row queued by an older format is refused with a clear message."""
 
-LAYOUT_SUFFIXES = (".mjml", ".toml", ".jinja", ".html", ".css", ".txt")
-"""Files of a layouts directory that layouts can read (partials, slot declarations)."""
+MAX_FILE = 5 << 20
+"""The largest file of a layouts folder kept (images belong on a CDN, not in layouts)."""
 
 _PREFIX = "snapshot:"
 
@@ -47,8 +47,10 @@ _PREFIX = "snapshot:"
 class Snapshot:
     """A campaign's content as it was when it was queued.
 
-    ``layouts`` maps paths relative to the layouts directory to their text,
-    ``locales`` paths relative to the locales directory to compiled catalogs;
+    ``layouts`` maps paths relative to the layouts directory to their bytes
+    (every file a layout could read), ``locales`` paths relative to the
+    locales directory to compiled catalogs; ``layouts_root`` and
+    ``locales_root`` are where they were read from (errors name those);
     ``products`` are the products rows may name (as :func:`product_to_json`
     writes them), ``slots`` the product ids every customer gets when the
     campaign does not choose per customer. ``overrides`` replaces campaign
@@ -58,8 +60,10 @@ class Snapshot:
 
     campaign_text: str
     campaign_path: str
-    layouts: Mapping[str, str] = field(default_factory=dict)
+    layouts: Mapping[str, bytes] = field(default_factory=dict)
     locales: Mapping[str, bytes] = field(default_factory=dict)
+    layouts_root: str = "layouts"
+    locales_root: str = "locales"
     rates: str | None = None
     products: tuple[Mapping[str, Any], ...] = ()
     slots: Mapping[str, list[str]] = field(default_factory=dict)
@@ -94,8 +98,10 @@ class Snapshot:
                 "format": FORMAT,
                 "campaign_text": self.campaign_text,
                 "campaign_path": self.campaign_path,
-                "layouts": dict(sorted(self.layouts.items())),
+                "layouts": {k: base64.b64encode(v).decode() for k, v in sorted(self.layouts.items())},
                 "locales": {k: base64.b64encode(v).decode() for k, v in sorted(self.locales.items())},
+                "layouts_root": self.layouts_root,
+                "locales_root": self.locales_root,
                 "rates": self.rates,
                 "products": list(self.products),
                 "slots": dict(self.slots),
@@ -117,12 +123,13 @@ class Snapshot:
         """The snapshot :meth:`to_text` wrote."""
         if not text.startswith(_PREFIX):
             raise ConfigError(
-                "this campaign was queued by an older version of mailer, which kept no snapshot of its "
-                "content; cancel it and queue it again"
+                "this campaign was queued by an older version of mailer, which kept no snapshot of its content: "
+                "`mailer campaign cancel ID` stops its unsent messages; queue it again under a new id"
             )
         data = json.loads(zlib.decompress(base64.b64decode(text[len(_PREFIX) :])))
         if data.pop("format", None) != FORMAT:
             raise ConfigError("the campaign's stored snapshot has an unknown format; queue it again")
+        data["layouts"] = {k: base64.b64decode(v) for k, v in data["layouts"].items()}
         data["locales"] = {k: base64.b64decode(v) for k, v in data["locales"].items()}
         data["products"] = tuple(data["products"])
         return cls(**data)
@@ -134,8 +141,8 @@ class Snapshot:
         layouts, locales = root / "layouts", root / "locales"
         layouts.mkdir(parents=True, exist_ok=True)
         locales.mkdir(parents=True, exist_ok=True)
-        for relative, text in self.layouts.items():
-            _write(layouts, relative, text.encode("utf-8"))
+        for relative, data in self.layouts.items():
+            _write(layouts, relative, data)
         for relative, data in self.locales.items():
             _write(locales, relative, data)
         return layouts, locales
@@ -149,16 +156,17 @@ def _write(base: Path, relative: str, data: bytes) -> None:
     target.write_bytes(data)
 
 
-def capture_files(layouts_dir: str | Path, locales_dir: str | Path) -> tuple[dict[str, str], dict[str, bytes]]:
-    """The layout sources and compiled catalogs of a project, for a :class:`Snapshot`."""
+def capture_files(layouts_dir: str | Path, locales_dir: str | Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Every file of a project's layouts folder (partials, slot declarations,
+    anything a layout includes; symbolic links followed) and its compiled
+    catalogs, for a :class:`Snapshot`."""
     layouts_root, locales_root = Path(layouts_dir), Path(locales_dir)
-    layouts: dict[str, str] = {}
+    layouts: dict[str, bytes] = {}
     for path in _files(layouts_root):
-        if path.suffix in LAYOUT_SUFFIXES:
-            try:
-                layouts[path.relative_to(layouts_root).as_posix()] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as err:
-                raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+        size = path.stat().st_size
+        if size > MAX_FILE:
+            raise ConfigError(f"{path}: {size >> 20} MB is too large for a layouts folder (at most {MAX_FILE >> 20} MB)")
+        layouts[path.relative_to(layouts_root).as_posix()] = path.read_bytes()
     locales = {
         path.relative_to(locales_root).as_posix(): path.read_bytes()
         for path in _files(locales_root)
@@ -171,7 +179,7 @@ def _files(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
         found.extend(Path(folder) / name for name in sorted(names) if not name.startswith("."))
     return found

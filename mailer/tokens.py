@@ -77,17 +77,28 @@ class Signer:
 
 
 def load_signing_key(
-    *, env_var: str = "MAILER_SECRET", state_dir: str | Path = ".mailer", path: str | Path | None = None
+    *,
+    env_var: str = "MAILER_SECRET",
+    state_dir: str | Path = ".mailer",
+    path: str | Path | None = None,
+    create: bool = True,
 ) -> bytes:
     """The signing key: ``$MAILER_SECRET`` if set, else a random key kept in
     ``path`` (by default ``state_dir/secret``; created once, readable by the
-    owner only), so links stay valid across runs of the embedded default."""
+    owner only), so links stay valid across runs of the embedded default.
+    With ``create=False`` (a worker, which must sign as the project does) a
+    missing key is a :class:`~mailer.errors.ConfigError`."""
     value = os.environ.get(env_var)
     if value:
         return value.encode()
     path = Path(path) if path is not None else Path(state_dir) / "secret"
     if path.is_file():
         return path.read_bytes().strip()
+    if not create:
+        raise ConfigError(
+            f"no link-signing key at {path}: copy the project's key there (secret_file in mailer.toml) "
+            f"or set ${env_var}, so links are signed as the project's web endpoints expect"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32).encode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -283,3 +283,42 @@ def test_a_bad_caps_table_names_the_campaign_file(tmp_path: Path, capsys: pytest
     args[1] = str(path)
     assert main(args) == 2
     assert f"{path}: caps.hourly: unknown key" in capsys.readouterr().err
+
+
+def test_worker_and_status_from_a_subfolder_use_the_projects_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import ROOT
+
+    for name in ("MAILER_STORE", "MAILER_TRANSPORT", "MAILER_STATE_DIR", "MAILER_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "mailer.toml").write_text(f'layouts = "{ROOT / "layouts"}"\nlocales = "{ROOT / "locales"}"\n')
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(FIXTURES / "campaign.toml"), "--customers", str(FIXTURES / "customers.csv"),
+                 "--feed", str(FIXTURES / "products.xml"), "--no-quiet-hours", "--queue-only"]) == 0  # fmt: skip
+    monkeypatch.chdir(tmp_path / "sub")
+    assert main(["worker", "--until-idle"]) == 0
+    assert "worker: 30 sent" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 0
+    assert '"sent": 30' in capsys.readouterr().out
+    assert not (tmp_path / "sub" / ".mailer").exists()
+    assert len(list((tmp_path / ".mailer" / "outbox").glob("*.eml"))) == 30
+
+
+def test_render_of_a_queued_campaign_shows_what_it_was_queued_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = "2030-03-02T10:00:00+00:00"
+    campaign = campaign_copy(tmp_path)
+    args = run_args(tmp_path, "--queue-only", "--no-quiet-hours", "--at", at)
+    args[1] = str(campaign)
+    assert main(args) == 0
+    campaign.write_text(campaign.read_text(encoding="utf-8").replace("New in for you", "EDITED"), encoding="utf-8")
+    capsys.readouterr()
+    assert main(render_args(tmp_path, campaign, FIXTURES / "products.xml", at)
+                + ["--store", f"sqlite:{tmp_path / 'queue.sqlite3'}"]) == 0  # fmt: skip
+    assert "is queued already" in capsys.readouterr().out
+    subjects = {str(email.message_from_bytes(data, policy=email.policy.default)["Subject"])
+                for data in messages(tmp_path / "preview").values()}  # fmt: skip
+    assert subjects and not any("EDITED" in s for s in subjects)

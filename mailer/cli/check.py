@@ -14,6 +14,7 @@ skipped input rows summed up by reason.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -101,28 +102,53 @@ def resolve_project(args: argparse.Namespace) -> Project:
 
 
 def prepare_from_args(
-    args: argparse.Namespace, report: Report, *, campaign_file: Path | None, campaign_id: str | None = None
+    args: argparse.Namespace,
+    report: Report,
+    *,
+    campaign_file: Path | None,
+    campaign_id: str | None = None,
+    store: Store | None = None,
 ) -> PreparedCampaign:
-    """The campaign prepared from the command line's inputs."""
-    from mailer.prepared import prepare
+    """The campaign prepared from the command line's inputs, in its project
+    (``campaign_file`` may name a campaign of the project's ``campaigns``
+    folder). A campaign ``store`` holds already keeps the content it was first
+    queued with: it is prepared from that snapshot (and a change since is
+    pointed out), so preview, check and new rows match what is queued."""
+    from mailer.delivery import stored_snapshot
+    from mailer.prepared import PreparedCampaign, prepare
     from mailer.tokens import Signer, load_signing_key
 
     project = resolve_project(args)
-    return prepare(
+    if campaign_file is not None:
+        campaign_file = project.campaign_path(campaign_file)
+    signer = Signer(load_signing_key(path=project.secret_file))
+    prepared = prepare(
         campaign_file,
         feed=args.feed,
         layouts_dir=project.layouts,
         locales_dir=project.locales,
-        signer=Signer(load_signing_key(path=project.secret_file)),
+        signer=signer,
         layout=args.layout,
         campaign_id=campaign_id,
         strategy=args.strategy,
         purchases=args.purchases,
         rates=args.rates,
+        brand=project.brand,
         return_path=getattr(args, "return_path", None),
         key_file=project.secret_file,
         report=report,
     )
+    stored = stored_snapshot(store, prepared.campaign.id) if store is not None else None
+    if stored is None or stored.digest == prepared.snapshot.digest:
+        return prepared
+    print(f"campaign {prepared.campaign.id!r} is queued already: it keeps the content it was first queued with, "
+          "not today's campaign file, layouts, catalogs, rates or feed (give it a new id to send new content)")  # fmt: skip
+    purchases = args.purchases
+    prepared.close()
+    prepared = PreparedCampaign.from_snapshot(stored, signer=signer)
+    if purchases is not None:
+        prepared.config = dataclasses.replace(prepared.config, purchases=Path(purchases))
+    return prepared
 
 
 def existing_store(url: str) -> Store | None:
@@ -172,7 +198,7 @@ def print_result(result: CheckResult, *, out: object = None) -> None:
     variants = len(result.variants)
     print(
         f"checked {result.customers} customer(s), {result.kept} in the audience; "
-        f"{result.rendered} of {variants} layout/offer/locale/currency variant(s) rendered",
+        f"{result.rendered} of {variants} layout/offer/locale/currency/segment variant(s) rendered",
         file=stream,  # type: ignore[arg-type]
     )
     for finding in result.findings:
@@ -185,8 +211,14 @@ def run(args: argparse.Namespace) -> int:
 
     report = Report()
     transport_given = args.transport is not None
-    prepared = prepare_from_args(args, report, campaign_file=args.campaign)
+    resolve_project(args)
     store = existing_store(args.store)
+    try:
+        prepared = prepare_from_args(args, report, campaign_file=args.campaign, store=store)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     try:
         personalise(prepared, args, report, store)
         result = check(prepared, args, report)

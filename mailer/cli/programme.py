@@ -16,8 +16,8 @@ purchase history; for ``reactivation``, the lapsed programme's non-targets.
 from __future__ import annotations
 
 import argparse
+import sys
 import csv
-import dataclasses
 from collections import defaultdict
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from mailer.personalise.programme_store import ProgrammeStore
     from mailer.personalise.programmes import Programme
 
-DEFAULT_STATE = ".mailer/programmes.sqlite3"
+STATE_FILE = "programmes.sqlite3"
+"""The programme state file, in the project's state folder unless --state says."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--entrants", type=Path, help="ids of today's entrants (default: see above)")
     run.add_argument("--feed", type=Path, help="product feed, for steps that show products")
     run.add_argument("--day", type=date.fromisoformat, help="the day to run (default: today, UTC)")
-    run.add_argument("--state", type=Path, default=Path(DEFAULT_STATE), help=f"programme state file ({DEFAULT_STATE})")
+    run.add_argument("--state", type=Path, help=f"programme state file (default: {STATE_FILE} in the project's state folder)")
     run.add_argument("--state-dir", type=Path, help="where the link-signing key is kept (default: the project's)")
     run.add_argument("--queue-only", action="store_true", help="queue, and leave delivery to `mailer worker`")
     run.add_argument("--no-quiet-hours", action="store_true", help="allow sending at night, local time")
@@ -60,8 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     status = commands.add_parser("status", help="how many customers are at each status")
     status.add_argument("name", choices=("welcome", "lapsed", "reactivation"))
-    status.add_argument("--state", type=Path, default=Path(DEFAULT_STATE), help=f"programme state file ({DEFAULT_STATE})")
+    status.add_argument("--state", type=Path, help=f"programme state file (default: {STATE_FILE} in the project's state folder)")
+    status.add_argument("--project", metavar="DIR", help="the project folder holding mailer.toml")
     status.set_defaults(func=programme_status)
+
+
+def state_file(args: argparse.Namespace, state_dir: Path) -> Path:
+    """The programme state file: --state, else the project's."""
+    return Path(args.state) if args.state is not None else Path(state_dir) / STATE_FILE
 
 
 def _programme(name: str) -> Programme:
@@ -139,7 +146,8 @@ def run_programme(args: argparse.Namespace) -> int:
         if day > last.get(p.customer_id, date.min):
             last[p.customer_id] = day
 
-    programmes = ProgrammeStore(args.state)
+    project = resolve_project(args)
+    programmes = ProgrammeStore(state_file(args, project.state_dir))
     try:
         entrants = read_ids(args.entrants) if args.entrants else entrants_for(
             programme.name, store=programmes, purchases=purchases, customers=args.customers, today=today
@@ -152,8 +160,7 @@ def run_programme(args: argparse.Namespace) -> int:
         by_step[step_name].add(customer_id)
     print(f"programme {programme.name!r} on {today}: {len(entrants)} entrant(s), {len(sends)} email(s) due")
 
-    resolve_project(args)
-    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown")
+    store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=project.caps)
     refused = 0
     try:
         for step in programme.steps:
@@ -177,7 +184,8 @@ def run_programme(args: argparse.Namespace) -> int:
                     prepared,
                     (c for c in iter_customers(args.customers, report=report) if c.id in due),
                     rule=At(datetime.now(timezone.utc)),
-                    quiet=None if args.no_quiet_hours else QuietHours(),
+                    quiet=None if args.no_quiet_hours or not project.quiet_hours else QuietHours(*project.quiet_hours),
+                    caps=prepared.campaign.caps or project.caps,
                     message_class="lifecycle",
                     report=report,
                 )
@@ -191,6 +199,11 @@ def run_programme(args: argparse.Namespace) -> int:
             print(f"  {line}")
         if not args.queue_only:
             stats = eventloop.run(deliver(args, store, "until-idle"))
+            if stats.stopped_by == "SIGINT":
+                print("interrupted", file=sys.stderr)
+                return 130
+            if stats.undelivered:
+                return 2 if refused else 1
             print(f"delivered: {stats}")
     finally:
         store.close()
@@ -201,9 +214,12 @@ def programme_status(args: argparse.Namespace) -> int:
     from mailer.personalise.programme_store import ProgrammeStore
     from mailer.personalise.programmes import STATUSES
 
-    if not args.state.is_file():
-        raise ConfigError(f"{args.state}: no programme state file yet (run `mailer programme run` first)")
-    store = ProgrammeStore(args.state)
+    from mailer.project import resolve
+
+    path = state_file(args, resolve(getattr(args, "project", None)).state_dir)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no programme state file yet (run `mailer programme run` first)")
+    store = ProgrammeStore(path)
     try:
         positions = store.load(args.name)
     finally:

@@ -14,10 +14,10 @@ import hashlib
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from mailer.cli.check import add_campaign_inputs, existing_store, personalise, prepare_from_args
+from mailer.cli.check import add_campaign_inputs, existing_store, personalise, prepare_from_args, resolve_project
 from mailer.errors import ConfigError, MailerError
 
 
@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--campaign", type=Path, help="campaign TOML file (default: a placeholder campaign for --layout)")
     add_campaign_inputs(parser)
     parser.add_argument("--out", required=True, type=Path, help="directory for the .eml files")
-    parser.add_argument("--at", help="the instant the messages are for (ISO 8601 with offset; default: now)")
+    parser.add_argument("--at", help="the instant the messages are for (ISO 8601 with offset; "
+                        "default: the campaign's send_date if still to come, else now)")
     parser.set_defaults(func=run)
 
 
@@ -60,13 +61,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.campaign is None and args.layout is None:
         args.layout = "newsletter"
-    at = parse_instant(args.at, "--at") if args.at else datetime.now(timezone.utc)
+    at = parse_instant(args.at, "--at") if args.at else None
     report = Report()
-    prepared = prepare_from_args(args, report, campaign_file=args.campaign)
+    resolve_project(args)
+    store = existing_store(args.store)
+    try:
+        prepared = prepare_from_args(args, report, campaign_file=args.campaign, store=store)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+    at = at or prepared.send_instant()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     written = failed = left_out = 0
-    store = existing_store(args.store) if args.store else None
     try:
         personalise(prepared, args, report, store)
         with (out / "selection.jsonl").open("w", encoding="utf-8") as selection:

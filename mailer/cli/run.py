@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 import time
 from datetime import date, datetime, timezone
@@ -28,6 +27,7 @@ from mailer.cli.check import (
     print_result,
     resolve_project,
 )
+from mailer.cli.render import parse_instant
 from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer.errors import ConfigError
 
@@ -78,19 +78,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
-def _rule(args: argparse.Namespace, settings: DeliverySettings) -> Rule | None:
-    """When to send: the command line's choice, else the campaign's ``[delivery]``, else now."""
+def _check_when(args: argparse.Namespace) -> None:
+    """--at and --window are checked before the campaign is, so a typo costs no check."""
+    from mailer.campaign import parse_times
+
+    if args.at:
+        parse_instant(args.at, "--at")
+    if args.window:
+        parse_times(args.window, "--window")
+    if args.best_hour and not Path(args.best_hour).is_file():
+        raise ConfigError(f"--best-hour {args.best_hour}: no such history file")
+
+
+def _rule(args: argparse.Namespace, settings: DeliverySettings, send_date: datetime | None = None) -> Rule | None:
+    """When to send: the command line's choice, else the campaign's
+    ``[delivery]``, else its ``send_date`` (a date gone by: now), else now."""
     from mailer.plan import At, LocalWindow
 
     day = args.day or settings.day or datetime.now(timezone.utc).date()
     if args.at:
-        try:
-            when = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
-        except ValueError as err:
-            raise ConfigError(f"--at {args.at!r}: not an ISO 8601 date and time") from err
-        if when.tzinfo is None:
-            raise ConfigError(f"--at {args.at!r}: give a UTC offset, e.g. Z or +01:00")
-        return At(when)
+        return At(parse_instant(args.at, "--at"))
     if args.window:
         from mailer.campaign import parse_times
 
@@ -103,6 +110,8 @@ def _rule(args: argparse.Namespace, settings: DeliverySettings) -> Rule | None:
         return LocalWindow(day, *settings.window)
     if settings.best_hour is not None:
         return best_hour_rule(settings.best_hour, day)
+    if send_date is not None and send_date > datetime.now(timezone.utc):
+        return At(send_date)
     return None
 
 
@@ -165,19 +174,7 @@ def prepare_checked(
     printing why) when the check finds an error. A campaign queued before
     keeps the content it was first queued with: new rows are prepared from
     the stored snapshot, and a change since is pointed out."""
-    from mailer.delivery import stored_snapshot
-    from mailer.prepared import PreparedCampaign
-    from mailer.tokens import Signer, load_signing_key
-
-    prepared = prepare_from_args(args, report, campaign_file=campaign_file, campaign_id=campaign_id)
-    stored = stored_snapshot(store, prepared.campaign.id)
-    if stored is not None and stored.digest != prepared.snapshot.digest:
-        print(f"campaign {prepared.campaign.id!r} was queued before: new rows get the content it was first "
-              "queued with, not today's campaign file, layouts or feed (give it a new id to send new content)")  # fmt: skip
-        prepared.close()
-        key = load_signing_key(path=stored.key_file) if stored.key_file else load_signing_key()
-        prepared = PreparedCampaign.from_snapshot(stored, signer=Signer(key))
-        prepared.config = dataclasses.replace(prepared.config, purchases=args.purchases or prepared.config.purchases)
+    prepared = prepare_from_args(args, report, campaign_file=campaign_file, campaign_id=campaign_id, store=store)
     personalise(prepared, args, report, store)
     result = check(prepared, args, report, customers() if customers is not None else None)
     print_result(result)
@@ -199,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
 
     project = resolve_project(args)
     check_transport(args.transport)
+    _check_when(args)
     report = Report()
     # The project's caps ([caps] in mailer.toml) hold when planning and again when a worker claims.
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=project.caps)
@@ -212,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         campaign = prepared.campaign
         settings = campaign.delivery
-        rule = _rule(args, settings)
+        rule = _rule(args, settings, campaign.send_date)
         queue_report = Report()
         queued = queue_campaign(
             store,

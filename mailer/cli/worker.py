@@ -97,7 +97,8 @@ async def deliver(args: argparse.Namespace, store: Store, mode: str) -> WorkerSt
     from mailer.worker import Worker
 
     transport = open_transport(args.transport)
-    worker = Worker(store, transport, CampaignRenderer(store), options=worker_options(args))
+    renderer = CampaignRenderer(store, key_file=getattr(args, "secret_file", None))
+    worker = Worker(store, transport, renderer, options=worker_options(args))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -108,6 +109,7 @@ async def deliver(args: argparse.Namespace, store: Store, mode: str) -> WorkerSt
         return await worker.run(mode)  # type: ignore[arg-type]
     finally:
         await transport.aclose()
+        renderer.close()
 
 
 def run(args: argparse.Namespace) -> int:

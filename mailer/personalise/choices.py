@@ -61,10 +61,12 @@ def personalisation_for(
     customers: Callable[[], Iterable[Customer]] | None = None,
     shown: ShownLog | None = None,
     rates: Rates | None = None,
+    at: datetime | None = None,
 ) -> Personalisation:
     """A campaign's personalisation: its purchase history (``config.purchases``),
     rates and audience. ``customers`` (read once, silently) gives buyers'
-    locales for bestsellers per market; ``shown`` what each customer saw lately."""
+    locales for bestsellers per market; ``shown`` what each customer saw lately;
+    ``at`` the instant it is for (default: the campaign's ``send_date``, else now)."""
     if config.purchases is None and (campaign.audience is not None or config.offer_to != "everyone"):
         raise ConfigError(
             "the campaign's [audience] and selection.offer_to need a purchase history: "
@@ -80,7 +82,7 @@ def personalisation_for(
         purchases,
         config,
         layout_slots,
-        at=campaign.send_date or datetime.now(timezone.utc),
+        at=at or campaign.send_date or datetime.now(timezone.utc),
         rates=rates,
         markets=markets,
         audience=campaign.audience,

@@ -332,9 +332,10 @@ WHERE excluded.until > pauses.until;
 SELECT until, code, reason FROM pauses WHERE pool = :pool AND until > :now;
 
 -- name: put_campaign
--- Remember how to render a campaign's messages (its files, its fixed date).
+-- Keep what a campaign's messages are rendered from (its snapshot). The first
+-- one kept stays: rows already queued were chosen with it.
 INSERT INTO campaigns (id, spec, created_at) VALUES (:id, :spec, :now)
-ON CONFLICT (id) DO UPDATE SET spec = excluded.spec;
+ON CONFLICT (id) DO NOTHING;
 
 -- name: get_campaign
 -- How to render a campaign's messages.

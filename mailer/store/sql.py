@@ -499,9 +499,17 @@ class SQLStore:
 
     # -- campaigns and reporting --------------------------------------------------------------------
 
-    def put_campaign(self, campaign_id: str, spec: str, *, now: float | None = None) -> None:
+    def put_campaign(self, campaign_id: str, spec: str, *, now: float | None = None) -> str:
+        """Keep ``spec`` for a campaign the store does not know yet; returns the
+        spec kept, which is an earlier one if the campaign was queued before
+        (two queueing processes agree on one)."""
         now = time.time() if now is None else now
-        self._transaction(lambda db: db.execute(self._q["put_campaign"].sql, {"id": campaign_id, "spec": spec, "now": now}))
+
+        def keep(db: Any) -> str:
+            db.execute(self._q["put_campaign"].sql, {"id": campaign_id, "spec": spec, "now": now})
+            return str(db.execute(self._q["get_campaign"].sql, {"id": campaign_id}).fetchone()["spec"])
+
+        return self._transaction(keep)
 
     def get_campaign(self, campaign_id: str) -> str | None:
         rows = self._read("get_campaign", {"id": campaign_id})
