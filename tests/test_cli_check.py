@@ -322,3 +322,19 @@ def test_render_of_a_queued_campaign_shows_what_it_was_queued_with(
     subjects = {str(email.message_from_bytes(data, policy=email.policy.default)["Subject"])
                 for data in messages(tmp_path / "preview").values()}  # fmt: skip
     assert subjects and not any("EDITED" in s for s in subjects)
+
+
+def test_customers_can_come_from_standard_input(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mailer", "check", str(FIXTURES / "campaign.toml"), "--customers", "-",
+         "--feed", str(FIXTURES / "products.xml"), "--state-dir", str(tmp_path / "state")],
+        input=(FIXTURES / "customers.csv").read_bytes(), capture_output=True, cwd=tmp_path, timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert b"checked 30 customer(s)" in done.stdout and b"transport" not in done.stdout

@@ -198,6 +198,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     try:
         configure_logging(args.log_level, args.log_format)
+        _read_standard_input(args)
         if any(hasattr(args, name) for name in ("store", "transport", "state_dir")):
             from mailer.cli.check import resolve_project
 
@@ -212,6 +213,31 @@ def _main(argv: Sequence[str] | None) -> int:
     except OSError as err:  # a file that is not there, a port in use: the user's to fix
         return _error(f"{err.filename}: {err.strerror}" if err.filename is not None and err.strerror else
                       (err.strerror or str(err)))  # fmt: skip
+
+
+STDIN_INPUTS = ("customers", "feed", "purchases", "history")
+"""Input options that take ``-`` for standard input."""
+
+
+def _read_standard_input(args: argparse.Namespace) -> None:
+    """An input given as ``-`` is read from standard input into a temporary
+    file (inputs are read more than once: checked, then queued), removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    named = [name for name in STDIN_INPUTS if str(getattr(args, name, None)) == "-"]
+    if not named:
+        return
+    if len(named) > 1:
+        raise ConfigError(f"only one input can come from standard input; got - for {', '.join(named)}")
+    folder = tempfile.mkdtemp(prefix="mailer-stdin-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / f"stdin-{named[0]}"
+    with path.open("wb") as copy:
+        shutil.copyfileobj(sys.stdin.buffer, copy)
+    setattr(args, named[0], path)
 
 
 def _error(message: str) -> int:

@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("campaign", type=Path, help="campaign TOML file")
     add_campaign_inputs(parser)
     parser.add_argument("--connect", action="store_true", help="also say EHLO to the SMTP relay of --transport")
-    parser.add_argument("--transport", default=None, help="transport URL to check (default: the project's)")
+    parser.add_argument("--transport", dest="check_transport", metavar="URL",
+                        help="transport URL to check (default with --connect: the project's)")
     parser.set_defaults(func=run)
 
 
@@ -210,7 +211,6 @@ def run(args: argparse.Namespace) -> int:
     from mailer.report import Report
 
     report = Report()
-    transport_given = args.transport is not None
     resolve_project(args)
     store = existing_store(args.store)
     try:
@@ -226,8 +226,8 @@ def run(args: argparse.Namespace) -> int:
         if store is not None:
             store.close()
         prepared.close()
-    if transport_given or args.connect:
-        url = args.transport
+    if args.check_transport or args.connect:
+        url = args.check_transport or resolve_project(args).transport
         try:
             print(check_transport(url, connect=args.connect))
         except ConfigError as err:

@@ -1,0 +1,72 @@
+"""Ctrl-C while a campaign is being queued: exit 130, no traceback, nothing
+lost and nothing doubled when the same command runs again."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mailer.store import open_store
+from tests.conftest import FIXTURES, ROOT
+
+N = 20_000
+
+
+def many_customers(path: Path) -> int:
+    """The sample's valid customers, repeated under new ids and addresses."""
+    rows = list(csv.DictReader((FIXTURES / "customers.csv").open(encoding="utf-8")))
+    rows = [r for r in rows if r["id"] not in ("C0031", "C0032")]  # the sample's two broken rows
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for i in range(N):
+            row = dict(rows[i % len(rows)])
+            local, domain = row["email"].split("@")
+            row.update(id=f"K{i:06d}", email=f"{local}+{i}@{domain}")
+            writer.writerow(row)
+    return N
+
+
+def command(tmp_path: Path, customers: Path) -> list[str]:
+    return [sys.executable, "-m", "mailer", "run", str(FIXTURES / "campaign.toml"),
+            "--customers", str(customers), "--feed", str(FIXTURES / "products.xml"),
+            "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}", "--state-dir", str(tmp_path / "state"),
+            "--transport", f"outbox:{tmp_path / 'outbox'}", "--no-quiet-hours", "--queue-only"]  # fmt: skip
+
+
+def test_ctrl_c_while_queueing_exits_130_and_a_second_run_queues_the_rest_once(tmp_path: Path) -> None:
+    customers = tmp_path / "customers.csv"
+    expected = many_customers(customers)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(command(tmp_path, customers), cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # the check is done: queueing starts now
+            if line.startswith("checked "):
+                break
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    store = open_store(tmp_path / "queue.sqlite3")
+    partly = sum(store.counts().values())
+    store.close()
+    assert partly < expected  # it was stopped while queueing
+    again = subprocess.run(command(tmp_path, customers), cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"queued {expected - partly} message(s)" in again.stdout
+    store = open_store(tmp_path / "queue.sqlite3")
+    assert store.counts() == {"queued": expected}
+    store.close()
