@@ -164,3 +164,22 @@ def test_bad_delivery_table_names_the_file_and_key(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "campaign.toml: " in err and message in err, err
+
+
+def test_a_closed_smtp_port_is_reported_with_its_reason_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = run_args(tmp_path, "--no-quiet-hours")
+    args[args.index("--transport") + 1] = f"smtp://127.0.0.1:{port}?timeout=2"
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "30 deferred" in captured.out
+    assert f"connection refused to 127.0.0.1:{port}" in captured.err
+    assert main(["queue", "list", "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}", "--state", "deferred"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count(f"connection refused to 127.0.0.1:{port}") == 30
