@@ -37,16 +37,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailer import eventloop  # noqa: E402
+from mailer.sending import eventloop  # noqa: E402
 from mailer.campaign import load_campaign  # noqa: E402
-from mailer.customers import Customer, iter_customers  # noqa: E402
-from mailer.delivery import CampaignRenderer, queue_campaign  # noqa: E402
+from mailer.inputs.customers import Customer, iter_customers  # noqa: E402
+from mailer.sending.delivery import CampaignRenderer, queue_campaign  # noqa: E402
 from mailer.prepared import prepare  # noqa: E402
 from mailer.tokens import Signer, load_signing_key  # noqa: E402
-from mailer.plan import At  # noqa: E402
+from mailer.sending.plan import At  # noqa: E402
 from mailer.store import open_store  # noqa: E402
 from mailer.transports.smtp import SMTPTransport  # noqa: E402
-from mailer.worker import Worker, WorkerOptions  # noqa: E402
+from mailer.sending.worker import Worker, WorkerOptions  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 
@@ -147,8 +147,8 @@ def run_mailer(n: int, workers: int, port: int, tmp: Path, concurrency: int = 32
 
 def run_naive(n: int, port: int, tmp: Path) -> float:
     """What a user would write: render, build with EmailMessage, one SMTP connection per message."""
-    from mailer.compose import Composer
-    from mailer.feeds import iter_products
+    from mailer.content.compose import Composer
+    from mailer.inputs.feeds import iter_products
     from mailer.report import Report
     from mailer.tokens import Signer, load_signing_key
 

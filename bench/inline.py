@@ -22,8 +22,8 @@ import css_inline  # noqa: E402
 import premailer  # noqa: E402
 from mjml import mjml2html  # noqa: E402
 
-from mailer.layouts import DEFAULT_LAYOUTS_DIR, LayoutLibrary, _split_inline_css, _strip_markers  # noqa: E402
-from mailer.render import make_environment  # noqa: E402
+from mailer.content.layouts import DEFAULT_LAYOUTS_DIR, LayoutLibrary, _split_inline_css, _strip_markers  # noqa: E402
+from mailer.content.render import make_environment  # noqa: E402
 
 
 def main() -> None:

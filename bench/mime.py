@@ -1,4 +1,4 @@
-"""Message bytes per recipient: `mailer.mime` against `email.message.EmailMessage`.
+"""Message bytes per recipient: `mailer.content.mime` against `email.message.EmailMessage`.
 
 Builds N personalised ~30 KB messages (a newsletter compiled once by MJML,
 German copy, euro prices, six recommended products per recipient out of a
@@ -30,7 +30,7 @@ import mjml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mailer.mime import MessageTemplate, clear_body_cache, message_id  # noqa: E402
+from mailer.content.mime import MessageTemplate, clear_body_cache, message_id  # noqa: E402
 
 FIRST = ["Anna", "Jürgen", "Zoë", "Søren", "Łukasz", "Ines", "Mehmet", "Chloé", "Björn", "Ana", "Tomás", "Lea"]
 LAST = ["Müller", "Weiß", "O'Brien", "Nøkleby", "Dąbrowski", "Schmidt", "Yılmaz", "Lefèvre", "Åberg", "Smith"]
@@ -186,8 +186,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="messages per builder (default 20000)")
     n = parser.parse_args().n
     rows = [
-        ("mailer.mime (warm)", *timed(fast, n)),
-        ("mailer.mime (cold)", *timed(fast, n, cold=True)),
+        ("mailer.content.mime (warm)", *timed(fast, n)),
+        ("mailer.content.mime (cold)", *timed(fast, n, cold=True)),
         ("EmailMessage+SMTP", *timed(standard, n)),
     ]
     print(f"{n} messages, {rows[0][2] / n / 1024:.1f} KiB each (fast path)")

@@ -2,7 +2,7 @@
 
 Compares, in one run and on the same recipients and products:
 
-* ``mailer``: :class:`mailer.compose.Composer` (MJML + CSS inlining once per
+* ``mailer``: :class:`mailer.content.compose.Composer` (MJML + CSS inlining once per
   layout, per-locale templates, cached product cards, direct MIME bytes);
 * the naive pipeline a user would write: Jinja over the MJML source for each
   recipient → MJML compile → premailer → html2text → ``email.message``.
@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailer.campaign import load_campaign  # noqa: E402
-from mailer.compose import Composer  # noqa: E402
-from mailer.customers import Customer  # noqa: E402
-from mailer.money import Money  # noqa: E402
-from mailer.products import Product  # noqa: E402
+from mailer.content.compose import Composer  # noqa: E402
+from mailer.inputs.customers import Customer  # noqa: E402
+from mailer.content.money import Money  # noqa: E402
+from mailer.inputs.products import Product  # noqa: E402
 from mailer.tokens import Signer  # noqa: E402
 
 LOCALES = [
@@ -137,8 +137,8 @@ def run_naive(n: int) -> tuple[float, float]:
     from babel.numbers import format_currency
     from mjml import mjml2html
 
-    from mailer.catalogs import Catalogs
-    from mailer.money import Rates
+    from mailer.content.catalogs import Catalogs
+    from mailer.content.money import Rates
 
     composer = make_composer()  # only to reuse the same layout source and rates
     layout_source = _naive_layout_source(composer)
@@ -214,7 +214,7 @@ def run_naive(n: int) -> tuple[float, float]:
 def _naive_layout_source(composer: Composer) -> str:
     """The newsletter's MJML with its partials expanded and its per-recipient
     Jinja left in place: the template a user would render per recipient."""
-    from mailer.layouts import _strip_markers
+    from mailer.content.layouts import _strip_markers
 
     library = composer.layouts
     _, structure, *_ = library._expand(composer.campaign.layout)

@@ -16,13 +16,13 @@ language and currency from an MJML layout, and get standards-correct bytes::
 
 from __future__ import annotations
 
-from mailer.caps import Caps, Window
+from mailer.sending.caps import Caps, Window
 from mailer.campaign import Campaign, load_campaign
-from mailer.catalogs import Catalogs, fallback_chain
-from mailer.compose import ComposedMessage, Composer
-from mailer.customers import Customer, iter_customers
+from mailer.content.catalogs import Catalogs, fallback_chain
+from mailer.content.compose import ComposedMessage, Composer
+from mailer.inputs.customers import Customer, iter_customers
 from mailer.check import CheckResult, check_campaign
-from mailer.delivery import CampaignRenderer, queue_campaign
+from mailer.sending.delivery import CampaignRenderer, queue_campaign
 from mailer.errors import (
     ConfigError,
     CustomerError,
@@ -40,12 +40,12 @@ from mailer.errors import (
     StoreBusy,
     StoreError,
 )
-from mailer.feeds import detect_format, iter_products
-from mailer.history import Engagement, Purchase, iter_engagements, iter_purchases
-from mailer.layouts import CompiledLayout, LayoutLibrary
-from mailer.localise import Localiser, Localisers
-from mailer.mime import MessageTemplate, message_id
-from mailer.money import Money, Rates
+from mailer.inputs.feeds import detect_format, iter_products
+from mailer.inputs.history import Engagement, Purchase, iter_engagements, iter_purchases
+from mailer.content.layouts import CompiledLayout, LayoutLibrary
+from mailer.content.localise import Localiser, Localisers
+from mailer.content.mime import MessageTemplate, message_id
+from mailer.content.money import Money, Rates
 from mailer.personalise import (
     Audience,
     Catalogue,
@@ -61,19 +61,19 @@ from mailer.personalise import (
     select,
 )
 from mailer.prepared import PreparedCampaign, prepare
-from mailer.plan import At, BestHour, LocalWindow, QuietHours, plan
-from mailer.products import Product
-from mailer.render import RenderedEmail, make_environment, render
+from mailer.sending.plan import At, BestHour, LocalWindow, QuietHours, plan
+from mailer.inputs.products import Product
+from mailer.content.render import RenderedEmail, make_environment, render
 from mailer.report import Report
 from mailer.snapshot import Snapshot
 from mailer.sto import best_send_times, read_history
 from mailer.store import Delivery, NewDelivery, Outcome, Store, open_store
-from mailer.throttle import RateLimit
+from mailer.sending.throttle import RateLimit
 from mailer.tokens import InvalidToken, Signer, load_signing_key
 from mailer.transports import Envelope, Transport, open_transport
 from mailer.transports.replies import Reply, classify
 from mailer.web.unsubscribe import UnsubscribeApp
-from mailer.worker import Worker, WorkerOptions
+from mailer.sending.worker import Worker, WorkerOptions
 
 __all__ = [
     "At",

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mailer.caps import Caps
+    from mailer.sending.caps import Caps
     from mailer.personalise.segments import Audience
     from mailer.personalise.strategies import SelectionConfig
 
@@ -138,7 +138,7 @@ def parse_times(text: object, where: str) -> tuple[time, time]:
 
 def parse_delivery(table: Mapping[str, Any], *, base: Path | None = None) -> DeliverySettings:
     """Read a ``[delivery]`` table; ``best_hour`` is relative to ``base`` (the campaign's folder)."""
-    from mailer.caps import check_class
+    from mailer.sending.caps import check_class
 
     if not isinstance(table, Mapping):
         raise ConfigError("delivery must be a table")

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mailer.customers import Customer
+from mailer.inputs.customers import Customer
 from mailer.errors import ConfigError, MailerError
 from mailer.store import Delivery, Store
 from mailer.personalise.choices import Choice
@@ -260,7 +260,7 @@ def redact(url: str) -> str:
 def check_queued(store: Store, deliveries: Iterable[Delivery]) -> CheckResult:
     """Render queued rows again as a worker will (from their campaign's
     snapshot): what ``mailer queue retry`` checks before it puts failed rows back."""
-    from mailer.delivery import CampaignRenderer
+    from mailer.sending.delivery import CampaignRenderer
 
     result = CheckResult()
     renderer = CampaignRenderer(store)

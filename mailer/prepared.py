@@ -34,19 +34,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailer.campaign import Campaign, parse_campaign
-from mailer.catalogs import Catalogs
-from mailer.customers import Customer
+from mailer.content.catalogs import Catalogs
+from mailer.inputs.customers import Customer
 from mailer.errors import ConfigError, FeedError, MailerError, RatesError
-from mailer.money import Rates
+from mailer.content.money import Rates
 from mailer.personalise.choices import Choice, choices, personalisation_for
 from mailer.personalise.strategies import Personalisation, SelectionConfig
-from mailer.products import Product
+from mailer.inputs.products import Product
 from mailer.report import Report
 from mailer.snapshot import Snapshot, capture_files
 from mailer.tokens import Signer
 
 if TYPE_CHECKING:
-    from mailer.compose import ComposedMessage, Composer, ComposerVariants
+    from mailer.content.compose import ComposedMessage, Composer, ComposerVariants
     from mailer.personalise.exclusions import ShownLog
 
 __all__ = ["PreparedCampaign", "default_campaign_text", "prepare"]
@@ -152,7 +152,7 @@ def prepare(
     )
     catalogue: dict[str, Product] = {}
     if feed is not None:
-        from mailer.feeds import iter_products
+        from mailer.inputs.feeds import iter_products
 
         catalogue = {p.id: p for p in iter_products(feed, report=report)}
         if not catalogue:
@@ -178,9 +178,9 @@ class PreparedCampaign:
         purchases: str | Path | None = None,
         report: Report | None = None,
     ) -> None:
-        from mailer.compose import Composer, ComposerVariants
-        from mailer.layouts import LayoutLibrary
-        from mailer.render import make_environment
+        from mailer.content.compose import Composer, ComposerVariants
+        from mailer.content.layouts import LayoutLibrary
+        from mailer.content.render import make_environment
 
         report = report if report is not None else Report()
         campaign = parse_campaign(snapshot.campaign_text, snapshot.campaign_path)

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mailer.campaign import parse_times
-from mailer.caps import DAY, WEEK, Caps, Window, check_class
+from mailer.sending.caps import DAY, WEEK, Caps, Window, check_class
 from mailer.errors import ConfigError
 
 __all__ = [
@@ -300,7 +300,7 @@ def _quiet_value(value: object, *, path: str, key: str) -> QuietTimes:
 
 
 def parse_caps(table: object, *, path: str = CONFIG_NAME, key: str = "caps") -> Caps:
-    """A ``[caps]`` table as :class:`~mailer.caps.Caps`; limits not given are not capped.
+    """A ``[caps]`` table as :class:`~mailer.sending.caps.Caps`; limits not given are not capped.
 
     >>> caps = parse_caps({"daily": 2, "monthly": 6, "exempt": ["transactional", "lifecycle"]})
     >>> [window.describe() for window in caps.windows], sorted(caps.exempt)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mailer.errors import ConfigError
-from mailer.products import Product, product_from_json, product_to_json
+from mailer.inputs.products import Product, product_from_json, product_to_json
 
 __all__ = ["Snapshot", "capture_files"]
 

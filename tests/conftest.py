@@ -9,9 +9,9 @@ from typing import Any
 import markupsafe
 import pytest
 
-from mailer.catalogs import Catalogs
-from mailer.localise import Localisers
-from mailer.money import Rates
+from mailer.content.catalogs import Catalogs
+from mailer.content.localise import Localisers
+from mailer.content.money import Rates
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -49,7 +49,7 @@ def product_view(index: int = 0, **overrides: Any) -> dict[str, Any]:
 
 
 def layout_context(locale: str = "en_GB", currency: str = "GBP", *, escape: bool = True) -> dict[str, Any]:
-    """Everything the shipped layouts use, as :class:`mailer.compose.Composer` builds it."""
+    """Everything the shipped layouts use, as :class:`mailer.content.compose.Composer` builds it."""
     wrap = markupsafe.escape if escape else str
     return {
         "l10n": localisers().get(locale, currency, "Europe/London"),

@@ -185,7 +185,7 @@ def test_edits_after_queueing_do_not_change_what_is_sent(tmp_path: Path, strateg
     campaign.write_text(campaign.read_text(encoding="utf-8").replace("New in for you", "LAST CHANCE"), encoding="utf-8")
     feed.write_text(feed.read_text(encoding="utf-8").replace("<g:price>", "<g:price>1"), encoding="utf-8")
     # The rows are due in 2030: render them as the worker does, from a fresh renderer.
-    from mailer.delivery import CampaignRenderer
+    from mailer.sending.delivery import CampaignRenderer
 
     store = open_store(tmp_path / "queue.sqlite3")
     renderer = CampaignRenderer(store)
@@ -203,7 +203,7 @@ def test_date_is_the_planned_instant_not_the_campaign_send_date(tmp_path: Path) 
     at = "2030-03-02T10:00:00+00:00"
     assert main(run_args(tmp_path, "--no-quiet-hours", "--queue-only", "--at", at)) == 0
     # Due in 2030: render the row as the worker will.
-    from mailer.delivery import CampaignRenderer
+    from mailer.sending.delivery import CampaignRenderer
 
     opened = open_store(tmp_path / "queue.sqlite3")
     row = opened.deliveries()[0]

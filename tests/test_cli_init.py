@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from mailer.campaign import load_campaign
-from mailer.catalogs import Catalogs
+from mailer.content.catalogs import Catalogs
 from mailer.cli import main
 from mailer.cli.init import config_text
-from mailer.compose import Composer
-from mailer.customers import Customer
-from mailer.feeds import iter_products
-from mailer.layouts import LayoutLibrary
+from mailer.content.compose import Composer
+from mailer.inputs.customers import Customer
+from mailer.inputs.feeds import iter_products
+from mailer.content.layouts import LayoutLibrary
 from mailer.project import CONFIG_NAME, SETTINGS, SHIPPED_LAYOUTS, SHIPPED_LOCALES, Project, resolve
-from mailer.render import make_environment
+from mailer.content.render import make_environment
 from mailer.tokens import Signer
 
 from .conftest import FIXTURES

@@ -144,7 +144,7 @@ def test_log_format_json_writes_one_object_per_line(tmp_path: Path, capsys: pyte
     assert main(argv) == 0
     records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
-    assert {(r["logger"], r["level"]) for r in records} == {("mailer.worker", "info")}
+    assert {(r["logger"], r["level"]) for r in records} == {("mailer.sending.worker", "info")}
     assert records[-1]["message"].endswith("stopped: nothing to send")
 
 
@@ -152,7 +152,7 @@ def test_log_level_hides_what_is_below_it(tmp_path: Path, capsys: pytest.Capture
     argv = ["worker", "--store", f"sqlite:{tmp_path / 'q.sqlite3'}", "--transport", f"outbox:{tmp_path / 'o'}",
             "--until-idle"]  # fmt: skip
     assert main(["--log-level", "info", *argv]) == 0
-    assert " INFO mailer.worker: worker " in capsys.readouterr().err
+    assert " INFO mailer.sending.worker: worker " in capsys.readouterr().err
     assert main(argv) == 0  # warning, the default
     assert capsys.readouterr().err == ""
 

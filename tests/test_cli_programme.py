@@ -11,7 +11,7 @@ import pytest
 
 from mailer.cli import main
 from mailer.cli.programme import read_ids
-from mailer.history import iter_purchases
+from mailer.inputs.history import iter_purchases
 from mailer.store import open_store
 from tests.conftest import FIXTURES
 

@@ -80,7 +80,7 @@ def test_best_hour_plans_each_customer_at_the_send_time_models_hour(tmp_path: Pa
     from zoneinfo import ZoneInfo
 
     from mailer.cli.run import best_hour_rule
-    from mailer.customers import iter_customers
+    from mailer.inputs.customers import iter_customers
 
     day = date(2030, 6, 4)
     history = FIXTURES / "engagements.csv"
@@ -124,7 +124,7 @@ def test_campaign_delivery_table_plans_the_send(tmp_path: Path) -> None:
         assert row.expires_at - row.not_before == 6 * 3600
         local = datetime.fromtimestamp(row.not_before, ZoneInfo(zones[row.recipient]))
         assert local.date().isoformat() == "2030-06-03" and 9 <= local.hour < 11, (row.recipient, local)
-    from mailer.delivery import CampaignRenderer
+    from mailer.sending.delivery import CampaignRenderer
 
     store = open_store(tmp_path / "queue.sqlite3")
     assert CampaignRenderer(store)(rows[0]).sender == "bounces@example-shop.test"

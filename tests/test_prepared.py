@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mailer.customers import iter_customers
-from mailer.delivery import CampaignRenderer, queue_campaign
+from mailer.inputs.customers import iter_customers
+from mailer.sending.delivery import CampaignRenderer, queue_campaign
 from mailer.errors import ConfigError, LayoutError
-from mailer.plan import At
+from mailer.sending.plan import At
 from mailer.report import Report
 from mailer.store import open_store
 from tests.conftest import FIXTURES, ROOT, prepared_sample

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import mailer.project
-from mailer.caps import DAY, WEEK, Caps, Window
+from mailer.sending.caps import DAY, WEEK, Caps, Window
 from mailer.errors import ConfigError
-from mailer.layouts import DEFAULT_LAYOUTS_DIR
+from mailer.content.layouts import DEFAULT_LAYOUTS_DIR
 from mailer.project import (
     CONFIG_NAME,
     SETTINGS,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.caps import DAY, Caps, Window
+from mailer.sending.caps import DAY, Caps, Window
 from mailer.store import NewDelivery, Outcome, ReasonCount, Store, StoreBusy, StoreError, open_store
 from mailer.store.queries import load_queries
 from mailer.store.sqlite import SQLiteStore

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_update(args: argparse.Namespace) -> int:
-    from mailer.catalogs import update
+    from mailer.content.catalogs import update
 
     written = update(args.root, add=args.add)
     for path in written:
@@ -53,7 +53,7 @@ def run_update(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from mailer.catalogs import check
+    from mailer.content.catalogs import check
 
     problems = check(args.root)
     for problem in problems:

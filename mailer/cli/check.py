@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from mailer.check import CheckResult
-    from mailer.customers import Customer
+    from mailer.inputs.customers import Customer
     from mailer.prepared import PreparedCampaign
     from mailer.project import Project
     from mailer.report import Report
@@ -115,7 +115,7 @@ def prepare_from_args(
     folder). A campaign ``store`` holds already keeps the content it was first
     queued with: it is prepared from that snapshot (and a change since is
     pointed out), so preview, check and new rows match what is queued."""
-    from mailer.delivery import stored_snapshot
+    from mailer.sending.delivery import stored_snapshot
     from mailer.prepared import PreparedCampaign, prepare
     from mailer.tokens import Signer, load_signing_key
 
@@ -166,7 +166,7 @@ def existing_store(url: str) -> Store | None:
 def personalise(prepared: PreparedCampaign, args: argparse.Namespace, report: Report, store: Store | None) -> None:
     """Fit the campaign's per-customer choices; products shown in each customer's
     last emails (the store's send log) are left out."""
-    from mailer.customers import iter_customers
+    from mailer.inputs.customers import iter_customers
 
     shown = None
     if store is not None and prepared.config.personalised:
@@ -185,7 +185,7 @@ def check(
     """Every customer (default: all of --customers) through the campaign's
     choices, one message per variant rendered in full."""
     from mailer.check import check_campaign
-    from mailer.customers import iter_customers
+    from mailer.inputs.customers import iter_customers
 
     if customers is None:
         from mailer.progress import count_rows, counted

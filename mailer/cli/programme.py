@@ -23,12 +23,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailer import eventloop
+from mailer.sending import eventloop
 from mailer.cli.worker import add_delivery_options, add_store_option, deliver
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mailer.history import Purchase
+    from mailer.inputs.history import Purchase
     from mailer.personalise.programme_store import ProgrammeStore
     from mailer.personalise.programmes import Programme
 
@@ -96,7 +96,7 @@ def entrants_for(
     programme: str, *, store: ProgrammeStore, purchases: list[Purchase], customers: Path, today: date
 ) -> list[str]:
     """Who enters ``programme`` today when no list is given."""
-    from mailer.customers import iter_customers
+    from mailer.inputs.customers import iter_customers
 
     if programme == "reactivation":
         return store.with_status("lapsed", "non_target")
@@ -121,11 +121,11 @@ def run_programme(args: argparse.Namespace) -> int:
     from mailer.campaign import load_campaign
     from mailer.cli.check import resolve_project
     from mailer.cli.run import prepare_checked
-    from mailer.customers import iter_customers
-    from mailer.delivery import queue_campaign
-    from mailer.history import iter_purchases
+    from mailer.inputs.customers import iter_customers
+    from mailer.sending.delivery import queue_campaign
+    from mailer.inputs.history import iter_purchases
     from mailer.personalise.programme_store import ProgrammeStore, run_day
-    from mailer.plan import At, QuietHours
+    from mailer.sending.plan import At, QuietHours
     from mailer.report import Report
     from mailer.store import open_store
 

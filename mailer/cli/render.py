@@ -54,8 +54,8 @@ def parse_instant(text: str, option: str) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mailer.compose import for_recipient
-    from mailer.customers import iter_customers
+    from mailer.content.compose import for_recipient
+    from mailer.inputs.customers import iter_customers
     from mailer.progress import count_rows, counted
     from mailer.report import Report
 

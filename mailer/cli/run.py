@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mailer import eventloop
+from mailer.sending import eventloop
 from mailer.cli.check import (
     add_campaign_inputs,
     check,
@@ -36,12 +36,12 @@ if TYPE_CHECKING:
     from datetime import time as TimeOfDay
 
     from mailer.campaign import DeliverySettings
-    from mailer.customers import Customer
-    from mailer.plan import QuietHours, Rule
+    from mailer.inputs.customers import Customer
+    from mailer.sending.plan import QuietHours, Rule
     from mailer.prepared import PreparedCampaign
     from mailer.report import Report
     from mailer.store import Store
-    from mailer.worker import WorkerStats
+    from mailer.sending.worker import WorkerStats
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -93,7 +93,7 @@ def _check_when(args: argparse.Namespace) -> None:
 def _rule(args: argparse.Namespace, settings: DeliverySettings, send_date: datetime | None = None) -> Rule | None:
     """When to send: the command line's choice, else the campaign's
     ``[delivery]``, else its ``send_date`` (a date gone by: now), else now."""
-    from mailer.plan import At, LocalWindow
+    from mailer.sending.plan import At, LocalWindow
 
     day = args.day or settings.day or datetime.now(timezone.utc).date()
     if args.at:
@@ -119,7 +119,7 @@ def _quiet(
     args: argparse.Namespace, settings: DeliverySettings, default: tuple[TimeOfDay, TimeOfDay] | Literal[False] = False
 ) -> QuietHours | None:
     """Quiet hours: --no-quiet-hours, else the campaign's, else the project's (21:00-08:00 unless set)."""
-    from mailer.plan import QuietHours
+    from mailer.sending.plan import QuietHours
 
     if args.no_quiet_hours or settings.quiet_hours is False:
         return None
@@ -133,7 +133,7 @@ def _quiet(
 def best_hour_rule(history: Path, day: date) -> Rule:
     """Each profiled customer's best local hour on ``day``, from the send-time
     model (:mod:`mailer.sto`); customers without history get the fallback."""
-    from mailer.plan import BestHour
+    from mailer.sending.plan import BestHour
     from mailer.sto import best_send_times, fit_profiles, read_history
 
     plan = best_send_times(fit_profiles(read_history(history)), day)
@@ -187,8 +187,8 @@ def prepare_checked(
 
 def run(args: argparse.Namespace) -> int:
     from mailer.check import check_transport
-    from mailer.customers import iter_customers
-    from mailer.delivery import queue_campaign
+    from mailer.inputs.customers import iter_customers
+    from mailer.sending.delivery import queue_campaign
     from mailer.progress import count_rows, counted
     from mailer.progress import enabled as progress_enabled
     from mailer.report import Report

@@ -22,11 +22,11 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from mailer import eventloop
+from mailer.sending import eventloop
 
 if TYPE_CHECKING:
     from mailer.store import Store
-    from mailer.worker import WorkerOptions, WorkerStats
+    from mailer.sending.worker import WorkerOptions, WorkerStats
 
 DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"
 DEFAULT_TRANSPORT = "outbox:.mailer/outbox"
@@ -76,8 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def worker_options(args: argparse.Namespace) -> WorkerOptions:
-    from mailer.throttle import RateLimit
-    from mailer.worker import WorkerOptions
+    from mailer.sending.throttle import RateLimit
+    from mailer.sending.worker import WorkerOptions
 
     return WorkerOptions(
         concurrency=args.concurrency,
@@ -92,9 +92,9 @@ def worker_options(args: argparse.Namespace) -> WorkerOptions:
 async def deliver(args: argparse.Namespace, store: Store, mode: str) -> WorkerStats:
     """Run a worker on ``store`` with the command line's options; SIGTERM and
     SIGINT drain it."""
-    from mailer.delivery import CampaignRenderer
+    from mailer.sending.delivery import CampaignRenderer
     from mailer.transports import open_transport
-    from mailer.worker import Worker
+    from mailer.sending.worker import Worker
 
     transport = open_transport(args.transport)
     renderer = CampaignRenderer(store, key_file=getattr(args, "secret_file", None))

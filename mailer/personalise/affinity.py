@@ -58,8 +58,8 @@ def purchase_weights(purchases: PurchaseTable, *, today: int, half_life: float) 
     sensitive purchase or one after ``today``.
 
     >>> from mailer.personalise.catalogue import Catalogue
-    >>> from mailer.products import Product
-    >>> from mailer.money import Money
+    >>> from mailer.inputs.products import Product
+    >>> from mailer.content.money import Money
     >>> from decimal import Decimal
     >>> cat = Catalogue.from_products([Product(id="P1", title="Mug", price=Money(Decimal("8"), "GBP"),
     ...                                        link="https://s.test/p1")])

@@ -1,6 +1,6 @@
 """The live product feed as arrays: what selection scores and filters.
 
-:class:`Catalogue` turns :class:`~mailer.products.Product` values into one
+:class:`Catalogue` turns :class:`~mailer.inputs.products.Product` values into one
 array per attribute (category codes at every level, brand, item group,
 gender, age group, price, stock, date added, privacy sensitivity,
 consumability), built once per feed and shared by every customer. Prices are
@@ -22,12 +22,12 @@ from decimal import Decimal
 import numpy as np
 
 from mailer.errors import ConfigError
-from mailer.money import Rates
+from mailer.content.money import Rates
 from mailer.personalise.categories import Categories, path_matches, split_path
 from mailer.personalise.privacy import is_sensitive
 from mailer.personalise.rules import SelectionRules
 from mailer.personalise.seeding import stable_hash
-from mailer.products import Product
+from mailer.inputs.products import Product
 
 __all__ = ["AGE_GROUPS", "GENDERS", "Catalogue", "day_number", "gender_code"]
 
@@ -82,7 +82,7 @@ class Catalogue:
     added (NaN when unknown). ``band_reference`` is, per category code, the
     median log price of the catalogue's products in it.
 
-    >>> from mailer.money import Money
+    >>> from mailer.content.money import Money
     >>> bag = Product(id="B1", title="Bag", price=Money(Decimal("30"), "GBP"), link="https://s.test/b1",
     ...               category=("Accessories", "Bags"), brand="Acme")
     >>> cat = Catalogue.from_products([bag])

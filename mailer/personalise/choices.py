@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from mailer.campaign import Campaign
-from mailer.customers import Customer
+from mailer.inputs.customers import Customer
 from mailer.errors import ConfigError
-from mailer.history import iter_purchases
-from mailer.money import Rates
+from mailer.inputs.history import iter_purchases
+from mailer.content.money import Rates
 from mailer.personalise.exclusions import ShownLog
 from mailer.personalise.strategies import Personalisation, SelectionConfig
-from mailer.products import Product
+from mailer.inputs.products import Product
 from mailer.report import Report
 
 __all__ = ["Choice", "SlotsFor", "choices", "personalisation_for"]

@@ -93,9 +93,9 @@ def promotion_response(
     """Learn each customer's response to discounts from purchases up to day ``today``.
 
     >>> from decimal import Decimal
-    >>> from mailer.money import Money
+    >>> from mailer.content.money import Money
     >>> from mailer.personalise.catalogue import Catalogue
-    >>> from mailer.products import Product
+    >>> from mailer.inputs.products import Product
     >>> cat = Catalogue.from_products([Product(id="P", title="Coat", price=Money(Decimal("100"), "GBP"),
     ...                                        link="https://s.test/p")])
     >>> who = ["deal"] * 6 + ["full"] * 6 + ["once"]

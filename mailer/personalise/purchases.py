@@ -6,7 +6,7 @@ the feed, whose category and brand then come from the purchase itself), when
 (a day number), how many, the unit price paid and the product's regular
 price (both in the catalogue's currency), whether it was privacy-sensitive or
 consumable, and the buyer's market. Build it from
-:class:`~mailer.history.Purchase` values (:meth:`PurchaseTable.from_purchases`)
+:class:`~mailer.inputs.history.Purchase` values (:meth:`PurchaseTable.from_purchases`)
 or, for millions of rows, straight from arrays (:meth:`PurchaseTable.from_arrays`).
 """
 
@@ -19,8 +19,8 @@ from decimal import Decimal
 import numpy as np
 
 from mailer.errors import RatesError
-from mailer.history import Purchase
-from mailer.money import Rates
+from mailer.inputs.history import Purchase
+from mailer.content.money import Rates
 from mailer.personalise.catalogue import Catalogue, day_number
 from mailer.personalise.categories import path_matches
 from mailer.personalise.privacy import is_sensitive
@@ -33,8 +33,8 @@ class PurchaseTable:
     """``N`` order lines over ``C`` customers (``customer_ids`` sorted, unique).
 
     >>> from mailer.personalise.catalogue import Catalogue
-    >>> from mailer.products import Product
-    >>> from mailer.money import Money
+    >>> from mailer.inputs.products import Product
+    >>> from mailer.content.money import Money
     >>> cat = Catalogue.from_products([Product(id="P1", title="Mug", price=Money(Decimal("8"), "GBP"),
     ...                                        link="https://s.test/p1", category=("Home", "Kitchen"))])
     >>> t = PurchaseTable.from_arrays(cat, ["bob", "ann", "bob"], product=[0, 0, 0], day=[20000, 20001, 20002])
@@ -122,7 +122,7 @@ class PurchaseTable:
         rates: Rates | None = None,
         markets: Mapping[str, str] | None = None,
     ) -> PurchaseTable:
-        """From :class:`~mailer.history.Purchase` values. Unit prices in another
+        """From :class:`~mailer.inputs.history.Purchase` values. Unit prices in another
         currency are converted with ``rates`` (unknown without them);
         ``markets`` maps customer ids to their locale."""
         rules = catalogue.rules

@@ -48,8 +48,8 @@ def describe(code: int, product: int, catalogue: Catalogue) -> str:
     """A line for the preview.
 
     >>> from decimal import Decimal
-    >>> from mailer.money import Money
-    >>> from mailer.products import Product
+    >>> from mailer.content.money import Money
+    >>> from mailer.inputs.products import Product
     >>> cat = Catalogue.from_products([Product(id="D1", title="Dress", price=Money(Decimal("60"), "GBP"),
     ...     link="https://s.test/d1", category=("Women", "Dresses", "Midi"), brand="Hollis & Wren")])
     >>> describe(1, 0, cat), describe(2, 0, cat), describe(5, 0, cat)

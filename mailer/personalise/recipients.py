@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mailer.customers import Customer
+from mailer.inputs.customers import Customer
 from mailer.personalise.catalogue import gender_code
 from mailer.personalise.seeding import stable_hash
 
@@ -62,7 +62,7 @@ class Recipients:
 
     @classmethod
     def from_customers(cls, customers: Iterable[Customer]) -> Recipients:
-        """From :class:`~mailer.customers.Customer` values; the market is the locale."""
+        """From :class:`~mailer.inputs.customers.Customer` values; the market is the locale."""
         rows = list(customers)
         return cls.from_arrays(
             [c.id for c in rows], genders=[c.gender for c in rows], markets=[c.locale for c in rows]

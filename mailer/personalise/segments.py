@@ -166,8 +166,8 @@ def rfm(
     """Score and segment every customer of ``purchases`` as of day number ``today``.
 
     >>> from mailer.personalise.catalogue import Catalogue
-    >>> from mailer.products import Product
-    >>> from mailer.money import Money
+    >>> from mailer.inputs.products import Product
+    >>> from mailer.content.money import Money
     >>> from decimal import Decimal
     >>> cat = Catalogue.from_products([Product(id="P", title="Coat", price=Money(Decimal("120"), "GBP"),
     ...                                        link="https://s.test/p")])

@@ -36,7 +36,7 @@ from mailer.personalise.reasons import describe, reason_codes
 from mailer.personalise.recipients import Recipients
 from mailer.personalise.rules import SLOT_KINDS, SelectionRules, SlotKind
 from mailer.personalise.scoring import TERMS, ProductColumns, hard_rules, score, terms, weight_vector
-from mailer.products import Product
+from mailer.inputs.products import Product
 
 __all__ = ["DEFAULT_KINDS", "Selection", "Selector", "iter_select", "select"]
 
@@ -66,7 +66,7 @@ class Selection:
         return int(self.customer_ids.shape[0])
 
     def slots(self, i: int) -> dict[str, list[Product]]:
-        """The products of recipient ``i``, per slot group, for :meth:`Composer.compose <mailer.compose.Composer.compose>`."""
+        """The products of recipient ``i``, per slot group, for :meth:`Composer.compose <mailer.content.compose.Composer.compose>`."""
         products = self.catalogue.products
         return {g: [products[p] for p in picks[i].tolist() if p >= 0] for g, picks in self.picks.items()}
 
@@ -236,7 +236,7 @@ def select(
 
     >>> from datetime import date
     >>> from decimal import Decimal
-    >>> from mailer.money import Money
+    >>> from mailer.content.money import Money
     >>> from mailer.personalise import Catalogue, PurchaseTable, fit_profiles
     >>> def item(i, category, price):
     ...     return Product(id=f"P{i}", title=f"Item {i}", price=Money(Decimal(price), "GBP"),

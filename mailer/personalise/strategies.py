@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from mailer.customers import Customer
+from mailer.inputs.customers import Customer
 from mailer.errors import ConfigError
-from mailer.history import Purchase
-from mailer.money import Rates
+from mailer.inputs.history import Purchase
+from mailer.content.money import Rates
 from mailer.personalise.catalogue import Catalogue
 from mailer.personalise.exclusions import ShownLog
 from mailer.personalise.profiles import fit_profiles
@@ -54,7 +54,7 @@ from mailer.personalise.promotions import PromotionResponse, promotion_response
 from mailer.personalise.rules import SLOT_KINDS, SelectionRules, SlotKind
 from mailer.personalise.segments import Audience, Segments, rfm
 from mailer.personalise.selection import Selection, Selector
-from mailer.products import Product
+from mailer.inputs.products import Product
 
 __all__ = ["OFFER_TO", "STRATEGIES", "Batch", "Personalisation", "SelectionConfig", "parse_selection"]
 

@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Literal, Protocol, runtime_checkable
 
-from mailer.caps import Caps, Sent
+from mailer.sending.caps import Caps, Sent
 from mailer.errors import StoreBusy, StoreError
 from mailer.store.records import (
     CAPPED,

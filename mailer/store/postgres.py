@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from mailer import caps as caps_
+from mailer.sending import caps as caps_
 from mailer.errors import StoreBusy, StoreError
 from mailer.store.queries import load_queries
 from mailer.store.records import DeadSending

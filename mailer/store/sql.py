@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeVar
 
-from mailer import caps as caps_
+from mailer.sending import caps as caps_
 from mailer.errors import StoreError
 from mailer.store.queries import Query
 from mailer.store.records import (
@@ -29,7 +29,7 @@ from mailer.store.records import (
     ReasonCount,
     Suppression,
 )
-from mailer.throttle import hold, reserve
+from mailer.sending.throttle import hold, reserve
 
 T = TypeVar("T")
 
@@ -397,7 +397,7 @@ class SQLStore:
         return [Suppression(r["kind"], r["value"], r["reason"], r["detail"], r["at"]) for r in self._read("suppressions")]
 
     def set_volume(self, recipient: str, volume: str) -> None:
-        """A customer's volume dial (see :mod:`mailer.caps`)."""
+        """A customer's volume dial (see :mod:`mailer.sending.caps`)."""
         caps_.check_volume(volume)
         self._transaction(lambda db: db.execute(self._q["set_volume"].sql, {"recipient": recipient, "volume": volume}))
 
@@ -429,7 +429,7 @@ class SQLStore:
 
     def reserve_token(self, name: str, *, rate: float, burst: float = 1.0, now: float | None = None) -> float:
         """Take a token from the persisted bucket ``name``; returns the seconds
-        to wait before sending (see :mod:`mailer.throttle`)."""
+        to wait before sending (see :mod:`mailer.sending.throttle`)."""
         now = time.time() if now is None else now
         return self._bucket(name, now, lambda level, updated: reserve(level, updated, now=now, rate=rate, burst=burst))
 

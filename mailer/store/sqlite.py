@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from mailer import caps as caps_
+from mailer.sending import caps as caps_
 from mailer.errors import StoreBusy, StoreError
 from mailer.store.queries import load_queries
 from mailer.store.records import DeadSending, NewDelivery

@@ -10,13 +10,13 @@ refused RCPT (aiosmtplib's ``SMTPRecipientsRefused``, which is not an
 ``timeout`` bounds connecting, and then each whole mail transaction (MAIL,
 RCPT, DATA): a server that stalls anywhere in it drops the connection.
 
-Messages built by :mod:`mailer.mime` are already in SMTP's wire form (CRLF
+Messages built by :mod:`mailer.content.mime` are already in SMTP's wire form (CRLF
 line breaks only). aiosmtplib's ``sendmail`` rewrites every message it sends
 with regular expressions — line endings twice (once to size it), leading
 periods once — which for a 31 KB message costs more than rendering it. A
 message that :func:`wire_form` finds canonical is sent with aiosmtplib's own
 MAIL, RCPT and DATA commands, dot-stuffed by a plain byte replacement (which
-finds nothing to do in what :mod:`mailer.mime` builds); anything else goes
+finds nothing to do in what :mod:`mailer.content.mime` builds); anything else goes
 through ``sendmail`` as it is.
 """
 
@@ -186,7 +186,7 @@ def wire_form(data: bytes) -> bytes | None:
     crlf = data.count(b"\r\n")
     if not data.endswith(b"\r\n") or data.count(b"\n") != crlf or data.count(b"\r") != crlf:
         return None
-    if b"\n." in data:  # never in a message mailer.mime built
+    if b"\n." in data:  # never in a message mailer.content.mime built
         data = data.replace(b"\r\n.", b"\r\n..")
     if data.startswith(b"."):
         data = b"." + data

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from mailer.store import Delivery, NewDelivery, Store, open_store
-from mailer.throttle import RateLimit
+from mailer.sending.throttle import RateLimit
 from mailer.tokens import Signer
 from mailer.transports import Envelope
 from mailer.transports.smtp import SMTPTransport
 from mailer.web.unsubscribe import UnsubscribeApp, call
-from mailer.worker import Worker, WorkerOptions
+from mailer.sending.worker import Worker, WorkerOptions
 from tests.integration.smtp_server import ScriptedHandler, SMTPServer
 
 

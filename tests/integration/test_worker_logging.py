@@ -21,11 +21,11 @@ import pytest
 from mailer.cli import main
 from mailer.store import NewDelivery, Store, open_store
 from mailer.transports.smtp import SMTPTransport
-from mailer.worker import Worker, WorkerOptions
+from mailer.sending.worker import Worker, WorkerOptions
 from tests.conftest import ROOT
 from tests.integration.smtp_server import SMTPServer
 from tests.test_cli_run import run_args
-from tests.test_worker import render
+from tests.sending.test_worker import render
 
 
 def closed_port() -> int:
@@ -56,7 +56,7 @@ def test_worker_command_reports_a_closed_port_on_stderr_and_in_the_queue(
     reason = f"connection refused to 127.0.0.1:{port}"
     assert proc.returncode == 1, err  # it ran, and nothing could be sent
     lines = err.splitlines()
-    assert [line for line in lines if line.endswith(f"WARNING mailer.worker: smtp://127.0.0.1:{port}: {reason}")], err
+    assert [line for line in lines if line.endswith(f"WARNING mailer.sending.worker: smtp://127.0.0.1:{port}: {reason}")], err
     assert len([line for line in lines if reason in line]) <= 2, err  # the first, then a summary: never one per message
     assert "more connection refused failure(s)" in err
     assert out.startswith("worker: 30 deferred")
@@ -80,9 +80,9 @@ def deliver(store: Store, transport: SMTPTransport, caplog: pytest.LogCaptureFix
         finally:
             await transport.aclose()
 
-    with caplog.at_level(logging.INFO, logger="mailer.worker"):
+    with caplog.at_level(logging.INFO, logger="mailer.sending.worker"):
         asyncio.run(go())
-    return worker, [r.getMessage() for r in caplog.records if r.name == "mailer.worker" and r.levelno >= logging.WARNING]
+    return worker, [r.getMessage() for r in caplog.records if r.name == "mailer.sending.worker" and r.levelno >= logging.WARNING]
 
 
 def test_each_reply_class_is_logged_once_then_summed_up(smtp: SMTPServer, tmp_path: Path,

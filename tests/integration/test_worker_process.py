@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from mailer.customers import iter_customers
-from mailer.delivery import CampaignRenderer, queue_campaign
-from mailer.plan import At
+from mailer.inputs.customers import iter_customers
+from mailer.sending.delivery import CampaignRenderer, queue_campaign
+from mailer.sending.plan import At
 from mailer.store import Store, open_store
 from mailer.transports.smtp import SMTPTransport
-from mailer.worker import Worker, WorkerOptions
+from mailer.sending.worker import Worker, WorkerOptions
 from tests.conftest import FIXTURES, ROOT, prepared_sample
 from tests.integration.smtp_server import SMTPServer
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from mailer.money import Money
+from mailer.content.money import Money
 from mailer.personalise import Catalogue, Profiles, PurchaseTable, Recipients, SelectionRules, fit_profiles
 from mailer.personalise.catalogue import day_number
-from mailer.products import Product
+from mailer.inputs.products import Product
 
 TODAY = date(2026, 11, 23)
 LONG_AGO = day_number(date(2025, 6, 1))  # outside the recent-purchase window

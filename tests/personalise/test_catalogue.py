@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from mailer.errors import ConfigError
-from mailer.money import Money, Rates
+from mailer.content.money import Money, Rates
 from mailer.personalise import Catalogue
-from mailer.products import Product
+from mailer.inputs.products import Product
 
 from .conftest import product
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from mailer.history import Purchase
-from mailer.money import Money, Rates
+from mailer.inputs.history import Purchase
+from mailer.content.money import Money, Rates
 from mailer.personalise import Catalogue, PurchaseTable
 
 from .conftest import product

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mailer.errors import ConfigError
 from mailer.personalise import Profiles, RecentlyShown, Selection, SelectionRules, Selector, Weights, select
 from tests.support.reference import select_reference
-from mailer.products import Product
+from mailer.inputs.products import Product
 
 from .conftest import LAST_WEEK, LONG_AGO, TODAY, mixed_people, people, product, shop
 

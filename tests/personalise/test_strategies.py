@@ -12,7 +12,7 @@ import pytest
 from mailer.campaign import load_campaign
 from mailer.cli import main
 from mailer.errors import ConfigError
-from mailer.feeds import iter_products
+from mailer.inputs.feeds import iter_products
 from mailer.personalise.strategies import parse_selection
 
 from ..conftest import FIXTURES

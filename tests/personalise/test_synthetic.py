@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mailer.customers import iter_customers
-from mailer.feeds import iter_products
-from mailer.history import iter_purchases
+from mailer.inputs.customers import iter_customers
+from mailer.inputs.feeds import iter_products
+from mailer.inputs.history import iter_purchases
 from mailer.report import Report
 from tests.support.synthetic import generate, write_sample
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mailer.money import Money
-from mailer.products import Product
+from mailer.content.money import Money
+from mailer.inputs.products import Product
 
 __all__ = ["SyntheticShop", "generate", "write_sample"]
 

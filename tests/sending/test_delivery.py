@@ -1,0 +1,84 @@
+"""Queueing a campaign and rendering its rows again."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mailer.campaign import load_campaign
+from mailer.sending.caps import Sent
+from mailer.inputs.customers import Customer, iter_customers
+from mailer.sending.delivery import CampaignRenderer, queue_campaign
+from mailer.errors import ConfigError
+from mailer.content.mime import message_id
+from mailer.sending.plan import At, QuietHours
+from mailer.report import Report
+from mailer.store import Store, open_store
+from tests.conftest import FIXTURES, prepared_sample
+
+UTC = timezone.utc
+CAMPAIGN = load_campaign(FIXTURES / "campaign.toml")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(tmp_path / "q.sqlite3")
+    yield s
+    s.close()
+
+
+def customers(n: int) -> list[Customer]:
+    return [c for _, c in zip(range(n), iter_customers(FIXTURES / "customers.csv"))]
+
+
+def sample(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return prepared_sample(tmp_path / "state")
+
+
+def test_rows_carry_plan_expiry_class_and_message_id(store: Store, tmp_path: Path) -> None:
+    when = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    queue_campaign(store, sample(tmp_path), customers(3), rule=At(when), quiet=None,
+                   message_class="lifecycle", expiry=3600)
+    rows = store.deliveries()
+    assert [r.recipient for r in rows] == ["C0001", "C0002", "C0003"]
+    row = rows[0]
+    assert (row.not_before, row.expires_at, row.message_class) == (when.timestamp(), when.timestamp() + 3600, "lifecycle")
+    assert row.message_id == message_id(CAMPAIGN.id, "C0001", "example-shop.test")
+
+
+def test_quiet_hours_apply_in_each_recipients_zone(store: Store, tmp_path: Path) -> None:
+    when = datetime(2030, 1, 1, 22, tzinfo=UTC)
+    queue_campaign(store, sample(tmp_path), customers(1), rule=At(when), quiet=QuietHours())
+    assert store.deliveries()[0].not_before == datetime(2030, 1, 2, 8, tzinfo=UTC).timestamp()  # London
+
+
+def test_capped_recipients_are_dropped_and_reported(store: Store, tmp_path: Path) -> None:
+    when = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    store.enqueue([])  # nothing
+    history = {"C0001": [Sent(when.timestamp() - 60, "promotional")]}
+    original = store.send_log
+    store.send_log = lambda r: history.get(r, original(r))  # type: ignore[method-assign]
+    report = Report()
+    queued = queue_campaign(store, sample(tmp_path), customers(2), rule=At(when), quiet=None,
+                                    on_cap="drop", report=report)
+    assert (queued.added, queued.capped, queued.left_out) == (1, 1, 0)
+    assert "C0001: not queued: frequency cap" in report.lines()[0]
+
+
+def test_rendered_row_matches_a_direct_compose(store: Store, tmp_path: Path) -> None:
+    queue_campaign(store, sample(tmp_path), customers(1), rule=At(datetime(2030, 1, 1, tzinfo=UTC)), quiet=None)
+    row = store.deliveries()[0]
+    envelope = CampaignRenderer(store)(row)
+    assert envelope.recipients == (row.address,) and envelope.sender == "news@example-shop.test"
+    assert envelope.message_id == row.message_id
+    assert b"Message-ID: " + row.message_id.encode() in envelope.data  # type: ignore[union-attr]
+
+
+def test_unknown_campaign_cannot_render(store: Store) -> None:
+    from mailer.store import NewDelivery
+
+    store.enqueue([NewDelivery("ghost", "C1", "a@b.test", not_before=0.0, payload={"customer": {}})], now=0)
+    with pytest.raises(ConfigError, match="does not say how to render"):
+        CampaignRenderer(store)(store.deliveries()[0])
