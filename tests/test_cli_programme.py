@@ -99,3 +99,28 @@ def test_read_ids_takes_lines_or_a_csv_column(tmp_path: Path) -> None:
     table.write_text("email,name\na@x.test,A\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"ids.csv: line 1: no 'id' or 'customer_id' column"):
         read_ids(table)
+
+
+def test_a_step_that_would_not_send_stops_the_day_before_anyone_moves_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    campaigns = tmp_path / "programmes"
+    shutil.copytree(FIXTURES / "programmes", campaigns)
+    for path in campaigns.glob("*.toml"):  # the steps' rates files, beside them as in fixtures/
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace('rates = "../rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"'), encoding="utf-8")
+    third = campaigns / "welcome-3.toml"
+    third.write_text(third.read_text(encoding="utf-8").replace('en = "Make it last: our care guides"',
+                                                               'en = "Make it last, {{ recipient.nick.x }}"'),
+                     encoding="utf-8")  # fmt: skip
+    args = ["programme", "run", "welcome", "--customers", str(GENERATED / "customers.csv"),
+            "--purchases", str(GENERATED / "purchases.csv"), "--feed", str(GENERATED / "products.jsonl"),
+            "--campaigns", str(campaigns), "--day", DAY.isoformat(),
+            "--state", str(tmp_path / "programmes.sqlite3"), "--state-dir", str(tmp_path / "state"),
+            "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}", "--queue-only"]  # fmt: skip
+    assert main(args) == 2
+    assert "nobody moved on today" in capsys.readouterr().err
+    assert not (tmp_path / "programmes.sqlite3").exists()  # no position was written
+    assert open_store(tmp_path / "queue.sqlite3").counts() == {}

@@ -29,6 +29,7 @@ from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
     from mailer.inputs.history import Purchase
+    from mailer.prepared import PreparedCampaign
     from mailer.personalise.programme_store import ProgrammeStore
     from mailer.personalise.programmes import Programme
 
@@ -147,67 +148,69 @@ def run_programme(args: argparse.Namespace) -> int:
             last[p.customer_id] = day
 
     project = resolve_project(args)
-    programmes = ProgrammeStore(state_file(args, project.state_dir))
-    try:
-        entrants = read_ids(args.entrants) if args.entrants else entrants_for(
-            programme.name, store=programmes, purchases=purchases, customers=args.customers, today=today
-        )  # fmt: skip
-        sends = run_day(programmes, programme, today=today, entrants=entrants, last_purchases=last.items())
-    finally:
-        programmes.close()
-    by_step: dict[str, set[str]] = defaultdict(set)
-    for customer_id, step_name in sends:
-        by_step[step_name].add(customer_id)
-    print(f"programme {programme.name!r} on {today}: {len(entrants)} entrant(s), {len(sends)} email(s) due")
-
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=project.caps)
-    refused = 0
+    prepared_steps: dict[str, PreparedCampaign] = {}
     try:
+        # Every step's campaign is prepared and checked for every customer before
+        # anyone moves on: a step that would not send stops the day, losing no one.
+        for step in programme.steps:
+            # One campaign per step and day: a customer who comes back to the programme gets it again.
+            step_args = argparse.Namespace(**{"layout": None, "strategy": None, "rates": None, "return_path": None,
+                                              **vars(args)})  # fmt: skip
+            prepared = prepare_checked(step_args, store, Report(), campaign_file=args.campaigns / f"{step.name}.toml",
+                                       campaign_id=f"{campaigns[step.name].id}-{today.isoformat()}")  # fmt: skip
+            if prepared is None:
+                print(f"programme {programme.name!r}: step {step.name!r} would not send; nobody moved on today",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            prepared_steps[step.name] = prepared
+
+        programmes = ProgrammeStore(state_file(args, project.state_dir))
+        try:
+            entrants = read_ids(args.entrants) if args.entrants else entrants_for(
+                programme.name, store=programmes, purchases=purchases, customers=args.customers, today=today
+            )  # fmt: skip
+            sends = run_day(programmes, programme, today=today, entrants=entrants, last_purchases=last.items())
+        finally:
+            programmes.close()
+        by_step: dict[str, set[str]] = defaultdict(set)
+        for customer_id, step_name in sends:
+            by_step[step_name].add(customer_id)
+        print(f"programme {programme.name!r} on {today}: {len(entrants)} entrant(s), {len(sends)} email(s) due")
+
         for step in programme.steps:
             due = by_step.get(step.name)
             if not due:
                 continue
-            # One campaign per step and day: a customer who comes back to the programme gets it again.
-            campaign_id = f"{campaigns[step.name].id}-{today.isoformat()}"
-            step_args = argparse.Namespace(**{"layout": None, "strategy": None, "rates": None, "return_path": None,
-                                              **vars(args)})  # fmt: skip
-            due_customers = lambda due=due: (c for c in iter_customers(args.customers) if c.id in due)  # noqa: E731
-            prepared = prepare_checked(step_args, store, report, campaign_file=args.campaigns / f"{step.name}.toml",
-                                       campaign_id=campaign_id, customers=due_customers)  # fmt: skip
-            if prepared is None:
-                refused += 1
-                print(f"  {step.name}: not queued (see the errors above)")
-                continue
-            try:
-                queued = queue_campaign(
-                    store,
-                    prepared,
-                    (c for c in iter_customers(args.customers, report=report) if c.id in due),
-                    rule=At(datetime.now(timezone.utc)),
-                    quiet=None if args.no_quiet_hours or not project.quiet_hours else QuietHours(*project.quiet_hours),
-                    caps=prepared.campaign.caps or project.caps,
-                    message_class="lifecycle",
-                    report=report,
-                )
-            finally:
-                prepared.close()
+            prepared = prepared_steps[step.name]
+            queued = queue_campaign(
+                store,
+                prepared,
+                (c for c in iter_customers(args.customers, report=report) if c.id in due),
+                rule=At(datetime.now(timezone.utc)),
+                quiet=None if args.no_quiet_hours or not project.quiet_hours else QuietHours(*project.quiet_hours),
+                caps=prepared.campaign.caps or project.caps,
+                message_class="lifecycle",
+                report=report,
+            )
             missing = len(due) - queued.added - queued.capped - queued.left_out
-            print(f"  {step.name}: queued {queued.added} as campaign {campaign_id!r}"
+            print(f"  {step.name}: queued {queued.added} as campaign {prepared.campaign.id!r}"
                   + (f"; {queued.capped} capped" if queued.capped else "")
                   + (f"; {missing} already queued or not in --customers" if missing > 0 else ""))  # fmt: skip
         for line in report.lines()[:20]:
             print(f"  {line}")
-        if not args.queue_only:
-            stats = eventloop.run(deliver(args, store, "until-idle"))
-            if stats.stopped_by == "SIGINT":
-                print("interrupted", file=sys.stderr)
-                return 130
-            if stats.undelivered:
-                return 2 if refused else 1
-            print(f"delivered: {stats}")
+        if args.queue_only:
+            return 0
+        stats = eventloop.run(deliver(args, store, "until-idle"))
+        print(f"delivered: {stats}")
+        if stats.stopped_by == "SIGINT":
+            print("interrupted", file=sys.stderr)
+            return 130
+        return 1 if stats.undelivered else 0
     finally:
+        for prepared in prepared_steps.values():
+            prepared.close()
         store.close()
-    return 2 if refused else 0
 
 
 def programme_status(args: argparse.Namespace) -> int:
