@@ -306,7 +306,7 @@ class PreparedCampaign:
         for group, count in self.layout_slots.items():
             ids = None if strategy == "first_in_stock" else self.campaign.slots.get(group)
             if ids is None:
-                chosen[group] = in_stock[:count]
+                chosen[group] = _one_per_item_group(in_stock, count)
                 continue
             products = []
             for product_id in ids:
@@ -317,7 +317,12 @@ class PreparedCampaign:
                     report.add(ConfigError(f"slots.{group}: product {product_id!r} is sold out; left out"))
                 else:
                     products.append(product)
-            chosen[group] = products[:count]
+            kept = _one_per_item_group(products, count)
+            for product in products:
+                if product not in kept and len(kept) < count:
+                    report.add(ConfigError(f"slots.{group}: product {product.id!r} is another variant of "
+                                           f"item group {product.item_group_id!r}; left out"))  # fmt: skip
+            chosen[group] = kept
         return chosen
 
     # -- per customer ---------------------------------------------------------------------------
@@ -392,6 +397,29 @@ class PreparedCampaign:
         shown = self.products(choice)
         groups = self.composer(choice).layout.slots
         return [g for g, n in groups.items() if n and not shown.get(g) and g not in self.optional_slots]
+
+
+def _one_per_item_group(products: Iterable[Product], count: int) -> list[Product]:
+    """The first ``count`` products, one variant (size, colour) per ``item_group_id``.
+
+    >>> from decimal import Decimal
+    >>> from mailer.content.money import Money
+    >>> dress = [Product(f"D-{size}", "Dress", Money(Decimal(50), "EUR"), "https://s.test/d", item_group_id="D")
+    ...          for size in "SML"]
+    >>> [p.id for p in _one_per_item_group([*dress, Product("B", "Bag", Money(Decimal(9), "EUR"), "https://s.test/b")], 3)]
+    ['D-S', 'B']
+    """
+    seen: set[str] = set()
+    out: list[Product] = []
+    for product in products:
+        if len(out) == count:
+            break
+        if product.item_group_id:
+            if product.item_group_id in seen:
+                continue
+            seen.add(product.item_group_id)
+        out.append(product)
+    return out
 
 
 def _rename_path(err: MailerError, copy: str, source: str) -> None:

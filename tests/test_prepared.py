@@ -84,3 +84,17 @@ def test_a_row_naming_a_product_the_snapshot_lacks_is_refused(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="NO-SUCH-PRODUCT"):
         CampaignRenderer(store)(forged)
     store.close()
+
+
+@pytest.mark.parametrize("strategy", ["listed", "first_in_stock"])
+def test_every_strategy_shows_one_variant_per_item_group(tmp_path: Path, strategy: str) -> None:
+    campaign = tmp_path / "c.toml"
+    campaign.write_text((FIXTURES / "campaign.toml").read_text().replace('rates = "rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"')
+                        + '\n[slots]\npicks = ["WD1001-S", "WD1001-M", "WD1002-8"]\n')  # fmt: skip
+    report = Report()
+    with prepared_sample(tmp_path / "state", campaign, strategy=strategy, report=report) as prepared:
+        groups = [p.item_group_id for p in prepared.slots["picks"] if p.item_group_id]
+    assert groups and len(groups) == len(set(groups))
+    if strategy == "listed":
+        assert [p.id for p in prepared.slots["picks"]] == ["WD1001-S", "WD1002-8"]
+        assert any("another variant of item group 'WD1001'" in line for line in report.lines())

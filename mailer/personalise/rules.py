@@ -100,8 +100,10 @@ class SelectionRules:
     * ``popular_days``: the purchase window popularity is counted over;
       ``affinity_half_life`` (days) how fast old purchases stop counting.
     * ``categories``: restrict the campaign to these category paths
-      (``"Beauty"``, ``"Women > Dresses"``); with ``require_affinity`` only
-      customers who bought from them get any product.
+      (``"Beauty"``, ``"Women > Dresses"``); with ``require_affinity`` (the
+      default for a category campaign) only customers who bought from them
+      get it. A privacy-sensitive category is never targeted by affinity: its
+      campaign goes to everyone unless ``require_affinity`` is set (refused).
     * ``sensitive_categories``, ``sensitive_age_groups``: never used to
       target (see :mod:`mailer.personalise.privacy`).
     * ``consumable_categories``: bought again and again.
@@ -125,7 +127,7 @@ class SelectionRules:
     popular_days: int = 90
     affinity_half_life: float = 365.0
     categories: tuple[str, ...] = ()
-    require_affinity: bool = False
+    require_affinity: bool | None = None
     sensitive_categories: tuple[str, ...] = DEFAULT_SENSITIVE
     sensitive_age_groups: tuple[str, ...] = DEFAULT_SENSITIVE_AGE_GROUPS
     consumable_categories: tuple[str, ...] = DEFAULT_CONSUMABLE
@@ -166,6 +168,12 @@ class SelectionRules:
             value = getattr(self, name)
             if isinstance(value, str) or not all(isinstance(v, str) and v.strip() for v in value):
                 raise ConfigError(f"{name} must be a list of non-empty names, got {value!r}")
+        if self.require_affinity is None:
+            # A category campaign goes to the category's buyers, unless that would target by sensitive data.
+            from mailer.personalise.categories import path_matches, split_path
+
+            sensitive = any(path_matches(split_path(c), self.sensitive_categories) for c in self.categories)
+            object.__setattr__(self, "require_affinity", bool(self.categories) and not sensitive)
         for name in ("allow_above_band", "require_affinity"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")

@@ -31,3 +31,13 @@ def test_campaign_table_becomes_rules() -> None:
 def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         SelectionRules.from_mapping(table)
+
+
+def test_a_category_campaign_goes_to_the_categorys_buyers_by_default() -> None:
+    assert SelectionRules(categories=("Beauty",)).require_affinity is True
+    assert SelectionRules(categories=("Beauty",), require_affinity=False).require_affinity is False
+    assert SelectionRules().require_affinity is False
+
+
+def test_a_sensitive_category_is_never_targeted_by_default() -> None:
+    assert SelectionRules(categories=("Baby",)).require_affinity is False
