@@ -227,6 +227,9 @@ class PreparedCampaign:
         self.sender: str = snapshot.return_path or campaign.delivery.return_path or parseaddr(campaign.sender)[1]
         """The envelope sender (where bounces go): --return-path, else [delivery] return_path, else From."""
         self.personalisation: Personalisation | None = None
+        self.at: datetime | None = None
+        """The instant the campaign is prepared for, when a caller fixes it (a
+        programme run for a given day); ``None``: :meth:`send_instant` decides."""
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot, *, signer: Signer) -> PreparedCampaign:
@@ -363,6 +366,8 @@ class PreparedCampaign:
         """When the campaign is for, when nothing else says: its ``send_date``
         if that is still to come, else now. Previews default to it and its
         personalisation judges recency and prices then."""
+        if self.at is not None:
+            return self.at
         now = now or datetime.now(timezone.utc)
         send_date = self.campaign.send_date
         return send_date if send_date is not None and send_date > now else now

@@ -124,3 +124,13 @@ def test_a_step_that_would_not_send_stops_the_day_before_anyone_moves_on(
     assert "nobody moved on today" in capsys.readouterr().err
     assert not (tmp_path / "programmes.sqlite3").exists()  # no position was written
     assert open_store(tmp_path / "queue.sqlite3").counts() == {}
+
+
+def test_the_day_given_drives_the_planned_sends(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    assert programme(tmp_path, "welcome", DAY, "--queue-only", "--no-quiet-hours") == 0
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries("welcome-1-2026-11-23")
+    assert rows and {datetime.fromtimestamp(r.not_before, timezone.utc).date() for r in rows} == {DAY}
+    # Queued now for a day gone by: the messages do not expire before they could be sent.
+    assert all(r.expires_at > datetime.now(timezone.utc).timestamp() for r in rows)

@@ -148,6 +148,9 @@ def run_programme(args: argparse.Namespace) -> int:
             last[p.customer_id] = day
 
     project = resolve_project(args)
+    # The day drives everything: products are chosen and sends planned as of that day.
+    now = datetime.now(timezone.utc)
+    at = datetime.combine(today, now.time(), timezone.utc) if args.day else now
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=project.caps)
     prepared_steps: dict[str, PreparedCampaign] = {}
     try:
@@ -158,7 +161,7 @@ def run_programme(args: argparse.Namespace) -> int:
             step_args = argparse.Namespace(**{"layout": None, "strategy": None, "rates": None, "return_path": None,
                                               **vars(args)})  # fmt: skip
             prepared = prepare_checked(step_args, store, Report(), campaign_file=args.campaigns / f"{step.name}.toml",
-                                       campaign_id=f"{campaigns[step.name].id}-{today.isoformat()}")  # fmt: skip
+                                       campaign_id=f"{campaigns[step.name].id}-{today.isoformat()}", at=at)  # fmt: skip
             if prepared is None:
                 print(f"programme {programme.name!r}: step {step.name!r} would not send; nobody moved on today",
                       file=sys.stderr)  # fmt: skip
@@ -187,7 +190,7 @@ def run_programme(args: argparse.Namespace) -> int:
                 store,
                 prepared,
                 (c for c in iter_customers(args.customers, report=report) if c.id in due),
-                rule=At(datetime.now(timezone.utc)),
+                rule=At(at),
                 quiet=None if args.no_quiet_hours or not project.quiet_hours else QuietHours(*project.quiet_hours),
                 caps=prepared.campaign.caps or project.caps,
                 message_class="lifecycle",

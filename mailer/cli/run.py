@@ -169,12 +169,14 @@ def prepare_checked(
     campaign_file: Path,
     campaign_id: str | None = None,
     customers: Callable[[], Iterable[Customer]] | None = None,
+    at: datetime | None = None,
 ) -> PreparedCampaign | None:
     """The campaign prepared and checked for every customer; ``None`` (after
     printing why) when the check finds an error. A campaign queued before
     keeps the content it was first queued with: new rows are prepared from
     the stored snapshot, and a change since is pointed out."""
     prepared = prepare_from_args(args, report, campaign_file=campaign_file, campaign_id=campaign_id, store=store)
+    prepared.at = at
     personalise(prepared, args, report, store)
     result = check(prepared, args, report, customers() if customers is not None else None)
     print_result(result)

@@ -39,8 +39,9 @@ from xml.parsers import expat
 
 from babel.numbers import list_currencies
 
-from mailer.errors import FeedError, InputError
+from mailer.errors import ConfigError, FeedError, InputError
 from mailer.content.money import Money
+from mailer.inputs.encodings import DEFAULT_ENCODING, bom_encoding, decoding_note, parse_encoding
 from mailer.inputs.products import Availability, Product
 from mailer.report import Report
 
@@ -50,10 +51,12 @@ __all__ = [
     "Record",
     "detect_format",
     "iter_products",
+    "no_products_reason",
     "iter_records",
     "parse_availability",
     "parse_currency",
     "parse_effective_dates",
+    "parse_gtin",
     "parse_price",
     "record_text",
 ]
@@ -69,8 +72,13 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 
 #: Longest field accepted in any format (the csv module's own default limit).
 MAX_FIELD_CHARS = 131_072
-#: Longest line accepted in CSV and JSON Lines, and most text kept for one XML item.
+#: Longest line (and CSV row, quoted line breaks and all) accepted in CSV and
+#: JSON Lines, and most text kept for one XML item.
 MAX_LINE_CHARS = 1 << 20
+#: How far past a row's limit the reader looks for the quote that closes its
+#: value before it gives up and reads on from the next line (a quote that
+#: never closes would otherwise swallow the rest of the file).
+MAX_QUOTED_SKIP = 4 * MAX_LINE_CHARS
 #: How much of a file :func:`detect_format` reads at most to find the XML root.
 _SNIFF_BYTES = 1 << 20
 _CHUNK = 1 << 16
@@ -118,11 +126,17 @@ class _Invalid(ValueError):
 # --------------------------------------------------------------------------- detection
 
 
-def detect_format(path: PathArg, *, error: type[InputError] = FeedError) -> FeedFormat:
+def detect_format(
+    path: PathArg, *, error: type[InputError] = FeedError, encoding: str | None = None
+) -> FeedFormat:
     """Tell RSS, Atom, CSV (and its delimiter) or JSON Lines apart by content.
 
-    Raises ``error`` (a :class:`FeedError` unless told otherwise) naming the
-    file when it cannot be read or is none of those.
+    The text encoding of CSV and JSON Lines is the one a byte-order mark
+    names (UTF-8, UTF-16, UTF-32), else ``encoding`` when given (``latin-1``,
+    ``cp1252``, ...), else UTF-8; XML declares its own. Raises ``error`` (a
+    :class:`FeedError` unless told otherwise) naming the file when it cannot
+    be read or is none of those, :class:`~mailer.errors.ConfigError` for an
+    unknown ``encoding``.
 
     >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
@@ -131,18 +145,28 @@ def detect_format(path: PathArg, *, error: type[InputError] = FeedError) -> Feed
     FeedFormat(kind='csv', delimiter='\\t', encoding='utf-8-sig')
     >>> os.remove(f.name)
     """
+    declared = None
+    if encoding is not None:
+        try:
+            declared = parse_encoding(encoding)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     try:
         with open(path, "rb") as f:
             head = f.read(_CHUNK)
-            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                return _detect_text(path, head.decode("utf-16", errors="ignore"), "utf-16", f, head, error)
+            if (bom := bom_encoding(head)) is not None:
+                text = codecs.getincrementaldecoder(bom)(errors="replace").decode(head)
+                return _detect_text(path, text, bom, f, head, error)
             for magic, what in _BINARY_KINDS:
                 if head.startswith(magic):
                     raise error(f"not a text file: {what}", path=path)
+            if declared is not None:
+                text = codecs.getincrementaldecoder(declared)(errors="replace").decode(head)
+                return _detect_text(path, text, declared, f, head, error, checked=True)
             if b"\0" in head.lstrip().split(b"\n", 1)[0]:
                 raise error("not a text file (it contains NUL bytes)", path=path)
-            text = head.decode("utf-8-sig", errors="surrogateescape")
-            return _detect_text(path, text, "utf-8-sig", f, head, error)
+            text = head.decode(DEFAULT_ENCODING, errors="surrogateescape")
+            return _detect_text(path, text, DEFAULT_ENCODING, f, head, error)
     except OSError as exc:
         raise error(f"cannot read the file: {exc.strerror or exc}", path=path) from None
 
@@ -155,7 +179,14 @@ _BINARY_KINDS = (
 
 
 def _detect_text(
-    path: PathArg, text: str, encoding: str, f: IO[bytes], head: bytes, error: type[InputError]
+    path: PathArg,
+    text: str,
+    encoding: str,
+    f: IO[bytes],
+    head: bytes,
+    error: type[InputError],
+    *,
+    checked: bool = False,
 ) -> FeedFormat:
     stripped = text.lstrip()
     if not stripped:
@@ -165,8 +196,10 @@ def _detect_text(
         return FeedFormat(_xml_root_kind(path, f, head, error))
     first_line = stripped.split("\n", 1)[0]
     # Bad bytes in a row are that row's problem; in the first line, the file's.
-    if _UNREADABLE.search(first_line):
-        raise error("not UTF-8 text; save the file as UTF-8", path=path)
+    if not checked and _UNREADABLE.search(first_line):
+        raise error(
+            "not UTF-8 text; save the file as UTF-8, or give its encoding (e.g. --encoding latin-1)", path=path
+        )
     if first == "{":
         return FeedFormat("jsonl", encoding=encoding)
     if first == "[":
@@ -249,13 +282,18 @@ def iter_records(
     required: tuple[str, ...] = (),
     error: type[InputError] = FeedError,
     report: Report | None = None,
+    encoding: str | None = None,
 ) -> Iterator[tuple[int, Record]]:
     """Stream ``(line, record)`` from a CSV or JSON Lines file.
 
     Header names are normalised (whitespace, BOM and a ``g:`` prefix stripped,
     lower-cased, inner spaces to ``_``); short CSV rows read as empty fields.
     A CSV header lacking a ``required`` column raises ``error``; a row that
-    cannot be read at all is reported as ``error`` and skipped.
+    cannot be read at all (a line or row longer than :data:`MAX_LINE_CHARS`,
+    a field longer than :data:`MAX_FIELD_CHARS`, bad JSON) is reported as
+    ``error`` and skipped. ``encoding`` is as for :func:`detect_format`
+    (``fmt``, when given, carries its own); when many rows do not decode, one
+    problem naming the file and the likely encoding comes before theirs.
 
     >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", delete=False) as f:
@@ -264,10 +302,14 @@ def iter_records(
     [(1, {'id': 'A1', 'price': '9.90'}), (3, {'id': 'A2'})]
     >>> os.remove(f.name)
     """
-    fmt = fmt or detect_format(path, error=error)
+    fmt = fmt or detect_format(path, error=error, encoding=encoding)
     if fmt.kind not in ("csv", "jsonl"):
         raise error(f"expected CSV or JSON Lines, found {fmt.kind.upper()}", path=path)
     try:
+        if report is not None:
+            with open(path, "rb") as raw:
+                if note := decoding_note(raw, fmt.encoding):
+                    report.add(error(note, path=path))
         with open(path, encoding=fmt.encoding, errors="surrogateescape", newline="") as f:
             if fmt.kind == "jsonl":
                 yield from _jsonl_records(path, f, error, report)

@@ -151,8 +151,10 @@ def check(
     """May one more ``message_class`` message go out at ``now``?
 
     ``history`` is what the customer was sent (in any order; entries older
-    than the longest window are ignored). When a window is full, ``retry_at``
-    is the moment its oldest counted message leaves it.
+    than the longest window are ignored). An entry stamped later than ``now``
+    counts too: another worker's clock may run ahead, or its lease may have
+    been taken while this claim waited for the customer's lock. When a window
+    is full, ``retry_at`` is the moment its oldest counted message leaves it.
 
     >>> week = [Sent(at=d * DAY, message_class="promotional") for d in range(3)]
     >>> check(week, now=3 * DAY, message_class="promotional")
@@ -161,6 +163,8 @@ def check(
     'the customer asked for only important mail'
     >>> check(week, now=3 * DAY, message_class="transactional").allowed
     True
+    >>> check([Sent(at=5.0, message_class="promotional")], now=0.0, message_class="promotional").retry_at
+    86405.0
     """
     check_class(message_class)
     check_volume(volume)
@@ -180,7 +184,7 @@ def check(
     )
     worst: Verdict = ALLOWED
     for window in windows:
-        inside = [at for at in counted if now - window.seconds < at <= now]
+        inside = [at for at in counted if at > now - window.seconds]
         if len(inside) >= window.limit:
             retry_at = inside[len(inside) - window.limit] + window.seconds
             if worst.allowed or (worst.retry_at is not None and retry_at > worst.retry_at):

@@ -158,7 +158,7 @@ def queue_campaign(
                 recipient=customer.id,
                 address=customer.email,
                 not_before=start,
-                expires_at=start + expiry,
+                expires_at=max(start, queued_at) + expiry,  # never before it was queued
                 priority=priority,
                 message_class=message_class,
                 message_id=message_id(campaign.id, customer.id, domain),

@@ -446,7 +446,7 @@ class Worker:
         (``lost`` when the lease was gone, ``released`` when stopping)."""
         store, owner = self.store, self.owner
         if self.stopping:
-            store.release(owner, [delivery.id], now=self.clock())
+            store.release(owner, [delivery.id], now=self._stamp())
             return self._count("released")
         try:
             envelope = self.renderer(delivery)
@@ -471,7 +471,7 @@ class Worker:
                 if paused is not None:
                     return self._postpone(delivery, paused[0], f"transport paused: {paused[2]}")
                 if self.stopping:
-                    store.release(owner, [delivery.id], now=self.clock())
+                    store.release(owner, [delivery.id], now=self._stamp())
                     return self._count("released")
                 started = await self._marks.submit((delivery.id, envelope.message_id or None))
                 if started == "sending":

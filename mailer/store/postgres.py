@@ -90,7 +90,9 @@ class PostgresStore(SQLStore):
             if not state["has_domain"]:
                 db.execute(q["migrate_domain_column"].sql)
             if not state["has_states"]:
-                db.execute(q["migrate_states"].sql)
+                with db.transaction():
+                    db.execute(q["migrate_states"].sql)
+                    db.execute(q["migrate_capped_rows"].sql)
         finally:
             db.execute(q["lock_schema_release"].sql)
 

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     message_class  TEXT    NOT NULL DEFAULT 'promotional',
     state          TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN (
                        'planned', 'queued', 'paused', 'leased', 'sending', 'sent', 'deferred',
-                       'bounced', 'suppressed', 'expired', 'failed', 'unknown', 'cancelled')),
+                       'bounced', 'suppressed', 'capped', 'expired', 'failed', 'unknown', 'cancelled')),
     not_before     DOUBLE PRECISION NOT NULL,
     expires_at     DOUBLE PRECISION NOT NULL,
     priority       INTEGER NOT NULL DEFAULT 0,
@@ -166,13 +166,16 @@ WHERE (kind = 'address' AND value = lower(%(address)s::text)) OR (kind = 'recipi
 LIMIT 1;
 
 -- name: history
--- What a customer was sent within the cap horizon, plus what is in flight to
--- them (leased, sending, or unknown: it may have been sent), for the caps.
+-- What a customer was sent within the cap horizon (whatever the clock that
+-- stamped it), plus what is in flight to them: leased or sending, whatever
+-- its stamp, counted as going out no earlier than %(now)s; unknown (it may
+-- have been sent) within the horizon. For the caps.
 SELECT at, message_class FROM send_log WHERE recipient = %(recipient)s AND at > %(since)s
 UNION ALL
-SELECT coalesce(updated_at, not_before) AS at, message_class FROM deliveries
-WHERE recipient = %(recipient)s AND state IN ('leased', 'sending', 'unknown') AND id != %(id)s
-  AND coalesce(updated_at, not_before) > %(since)s;
+SELECT greatest(coalesce(updated_at, not_before), %(now)s) AS at, message_class FROM deliveries
+WHERE recipient = %(recipient)s AND id != %(id)s
+  AND (state IN ('leased', 'sending')
+       OR (state = 'unknown' AND coalesce(updated_at, not_before) > %(since)s));
 
 -- name: lock_recipient
 -- Serialise claims for one customer until the transaction ends, so that the
@@ -196,18 +199,23 @@ SET state = %(state)s, not_before = coalesce(%(not_before)s, not_before), reason
 WHERE id = %(id)s AND state IN ('queued', 'deferred');
 
 -- name: heartbeat
--- Extend the leases this worker still holds.
+-- Extend the leases this worker still holds; with %(ids)s, only those rows,
+-- the ones it is still working on.
 UPDATE deliveries SET lease_deadline = %(deadline)s
-WHERE lease_owner = %(owner)s AND state IN ('leased', 'sending');
+WHERE lease_owner = %(owner)s AND state IN ('leased', 'sending')
+  AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]));
 
 -- name: mark_sending
--- Commit 'sending' before DATA, fenced: only if the lease is still ours and
--- the recipient was not suppressed meanwhile; with per_domain, only while
--- fewer than that many messages to the row's recipient domain are being sent
--- by any live worker (a dead worker's rows, their lease run out, do not count).
+-- Commit 'sending' before DATA, fenced: only if the row is still leased to
+-- us and the recipient was not suppressed meanwhile; with per_domain, only
+-- while fewer than that many messages to the row's recipient domain are being
+-- sent by any live worker (a dead worker's rows, their lease run out, do not
+-- count). A lease that ran out but that nobody took over (recovery would have
+-- cleared its owner) is still ours: it is renewed until %(deadline)s.
 UPDATE deliveries
-SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id)
-WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s AND lease_deadline > %(now)s
+SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id),
+    lease_deadline = CASE WHEN lease_deadline > %(now)s THEN lease_deadline ELSE %(deadline)s END
+WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s
   AND NOT EXISTS (SELECT 1 FROM suppressions
                   WHERE (kind = 'address' AND value = lower(deliveries.address))
                      OR (kind = 'recipient' AND value = deliveries.recipient))
@@ -360,11 +368,22 @@ SELECT spec FROM campaigns WHERE id = %(id)s;
 
 -- name: shown
 -- The products shown to some customers in their last few emails (every
--- email counts, with products or without): one row per logged email.
+-- email counts, with products or without): one row per email. Emails queued
+-- and not yet sent (or that may have been: unknown) count as the latest,
+-- except those of %(campaign)s, the campaign being chosen for.
 SELECT recipient, products FROM (
     SELECT recipient, products,
-           row_number() OVER (PARTITION BY recipient ORDER BY at DESC, id DESC) AS n
-    FROM send_log WHERE recipient = ANY(%(recipients)s)
+           row_number() OVER (PARTITION BY recipient ORDER BY waiting DESC, at DESC, id DESC) AS n
+    FROM (
+        SELECT recipient, products, at, id, 0 AS waiting
+        FROM send_log WHERE recipient = ANY(%(recipients)s)
+        UNION ALL
+        SELECT recipient, (payload::jsonb -> 'shown')::text, not_before, id, 1
+        FROM deliveries
+        WHERE recipient = ANY(%(recipients)s)
+          AND state IN ('planned', 'queued', 'paused', 'leased', 'sending', 'deferred', 'unknown')
+          AND (%(campaign)s::text IS NULL OR campaign <> %(campaign)s)
+    ) AS emails
 ) AS recent
 WHERE n <= %(emails)s AND products IS NOT NULL;
 
@@ -416,7 +435,7 @@ SELECT
         AND to_regclass('campaigns') IS NOT NULL AND to_regclass('campaign_holds') IS NOT NULL AS has_tables,
     EXISTS (SELECT 1 FROM pg_constraint
             WHERE conrelid = to_regclass('deliveries') AND contype = 'c'
-              AND pg_get_constraintdef(oid) LIKE '%''cancelled''%') AS has_states,
+              AND pg_get_constraintdef(oid) LIKE '%''capped''%') AS has_states,
     EXISTS (SELECT 1 FROM information_schema.columns
             WHERE table_schema = current_schema() AND table_name = 'send_log' AND column_name = 'products')
         AS has_products,
@@ -425,13 +444,19 @@ SELECT
         AND to_regclass('deliveries_domain') IS NOT NULL AS has_domain;
 
 -- name: migrate_states
--- Stores made before campaigns could be paused or cancelled allow the new
--- states (every row already satisfies the narrower check this replaces, so
--- it is not validated again).
+-- Stores made before campaigns could be paused or cancelled, or before
+-- capped rows had a state of their own, allow the new states (every row
+-- already satisfies the narrower check this replaces, so it is not validated
+-- again).
 ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_state_check;
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state IN (
     'planned', 'queued', 'paused', 'leased', 'sending', 'sent', 'deferred',
-    'bounced', 'suppressed', 'expired', 'failed', 'unknown', 'cancelled')) NOT VALID;
+    'bounced', 'suppressed', 'capped', 'expired', 'failed', 'unknown', 'cancelled')) NOT VALID;
+
+-- name: migrate_capped_rows
+-- Rows a cap set aside before capped rows had a state of their own were
+-- marked failed, reason 'capped: …': they are capped, not failures.
+UPDATE deliveries SET state = 'capped' WHERE state = 'failed' AND reason LIKE 'capped:%';
 
 -- name: rows_page
 -- One page of the rows in one state, by next attempt time and id, after the
@@ -522,3 +547,9 @@ WHERE state = 'failed'
   AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s)
   AND (%(recipients)s::text[] IS NULL OR recipient = ANY(%(recipients)s))
   AND NOT EXISTS (SELECT 1 FROM campaign_holds AS h WHERE h.campaign = deliveries.campaign AND h.hold = 'cancelled');
+
+-- name: clock
+-- The database's time now, in epoch seconds (the moment it is read, not
+-- the start of the transaction): the one clock every worker sharing this
+-- store stamps with when it gives none, whatever its machine's clock says.
+SELECT extract(epoch FROM clock_timestamp())::double precision AS now;

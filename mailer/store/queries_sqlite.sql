@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     message_class  TEXT    NOT NULL DEFAULT 'promotional',
     state          TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN (
                        'planned', 'queued', 'paused', 'leased', 'sending', 'sent', 'deferred',
-                       'bounced', 'suppressed', 'expired', 'failed', 'unknown', 'cancelled')),
+                       'bounced', 'suppressed', 'capped', 'expired', 'failed', 'unknown', 'cancelled')),
     not_before     REAL    NOT NULL,
     expires_at     REAL    NOT NULL,
     priority       INTEGER NOT NULL DEFAULT 0,
@@ -164,13 +164,16 @@ WHERE (kind = 'address' AND value = lower(:address)) OR (kind = 'recipient' AND 
 LIMIT 1;
 
 -- name: history
--- What a customer was sent within the cap horizon, plus what is in flight to
--- them (leased, sending, or unknown: it may have been sent), for the caps.
+-- What a customer was sent within the cap horizon (whatever the clock that
+-- stamped it), plus what is in flight to them: leased or sending, whatever
+-- its stamp, counted as going out no earlier than :now; unknown (it may have
+-- been sent) within the horizon. For the caps.
 SELECT at, message_class FROM send_log WHERE recipient = :recipient AND at > :since
 UNION ALL
-SELECT coalesce(updated_at, not_before) AS at, message_class FROM deliveries
-WHERE recipient = :recipient AND state IN ('leased', 'sending', 'unknown') AND id != :id
-  AND coalesce(updated_at, not_before) > :since;
+SELECT max(coalesce(updated_at, not_before), :now) AS at, message_class FROM deliveries
+WHERE recipient = :recipient AND id != :id
+  AND (state IN ('leased', 'sending')
+       OR (state = 'unknown' AND coalesce(updated_at, not_before) > :since));
 
 -- name: volume
 -- The customer's volume preference, if they set one.
@@ -189,18 +192,23 @@ SET state = :state, not_before = coalesce(:not_before, not_before), reason = :re
 WHERE id = :id AND state IN ('queued', 'deferred');
 
 -- name: heartbeat
--- Extend the leases this worker still holds.
+-- Extend the leases this worker still holds; with :ids (a JSON array), only
+-- those rows, the ones it is still working on.
 UPDATE deliveries SET lease_deadline = :deadline
-WHERE lease_owner = :owner AND state IN ('leased', 'sending');
+WHERE lease_owner = :owner AND state IN ('leased', 'sending')
+  AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
 
 -- name: mark_sending
--- Commit 'sending' before DATA, fenced: only if the lease is still ours and
--- the recipient was not suppressed meanwhile; with per_domain, only while
--- fewer than that many messages to the row's recipient domain are being sent
--- by any live worker (a dead worker's rows, their lease run out, do not count).
+-- Commit 'sending' before DATA, fenced: only if the row is still leased to
+-- us and the recipient was not suppressed meanwhile; with per_domain, only
+-- while fewer than that many messages to the row's recipient domain are being
+-- sent by any live worker (a dead worker's rows, their lease run out, do not
+-- count). A lease that ran out but that nobody took over (recovery would have
+-- cleared its owner) is still ours: it is renewed until :deadline.
 UPDATE deliveries
-SET state = 'sending', attempts = attempts + 1, updated_at = :now, message_id = coalesce(:message_id, message_id)
-WHERE id = :id AND state = 'leased' AND lease_owner = :owner AND lease_deadline > :now
+SET state = 'sending', attempts = attempts + 1, updated_at = :now, message_id = coalesce(:message_id, message_id),
+    lease_deadline = CASE WHEN lease_deadline > :now THEN lease_deadline ELSE :deadline END
+WHERE id = :id AND state = 'leased' AND lease_owner = :owner
   AND NOT EXISTS (SELECT 1 FROM suppressions
                   WHERE (kind = 'address' AND value = lower(deliveries.address))
                      OR (kind = 'recipient' AND value = deliveries.recipient))
@@ -343,11 +351,22 @@ SELECT spec FROM campaigns WHERE id = :id;
 
 -- name: shown
 -- The products shown to some customers in their last few emails (every
--- email counts, with products or without): one row per logged email.
+-- email counts, with products or without): one row per email. Emails queued
+-- and not yet sent (or that may have been: unknown) count as the latest,
+-- except those of :campaign, the campaign being chosen for.
 SELECT recipient, products FROM (
     SELECT recipient, products,
-           row_number() OVER (PARTITION BY recipient ORDER BY at DESC, id DESC) AS n
-    FROM send_log WHERE recipient IN (SELECT value FROM json_each(:recipients))
+           row_number() OVER (PARTITION BY recipient ORDER BY waiting DESC, at DESC, id DESC) AS n
+    FROM (
+        SELECT recipient, products, at, id, 0 AS waiting
+        FROM send_log WHERE recipient IN (SELECT value FROM json_each(:recipients))
+        UNION ALL
+        SELECT recipient, json_extract(payload, '$.shown'), not_before, id, 1
+        FROM deliveries
+        WHERE recipient IN (SELECT value FROM json_each(:recipients))
+          AND state IN ('planned', 'queued', 'paused', 'leased', 'sending', 'deferred', 'unknown')
+          AND (:campaign IS NULL OR campaign <> :campaign)
+    )
 ) AS recent
 WHERE n <= :emails AND products IS NOT NULL;
 
@@ -479,8 +498,9 @@ WHERE state = 'failed'
 
 -- name: migrate_states_current
 -- Whether the deliveries table already allows every state (stores made
--- before campaigns could be paused or cancelled do not).
-SELECT sql LIKE '%''cancelled''%' AS current FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries';
+-- before campaigns could be paused or cancelled, or before capped rows had
+-- a state of their own, do not).
+SELECT sql LIKE '%''capped''%' AS current FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries';
 
 -- name: migrate_states_rename
 -- SQLite cannot change a CHECK constraint: the old table steps aside, the
@@ -498,3 +518,13 @@ SELECT id, campaign, recipient, address, message_class, state, not_before, expir
        reply_enhanced, reply_text, reason, on_cap, payload, domain, updated_at
 FROM deliveries_before_holds;
 DROP TABLE deliveries_before_holds;
+
+-- name: migrate_capped_rows
+-- Rows a cap set aside before capped rows had a state of their own were
+-- marked failed, reason 'capped: …': they are capped, not failures.
+UPDATE deliveries SET state = 'capped' WHERE state = 'failed' AND reason LIKE 'capped:%';
+
+-- name: clock
+-- The time now, in epoch seconds: the one clock every worker sharing this
+-- store stamps with when it gives none.
+SELECT (julianday('now') - 2440587.5) * 86400.0 AS now;

@@ -21,21 +21,24 @@ State = Literal[
     "deferred",
     "bounced",
     "suppressed",
+    "capped",
     "expired",
     "failed",
     "unknown",
     "cancelled",
 ]
 STATES: tuple[str, ...] = get_args(State)
-FINAL_STATES = frozenset({"sent", "bounced", "suppressed", "expired", "failed", "unknown", "cancelled"})
+FINAL_STATES = frozenset({"sent", "bounced", "suppressed", "capped", "expired", "failed", "unknown", "cancelled"})
 """States a delivery never leaves on its own (``unknown`` and ``failed`` wait for a person)."""
 
 CAPPED = "capped"
-"""Not a state: what :meth:`Store.iter_deliveries` lists for the rows a
-frequency cap set aside (``failed`` or ``deferred``, their reason starting
-``capped:``)."""
+"""The state of a row a frequency cap (or the customer's volume dial) set
+aside for good: dropped (``on_cap = "drop"``), or deferred past its expiry.
+Not a failure: nothing went wrong, the customer had mail enough. Its reason
+starts ``capped:``; listing by it (:meth:`Store.iter_deliveries`) also shows
+the rows a cap deferred to when it allows."""
 
-LISTED_STATES: tuple[str, ...] = (*STATES, CAPPED)
+LISTED_STATES: tuple[str, ...] = STATES
 """What :meth:`Store.iter_deliveries` can list by."""
 
 Hold = Literal["paused", "cancelled"]

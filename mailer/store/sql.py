@@ -3,6 +3,11 @@
 A backend supplies a connection, a transaction (:meth:`SQLStore._transaction`),
 reads (:meth:`SQLStore._read`) and its ``queries_<backend>.sql``; the state
 machine, fencing and cap checks are written once, here.
+
+Times: a caller may pass ``now`` (tests, simulations); without it, the
+claims, leases, sends and replies of every worker are stamped by one clock,
+the database's, read inside the transaction (the ``clock`` query), so
+workers on machines whose clocks disagree still agree on leases and caps.
 """
 
 from __future__ import annotations
@@ -64,6 +69,12 @@ class SQLStore:
         query = self._q.get(name)
         if query is not None:
             db.execute(query.sql, dict(params))
+
+    def _now(self, db: Any, now: float | None) -> float:
+        """``now`` if the caller gave it, else the database's clock."""
+        if now is not None:
+            return now
+        return float(db.execute(self._q["clock"].sql).fetchone()["now"])
 
     def close(self) -> None:
         raise NotImplementedError
@@ -133,8 +144,7 @@ class SQLStore:
     def recover(self, *, now: float | None = None) -> int:
         """Return expired leases to the queue and turn dead ``sending`` rows
         ``unknown`` (or ``queued``); returns how many rows changed."""
-        now = time.time() if now is None else now
-        return self._transaction(lambda db: self._recover(db, now))
+        return self._transaction(lambda db: self._recover(db, self._now(db, now)))
 
     def _recover(self, db: Any, now: float) -> int:
         changed = db.execute(self._q["recover_leased"].sql, {"now": now}).rowcount
@@ -152,10 +162,12 @@ class SQLStore:
         expiry expire, and each candidate is checked against the suppression
         list and the frequency caps (counting what was sent and what is in
         flight, this claim's own rows included), so no two workers can both
-        pass a cap for the same customer.
+        pass a cap for the same customer. A cap counts every message to the
+        customer leased, being sent or sent in its window, whatever its time
+        stamp: another claim may have been stamped by a clock ahead of this
+        one's, or taken its lease while this one waited for the customer.
         """
-        now = time.time() if now is None else now
-        return self._transaction(lambda db: self._claim(db, owner, now, limit, lease_seconds))
+        return self._transaction(lambda db: self._claim(db, owner, self._now(db, now), limit, lease_seconds))
 
     def _claim(self, db: Any, owner: str, now: float, limit: int, lease_seconds: float) -> Claimed:
         q = self._q
@@ -193,10 +205,10 @@ class SQLStore:
                         db.execute(
                             q["set_aside"].sql,
                             {**params, "state": "deferred", "not_before": verdict.retry_at,
-                             "reason": f"capped: {verdict.reason}"},
+                             "reason": f"{CAPPED}: {verdict.reason}"},
                         )
-                    else:
-                        db.execute(q["set_aside"].sql, {**params, "state": "failed", "reason": f"capped: {verdict.reason}"})
+                    else:  # dropped, or the cap allows it only after it expires
+                        db.execute(q["set_aside"].sql, {**params, "state": CAPPED, "reason": f"{CAPPED}: {verdict.reason}"})
                     continue
                 db.execute(q["lease"].sql, {"id": row["id"], "owner": owner, "deadline": now + lease_seconds, "now": now})
                 leased.append(Delivery.from_row(db.execute(q["get_by_id"].sql, {"id": row["id"]}).fetchone()))
@@ -210,7 +222,8 @@ class SQLStore:
         history = [
             caps_.Sent(at=r["at"], message_class=r["message_class"])
             for r in db.execute(
-                q["history"].sql, {"recipient": row["recipient"], "since": now - self.caps.horizon, "id": row["id"]}
+                q["history"].sql,
+                {"recipient": row["recipient"], "since": now - self.caps.horizon, "id": row["id"], "now": now},
             )
         ]
         pref = db.execute(q["volume"].sql, {"recipient": row["recipient"]}).fetchone()
@@ -222,19 +235,35 @@ class SQLStore:
             caps=self.caps,
         )
 
-    def heartbeat(self, owner: str, *, now: float | None = None, lease_seconds: float = 60.0) -> int:
-        """Extend every lease ``owner`` still holds; returns how many."""
-        now = time.time() if now is None else now
-        return self._transaction(
-            lambda db: int(db.execute(self._q["heartbeat"].sql, {"owner": owner, "deadline": now + lease_seconds}).rowcount)
-        )
+    def heartbeat(
+        self,
+        owner: str,
+        *,
+        now: float | None = None,
+        lease_seconds: float = 60.0,
+        ids: Iterable[int] | None = None,
+    ) -> int:
+        """Extend the leases ``owner`` still holds (with ``ids``, only those
+        rows: a worker extends only what it is still working on, so a row it
+        let go of runs out and returns to the queue); returns how many."""
+        wanted = None if ids is None else self._id_list(list(ids))
+
+        def body(db: Any) -> int:
+            deadline = self._now(db, now) + lease_seconds
+            return int(db.execute(self._q["heartbeat"].sql, {"owner": owner, "deadline": deadline, "ids": wanted}).rowcount)
+
+        return self._transaction(body)
 
     def release(self, owner: str, ids: Iterable[int], *, now: float | None = None) -> int:
         """Give back leased rows ``owner`` will not send (they are queued again)."""
-        now = time.time() if now is None else now
         sql = self._q["release"].sql
-        rows = [{"id": i, "owner": owner, "now": now} for i in ids]
-        return self._transaction(lambda db: int(sum(db.execute(sql, r).rowcount for r in rows)))
+        wanted = list(ids)
+
+        def body(db: Any) -> int:
+            at = self._now(db, now)
+            return int(sum(db.execute(sql, {"id": i, "owner": owner, "now": at}).rowcount for i in wanted))
+
+        return self._transaction(body)
 
     def put_back(
         self,
@@ -247,19 +276,33 @@ class SQLStore:
         now: float | None = None,
     ) -> bool:
         """Set aside a leased row ``owner`` will not send now (fenced)."""
-        now = time.time() if now is None else now
-        params = {"id": delivery_id, "owner": owner, "state": state, "not_before": not_before, "reason": reason, "now": now}
-        return bool(self._transaction(lambda db: db.execute(self._q["put_back"].sql, params).rowcount))
+        params = {"id": delivery_id, "owner": owner, "state": state, "not_before": not_before, "reason": reason}
+        return bool(
+            self._transaction(lambda db: db.execute(self._q["put_back"].sql, {**params, "now": self._now(db, now)}).rowcount)
+        )
 
     # -- sending ------------------------------------------------------------------------------------
 
     def mark_sending(
-        self, delivery_id: int, owner: str, *, now: float | None = None, message_id: str | None = None
+        self,
+        delivery_id: int,
+        owner: str,
+        *,
+        now: float | None = None,
+        message_id: str | None = None,
+        lease_seconds: float = 60.0,
     ) -> Literal["sending", "suppressed", "lost"]:
-        """Commit ``sending`` before the message's DATA goes out, if the lease
-        is still ``owner``'s. ``suppressed``: the recipient was suppressed after
-        queueing (the row now says so); ``lost``: the lease is gone — do not send."""
-        return self.mark_sending_many([(delivery_id, message_id)], owner, now=now)[0]  # type: ignore[return-value]
+        """Commit ``sending`` before the message's DATA goes out, if the row
+        is still leased to ``owner``. ``suppressed``: the recipient was
+        suppressed after queueing (the row now says so); ``lost``: another
+        worker took the row, or it went back to the queue — do not send.
+
+        A lease that ran out (a stalled worker) is still ``owner``'s while
+        nobody took the row over: it is sent, and its lease renewed for
+        ``lease_seconds``, rather than left leased to a worker that gave up on it."""
+        return self.mark_sending_many(  # type: ignore[return-value]
+            [(delivery_id, message_id)], owner, now=now, lease_seconds=lease_seconds
+        )[0]
 
     def mark_sending_many(
         self,
@@ -268,6 +311,7 @@ class SQLStore:
         *,
         now: float | None = None,
         per_domain: int | None = None,
+        lease_seconds: float = 60.0,
     ) -> list[Literal["sending", "suppressed", "lost", "busy"]]:
         """:meth:`mark_sending` for several ``(id, message id)`` rows in one
         transaction (one commit for a worker's whole group of ready messages).
@@ -276,12 +320,13 @@ class SQLStore:
         messages to its recipient domain are being sent by any worker sharing
         the store; otherwise it stays leased and is ``busy`` (try again soon).
         """
-        now = time.time() if now is None else now
+        given = now
         items = list(rows)
         q = self._q
         mark = q["mark_sending"].sql
 
         def body(db: Any) -> list[Literal["sending", "suppressed", "lost", "busy"]]:
+            now = self._now(db, given)
             if per_domain is not None and "lock_domain" in q:
                 ids = [delivery_id for delivery_id, _ in items]
                 for found in db.execute(q["lock_domains_of"].sql, {"ids": ids}).fetchall():
@@ -289,12 +334,12 @@ class SQLStore:
             results: list[Literal["sending", "suppressed", "lost", "busy"]] = []
             for delivery_id, message_id in items:
                 params = {"id": delivery_id, "owner": owner, "now": now, "message_id": message_id,
-                          "per_domain": per_domain}  # fmt: skip
+                          "per_domain": per_domain, "deadline": now + lease_seconds}  # fmt: skip
                 if db.execute(mark, params).rowcount:
                     results.append("sending")
                     continue
                 row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone()
-                if row is None or row["state"] != "leased" or row["lease_owner"] != owner or row["lease_deadline"] <= now:
+                if row is None or row["state"] != "leased" or row["lease_owner"] != owner:
                     results.append("lost")
                 elif db.execute(q["is_suppressed"].sql, {"address": row["address"].lower(),
                                                          "recipient": row["recipient"]}).fetchone():  # fmt: skip
@@ -313,11 +358,12 @@ class SQLStore:
 
     def finish_many(self, rows: Iterable[tuple[int, Outcome]], owner: str, *, now: float | None = None) -> list[bool]:
         """:meth:`finish` for several ``(id, outcome)`` rows in one transaction."""
-        now = time.time() if now is None else now
+        given = now
         items = list(rows)
         q = self._q
 
         def body(db: Any) -> list[bool]:
+            now = self._now(db, given)
             results = []
             for delivery_id, outcome in items:
                 row = db.execute(q["get_by_id"].sql, {"id": delivery_id}).fetchone() if outcome.suppress else None
@@ -404,13 +450,17 @@ class SQLStore:
     def send_log(self, recipient: str) -> list[caps_.Sent]:
         return [caps_.Sent(r["at"], r["message_class"]) for r in self._read("send_log", {"recipient": recipient})]
 
-    def shown(self, recipients: Iterable[str], *, emails: int = 3) -> list[tuple[str, str]]:
+    def shown(
+        self, recipients: Iterable[str], *, emails: int = 3, campaign: str | None = None
+    ) -> list[tuple[str, str]]:
         """``(recipient, product id)`` for the products each recipient was
-        shown in their last ``emails`` logged emails."""
+        shown in their last ``emails`` emails: those sent, and those queued
+        and not yet sent (the latest of all), except ``campaign``'s own rows
+        (the campaign being chosen for)."""
         ids = list(recipients)
         if not ids or emails <= 0:
             return []
-        rows = self._read("shown", {"recipients": self._id_list(ids), "emails": emails})
+        rows = self._read("shown", {"recipients": self._id_list(ids), "emails": emails, "campaign": campaign})
         pairs: list[tuple[str, str]] = []
         for row in rows:
             try:
@@ -551,13 +601,14 @@ class SQLStore:
         :data:`STATES` order), then by next attempt time: read ``page`` rows at
         a time, so a queue of millions streams. ``state`` is one of
         :data:`LISTED_STATES`; ``capped`` lists the rows a frequency cap set
-        aside (``failed`` or ``deferred``, reason ``capped: …``)."""
+        aside: ``capped`` for good, and ``deferred`` to when it allows
+        (reason ``capped: …``)."""
         if state is not None and state not in LISTED_STATES:
             raise StoreError(f"unknown state {state!r}; known: {', '.join(LISTED_STATES)}")
         if limit is not None and limit < 0:
             raise StoreError(f"limit must not be negative, got {limit}")
         capped = state == CAPPED
-        states = STATES if state is None else (("deferred", "failed") if capped else (state,))
+        states = STATES if state is None else ((CAPPED, "deferred") if capped else (state,))
         return self._pages(states, campaign=campaign, capped=capped, limit=limit, page=page)
 
     def _pages(

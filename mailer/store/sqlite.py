@@ -96,14 +96,16 @@ class SQLiteStore(SQLStore):
             self._widen_states()
 
     def _widen_states(self) -> None:
-        """Rebuild the deliveries table of a store made before the ``paused``
-        and ``cancelled`` states, in one transaction (a second process opening
-        the store meanwhile finds it done)."""
+        """Rebuild the deliveries table of a store made before the ``paused``,
+        ``cancelled`` or ``capped`` states, in one transaction (a second
+        process opening the store meanwhile finds it done); rows a cap set
+        aside as ``failed`` become ``capped``."""
         db, q = self._db, self._q
         db.execute("BEGIN IMMEDIATE")
         try:
             if not db.execute(q["migrate_states_current"].sql).fetchone()["current"]:
-                for name in ("migrate_states_rename", "schema", "migrate_states_copy", "schema", "migrate_domain_index"):
+                for name in ("migrate_states_rename", "schema", "migrate_states_copy", "schema", "migrate_domain_index",
+                             "migrate_capped_rows"):
                     for statement in _statements(q[name].sql):
                         db.execute(statement)
         except BaseException:

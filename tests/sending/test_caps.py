@@ -91,3 +91,28 @@ def test_retry_at_is_when_the_cap_allows(history: list[int], now: int) -> None:
     if not verdict.allowed:
         assert verdict.retry_at is not None and verdict.retry_at > now
         assert check(sent, now=verdict.retry_at, message_class="promotional").allowed
+
+
+def test_a_message_stamped_after_now_counts() -> None:
+    """A claim whose clock is behind (skew, or it waited for the customer's lock) still sees it."""
+    verdict = check([Sent(1.0, "promotional")], now=0.5, message_class="promotional")
+    assert not verdict.allowed and verdict.retry_at == 1.0 + DAY
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    checks=st.lists(st.floats(min_value=0, max_value=10 * DAY, allow_nan=False), max_size=40),
+    limit_day=st.integers(1, 3),
+    limit_week=st.integers(1, 8),
+)
+def test_checks_out_of_time_order_never_exceed_any_window(checks: list[float], limit_day: int, limit_week: int) -> None:
+    """Claimers whose clocks disagree check in any order; what they let through still fits every window."""
+    caps = Caps(windows=(Window(DAY, limit_day), Window(WEEK, limit_week)))
+    sent: list[Sent] = []
+    for at in checks:  # not sorted: each check reads its own clock
+        if check(sent, now=at, message_class="promotional", caps=caps).allowed:
+            sent.append(Sent(at, "promotional"))
+    times = [s.at for s in sent]
+    for window in caps.windows:
+        for t in times:
+            assert sum(1 for u in times if t - window.seconds < u <= t) <= window.limit
