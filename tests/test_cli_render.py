@@ -9,6 +9,8 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import pytest
+
 from mailer.cli import main
 
 from .conftest import FIXTURES, ROOT
@@ -69,3 +71,19 @@ def test_every_shipped_layout_renders_without_a_campaign_file(tmp_path: Path) ->
         args += ["--rates", str(FIXTURES / "rates.csv")]
         assert main(args) == 0, layout
         assert len(list((tmp_path / layout).glob("*.eml"))) == 30
+
+
+def test_out_dash_writes_one_mbox_stream_and_the_summary_to_stderr(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    import mailbox
+
+    args = ["render", "--campaign", str(FIXTURES / "campaign.toml"), "--customers", str(FIXTURES / "customers.csv"),
+            "--feed", str(FIXTURES / "products.xml"), "--out", "-", "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    assert main(args) == 0
+    captured = capsysbinary.readouterr()
+    (tmp_path / "out.mbox").write_bytes(captured.out)
+    box = mailbox.mbox(tmp_path / "out.mbox")
+    assert len(box) == 30 and all(message["Message-ID"] for message in box)
+    assert b"rendered 30 message(s)" in captured.err
+    assert not list(tmp_path.glob("*.eml"))

@@ -14,11 +14,17 @@ import hashlib
 import json
 import os
 import re
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from mailer.cli.check import add_campaign_inputs, existing_store, personalise, prepare_from_args, resolve_project
 from mailer.errors import ConfigError, MailerError
+
+if TYPE_CHECKING:
+    from mailer.report import Report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--campaign", type=Path, help="campaign TOML file (default: a placeholder campaign for --layout)")
     add_campaign_inputs(parser)
-    parser.add_argument("--out", required=True, type=Path, help="directory for the .eml files")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="directory for the .eml files, or - for one mbox stream on standard output")
     parser.add_argument("--at", help="the instant the messages are for (ISO 8601 with offset; "
                         "default: the campaign's send_date if still to come, else now)")
     parser.set_defaults(func=run)
@@ -72,54 +79,96 @@ def run(args: argparse.Namespace) -> int:
             store.close()
         raise
     at = at or prepared.send_instant()
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    to_stdout = str(args.out) == "-"
+    sink = MboxSink(sys.stdout.buffer) if to_stdout else FolderSink(args.out)
     written = failed = left_out = 0
     try:
         personalise(prepared, args, report, store)
-        with (out / "selection.jsonl").open("w", encoding="utf-8") as selection:
-            customers = counted(iter_customers(args.customers, report=report), "rendering",
-                                total=count_rows(args.customers))  # fmt: skip
-            for choice in prepared.choices(customers):
-                if not choice.kept:
-                    left_out += 1
-                    continue
-                empty = prepared.empty_groups(choice)
-                if empty:  # `mailer run` leaves them out too: never an email with an empty product grid
-                    failed += 1
-                    report.add(ConfigError(f"{choice.customer.id}: left out: no product for slot group(s) "
-                                           f"{', '.join(empty)}"))  # fmt: skip
-                    continue
-                try:
-                    message = prepared.compose(choice, at=at)
-                except MailerError as err:
-                    failed += 1
-                    report.add(for_recipient(err, choice.customer.id))
-                    continue
-                row = {"customer": choice.customer.id, "layout": choice.layout or prepared.campaign.layout,
-                       "offer": choice.offer, "segment": choice.segment, "slots": prepared.preview(choice)}
-                selection.write(json.dumps(row, ensure_ascii=False) + "\n")
-                target = out / _file_name(message.customer_id)
-                partial = target.with_suffix(".eml.part")
-                partial.write_bytes(message.data)
-                os.replace(partial, target)
-                written += 1
-                for warning in message.warnings:
-                    report.add(ConfigError(f"{message.customer_id}: {warning}"))
+        customers = counted(iter_customers(args.customers, report=report), "rendering",
+                            total=count_rows(args.customers))  # fmt: skip
+        for choice in prepared.choices(customers):
+            if not choice.kept:
+                left_out += 1
+                continue
+            empty = prepared.empty_groups(choice)
+            if empty:  # `mailer run` leaves them out too: never an email with an empty product grid
+                failed += 1
+                report.add(ConfigError(f"{choice.customer.id}: left out: no product for slot group(s) "
+                                       f"{', '.join(empty)}"))  # fmt: skip
+                continue
+            try:
+                message = prepared.compose(choice, at=at)
+            except MailerError as err:
+                failed += 1
+                report.add(for_recipient(err, choice.customer.id))
+                continue
+            row = {"customer": choice.customer.id, "layout": choice.layout or prepared.campaign.layout,
+                   "offer": choice.offer, "segment": choice.segment, "slots": prepared.preview(choice)}
+            sink.write(message.customer_id, message.data, row)
+            written += 1
+            for warning in message.warnings:
+                report.add(ConfigError(f"{message.customer_id}: {warning}"))
     finally:
+        sink.close(report)
         if store is not None:
             store.close()
         prepared.close()
-    report.write_json(out / "report.json")
-    print(f"rendered {written} message(s) with layout {prepared.campaign.layout!r} into {out.resolve()}")
+    # With the messages on standard output, the summary goes to standard error.
+    tell = sys.stderr if to_stdout else sys.stdout
+    where = "standard output (mbox)" if to_stdout else str(Path(args.out).resolve())
+    print(f"rendered {written} message(s) with layout {prepared.campaign.layout!r} into {where}", file=tell)
     if left_out:
-        print(f"left out {left_out} customer(s) outside the campaign's audience")
+        print(f"left out {left_out} customer(s) outside the campaign's audience", file=tell)
     if report:
-        print(f"skipped or flagged {report.count} row(s); details in {(out / 'report.json').resolve()}:")
+        details = "" if to_stdout else f"; details in {(Path(args.out) / 'report.json').resolve()}"
+        print(f"skipped or flagged {report.count} row(s){details}:", file=tell)
         for kind, (count, examples) in report.summary().items():
-            print(f"  {count} × {kind}")
+            print(f"  {count} × {kind}", file=tell)
             for example in examples:
-                print(f"      e.g. {example}")
+                print(f"      e.g. {example}", file=tell)
     if written == 0 or failed:
         return 1
     return 0
+
+
+class FolderSink:
+    """One ``.eml`` per message, ``selection.jsonl`` (products and why) and ``report.json``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._selection = (folder / "selection.jsonl").open("w", encoding="utf-8")
+
+    def write(self, customer_id: str, data: bytes, row: dict[str, object]) -> None:
+        self._selection.write(json.dumps(row, ensure_ascii=False) + "\n")
+        target = self.folder / _file_name(customer_id)
+        partial = target.with_suffix(".eml.part")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+
+    def close(self, report: Report) -> None:
+        self._selection.close()
+        report.write_json(self.folder / "report.json")
+
+
+class MboxSink:
+    """Every message on one stream, in mboxrd format (``--out -``), for a mail
+    client or ``formail``; lines starting ``From `` are quoted with ``>``."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def write(self, customer_id: str, data: bytes, row: dict[str, object]) -> None:
+        body = _FROM_LINE.sub(rb">\1", data.replace(b"\r\n", b"\n"))
+        self.stream.write(b"From mailer@localhost " + time.asctime(time.gmtime()).encode() + b"\n" + body)
+        if not body.endswith(b"\n"):
+            self.stream.write(b"\n")
+        self.stream.write(b"\n")
+
+    def close(self, report: Report) -> None:
+        self.stream.flush()
+
+
+_FROM_LINE = re.compile(rb"(?m)^(>*From )")
+
+

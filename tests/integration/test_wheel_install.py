@@ -156,3 +156,14 @@ def test_the_installed_command_scaffolds_a_project_that_renders(installed: Path,
                            "--customers", str(FIXTURES / "customers.csv"), "--out", "out", cwd=tmp_path / "shop")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(list((tmp_path / "shop" / "out").glob("*.eml"))) == 30
+
+
+def test_the_installed_command_runs_the_quick_start(installed: Path, tmp_path: Path) -> None:
+    """The README's run command, from the wheel, in a folder of its own: everyone sent to the outbox."""
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(ROOT / "fixtures", fixtures, ignore=shutil.ignore_patterns("generated", "programmes"))
+    result = run_installed(installed, "run", "fixtures/campaign.toml", "--customers", "fixtures/customers.csv",
+                           "--feed", "fixtures/products.xml", "--no-quiet-hours", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "queued 30 message(s)" in result.stdout and "delivered: 30 sent" in result.stdout
+    assert len(list((tmp_path / ".mailer" / "outbox").glob("*.eml"))) == 30
