@@ -289,14 +289,17 @@ def pick_language(value: Localised, chain: Sequence[str], default: str = "en") -
 
 def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign TOML file; errors name the file and key."""
-    path = Path(path)
+    return parse_campaign(read_campaign_text(path), path)
+
+
+def read_campaign_text(path: str | Path) -> str:
+    """A campaign file's text; a missing or non-UTF-8 file is a :class:`ConfigError` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read campaign file: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    return parse_campaign(text, path)
 
 
 def parse_campaign(text: str, path: str | Path) -> Campaign:

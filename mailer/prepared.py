@@ -33,7 +33,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mailer.campaign import Campaign, parse_campaign
+from mailer.campaign import Campaign, parse_campaign, read_campaign_text
 from mailer.content.catalogs import Catalogs
 from mailer.inputs.customers import Customer
 from mailer.errors import ConfigError, FeedError, MailerError, RatesError
@@ -112,13 +112,7 @@ def prepare(
     if campaign_file is None:
         path, text = Path(f"{layout or 'newsletter'}.toml"), default_campaign_text(layout or "newsletter")
     else:
-        path = Path(campaign_file).resolve()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"{campaign_file}: cannot read campaign file: {err.strerror}") from err
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{campaign_file}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+        path, text = Path(campaign_file).resolve(), read_campaign_text(campaign_file)
     campaign = parse_campaign(text, path)
     rates_text = None
     rates_path = Path(rates) if rates is not None else campaign.rates_path
@@ -152,11 +146,11 @@ def prepare(
     )
     catalogue: dict[str, Product] = {}
     if feed is not None:
-        from mailer.inputs.feeds import iter_products
+        from mailer.inputs.feeds import iter_products, no_products_reason
 
         catalogue = {p.id: p for p in iter_products(feed, report=report)}
         if not catalogue:
-            raise FeedError("no product could be read from the feed", path=str(feed))
+            raise FeedError(no_products_reason(report, path=feed), path=str(feed))
     return PreparedCampaign(snapshot, signer=signer, catalogue=catalogue, purchases=purchases, report=report)
 
 

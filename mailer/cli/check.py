@@ -152,6 +152,22 @@ def prepare_from_args(
     return prepared
 
 
+def prepare_for_preview(
+    args: argparse.Namespace, report: Report, *, campaign_file: Path | None
+) -> tuple[PreparedCampaign, Store | None]:
+    """The campaign prepared as a check or preview sees it: with the project's
+    queue, if there is one (what customers were shown lately, the snapshot of
+    a campaign queued already), which the caller closes."""
+    resolve_project(args)
+    store = existing_store(args.store)
+    try:
+        return prepare_from_args(args, report, campaign_file=campaign_file, store=store), store
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+
+
 def existing_store(url: str) -> Store | None:
     """The queue store at ``url`` if it exists (a check never creates one)."""
     from mailer.store import open_store
@@ -211,14 +227,7 @@ def run(args: argparse.Namespace) -> int:
     from mailer.report import Report
 
     report = Report()
-    resolve_project(args)
-    store = existing_store(args.store)
-    try:
-        prepared = prepare_from_args(args, report, campaign_file=args.campaign, store=store)
-    except BaseException:
-        if store is not None:
-            store.close()
-        raise
+    prepared, store = prepare_for_preview(args, report, campaign_file=args.campaign)
     try:
         personalise(prepared, args, report, store)
         result = check(prepared, args, report)

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from mailer.cli.check import add_campaign_inputs, existing_store, personalise, prepare_from_args, resolve_project
+from mailer.cli.check import add_campaign_inputs, personalise, prepare_for_preview
 from mailer.errors import ConfigError, MailerError
 
 if TYPE_CHECKING:
@@ -70,14 +70,7 @@ def run(args: argparse.Namespace) -> int:
         args.layout = "newsletter"
     at = parse_instant(args.at, "--at") if args.at else None
     report = Report()
-    resolve_project(args)
-    store = existing_store(args.store)
-    try:
-        prepared = prepare_from_args(args, report, campaign_file=args.campaign, store=store)
-    except BaseException:
-        if store is not None:
-            store.close()
-        raise
+    prepared, store = prepare_for_preview(args, report, campaign_file=args.campaign)
     at = at or prepared.send_instant()
     to_stdout = str(args.out) == "-"
     sink = MboxSink(sys.stdout.buffer) if to_stdout else FolderSink(args.out)
