@@ -31,6 +31,10 @@ table filters customers by RFM segment (see
     [audience]
     segments = ["lapsed", "at_risk"]
 
+``programmes = "ignore"`` sends to customers a lifecycle programme holds (by
+default a promotion skips customers still in the welcome series, and every
+campaign but the programme's own skips those the lapsed programme gave up on).
+
 A ``[caps]`` table (``daily``, ``weekly``, ``monthly``, ``exempt``, as in
 ``mailer.toml``) gives the campaign its own frequency caps when its rows are
 planned; the project's caps hold again when a worker claims a row.
@@ -91,6 +95,7 @@ _TOP_KEYS = {
     "audience",
     "delivery",
     "caps",
+    "programmes",
 }
 
 
@@ -233,6 +238,9 @@ class Campaign:
     caps: Caps | None = None
     """The campaign's own frequency caps (``[caps]``, as in ``mailer.toml``), applied
     when its rows are planned; ``None``: the project's."""
+    programmes: Literal["respect", "ignore"] = "respect"
+    """``respect``: customers a lifecycle programme holds (in the welcome series, or
+    given up by the lapsed programme) are left out; ``ignore``: they are not."""
 
     def __post_init__(self) -> None:
         where = str(self.source) if self.source else "campaign"
@@ -332,6 +340,9 @@ def parse_campaign(text: str, path: str | Path) -> Campaign:
         delivery = parse_delivery(data.get("delivery", {}), base=path.parent)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+    programmes = data.get("programmes", "respect")
+    if programmes not in ("respect", "ignore"):
+        raise ConfigError(f"{path}: programmes must be \"respect\" or \"ignore\", got {programmes!r}")
     caps = None
     if "caps" in data:
         from mailer.project import parse_caps  # the same [caps] table as mailer.toml's
@@ -357,6 +368,7 @@ def parse_campaign(text: str, path: str | Path) -> Campaign:
         audience=audience,
         delivery=delivery,
         caps=caps,
+        programmes=programmes,
     )
 
 

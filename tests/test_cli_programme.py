@@ -134,3 +134,27 @@ def test_the_day_given_drives_the_planned_sends(tmp_path: Path) -> None:
     assert rows and {datetime.fromtimestamp(r.not_before, timezone.utc).date() for r in rows} == {DAY}
     # Queued now for a day gone by: the messages do not expire before they could be sent.
     assert all(r.expires_at > datetime.now(timezone.utc).timestamp() for r in rows)
+
+
+def test_a_promotion_leaves_customers_in_the_welcome_series_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert programme(tmp_path, "welcome", DAY, "--queue-only") == 0
+    capsys.readouterr()
+    assert main(["programme", "status", "welcome", "--state", str(tmp_path / "programmes.sqlite3"), "--list"]) == 0
+    listed = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    in_welcome = {customer for customer, status, _ in listed if status == "active"}
+    assert len(in_welcome) == 72 and {step for *_, step in listed} == {"welcome-2"}
+
+    def newsletter(*extra: str) -> set[str]:
+        args = ["run", str(FIXTURES / "campaign.toml"), "--customers", str(GENERATED / "customers.csv"),
+                "--feed", str(GENERATED / "products.jsonl"), "--state-dir", str(tmp_path),
+                "--store", f"sqlite:{tmp_path / 'queue.sqlite3'}", "--no-quiet-hours", "--queue-only", *extra]  # fmt: skip
+        assert main(args) == 0
+        return queued(tmp_path, "autumn-newsletter-2026")
+
+    sent = newsletter()
+    assert sent and not sent & in_welcome  # held back until they graduate
+    assert "in the welcome programme (active)" in capsys.readouterr().out
+    # A transactional message is not held back: the same campaign now reaches them too.
+    assert newsletter("--class", "transactional") - sent == in_welcome

@@ -191,10 +191,33 @@ def test_zombie_commit_after_recovery_to_unknown_is_refused(store: Store) -> Non
     assert store.counts() == {"unknown": 1}
 
 
-def test_mark_sending_refuses_after_lease_deadline(store: Store) -> None:
+def test_mark_sending_refuses_a_lease_that_ran_out_and_went_back_to_the_queue(store: Store) -> None:
     store.enqueue([new()], now=0)
     (d,) = store.claim("w1", now=1, lease_seconds=10).deliveries
+    store.recover(now=11.5)  # another worker's claim looks for expired leases
     assert store.mark_sending(d.id, "w1", now=11.5) == "lost"
+    assert store.counts() == {"queued": 1}
+
+
+def test_a_lease_that_ran_out_with_nobody_taking_it_over_is_still_ours(store: Store) -> None:
+    """A worker that stalled past its lease sends the row (its lease renewed) rather than orphan it."""
+    store.enqueue([new()], now=0)
+    (d,) = store.claim("w1", now=1, lease_seconds=10).deliveries
+    assert store.mark_sending(d.id, "w1", now=30, lease_seconds=10) == "sending"
+    row = store.get("autumn", "C1")
+    assert row is not None and (row.state, row.lease_owner, row.lease_deadline) == ("sending", "w1", 40)
+    assert store.claim("w2", now=35).deliveries == [] and store.counts() == {"sending": 1}  # not recovered as dead
+    assert store.finish(d.id, "w1", Outcome("sent", code=250), now=36)
+    assert store.counts() == {"sent": 1}
+
+
+def test_a_heartbeat_extends_only_the_rows_it_names(store: Store) -> None:
+    store.enqueue([new("C1"), new("C2")], now=0)
+    kept, dropped = store.claim("w1", now=1, limit=2, lease_seconds=10).deliveries
+    assert store.heartbeat("w1", now=9, lease_seconds=10, ids=[kept.id]) == 1
+    assert store.heartbeat("w1", now=9, lease_seconds=10, ids=[]) == 0
+    assert [d.id for d in store.claim("w2", now=15, limit=2).deliveries] == [dropped.id]
+    assert store.mark_sending(kept.id, "w1", now=15) == "sending"
 
 
 def test_heartbeat_extends_lease(store: Store) -> None:
@@ -259,6 +282,43 @@ def test_two_campaigns_racing_under_a_daily_cap_send_one(store: Store) -> None:
     assert deferred[0].not_before == pytest.approx(1 + DAY)
 
 
+def test_a_claim_stamped_earlier_than_anothers_lease_still_sees_it(store: Store) -> None:
+    """W2 read its clock before waiting for the customer's lock (or its clock is behind): W1's lease counts."""
+    store.enqueue([new("C1", campaign="a"), new("C1", campaign="b", expires_at=3 * DAY)], now=0)
+    first = store.claim("w1", now=1.0, limit=1)
+    second = store.claim("w2", now=0.5, limit=1)
+    assert [d.campaign for d in first.deliveries] == ["a"]
+    assert second.deliveries == [] and second.capped == 1
+    deferred = store.get("b", "C1")
+    assert deferred is not None and deferred.state == "deferred" and deferred.not_before >= 1.0 + DAY
+
+
+@pytest.mark.parametrize("skew", [-5.0, 5.0])
+@pytest.mark.parametrize("stage", ["leased", "sending", "sent"])
+def test_claimers_whose_clocks_disagree_send_one_a_day(store: Store, skew: float, stage: str) -> None:
+    """W1 takes campaign a (and maybe sends it) by its clock; W2's clock is 5 s off either way."""
+    t = 1000.0
+    store.enqueue([new("C1", campaign="a"), new("C1", campaign="b", expires_at=3 * DAY)], now=0)
+    (a,) = store.claim("w1", now=t, limit=1).deliveries
+    if stage != "leased":
+        assert store.mark_sending(a.id, "w1", now=t + 0.1) == "sending"
+    if stage == "sent":
+        assert store.finish(a.id, "w1", Outcome("sent", code=250), now=t + 0.2)
+    second = store.claim("w2", now=t + 0.3 + skew, limit=1)
+    assert second.deliveries == [] and second.capped == 1
+    assert store.get("b", "C1").state == "deferred"  # type: ignore[union-attr]
+
+
+def test_rows_are_stamped_by_the_stores_clock_when_no_time_is_given(store: Store) -> None:
+    import time
+
+    store.enqueue([new("C1", not_before=time.time() - 1)])
+    before = time.time()
+    (d,) = store.claim("w", limit=1, lease_seconds=30).deliveries
+    after = time.time()
+    assert d.lease_deadline is not None and before + 29 <= d.lease_deadline <= after + 31
+
+
 def test_cap_counts_the_send_log_across_campaigns(store: Store) -> None:
     store.enqueue([new("C1", campaign="a")], now=0)
     (d,) = store.claim("w", now=1).deliveries
@@ -285,18 +345,54 @@ def test_send_log_keeps_the_products_each_email_showed(store: Store) -> None:
     assert store.shown(["C1"], emails=1) == [] and store.shown([], emails=3) == []
 
 
-def test_capped_row_with_drop_policy_fails_with_reason(store: Store) -> None:
+def test_products_of_emails_queued_and_not_yet_sent_count_as_shown(store: Store) -> None:
+    """A later campaign choosing products sees what earlier ones will show, not only what they showed."""
+    import numpy as np
+
+    from mailer.personalise.exclusions import SendLogShown
+
+    far = 5 * DAY
+    store.enqueue([new("C1", campaign="a", payload={"shown": ["P1"]}, expires_at=1e12)], now=0)
+    (a,) = store.claim("w", now=1).deliveries
+    store.mark_sending(a.id, "w", now=1)
+    store.finish(a.id, "w", Outcome("sent", code=250), now=1)
+    store.enqueue([new("C1", campaign="b", payload={"shown": ["P2"]}, not_before=far, expires_at=1e12),
+                   new("C1", campaign="c", payload={"shown": ["P3"]}, message_class="transactional", expires_at=1e12),
+                   new("C1", campaign="d", payload={"shown": ["P9"]}, not_before=far, expires_at=1e12),
+                   new("C2", campaign="d", payload={"shown": ["P9"]}, not_before=far, expires_at=1e12)], now=2)  # fmt: skip
+    assert [d.campaign for d in store.claim("w", now=2, limit=5).deliveries] == ["c"]  # leased, not sent
+    assert sorted(store.shown(["C1", "C2"], emails=3, campaign="d")) == [("C1", "P1"), ("C1", "P2"), ("C1", "P3")]
+    assert sorted(store.shown(["C1"], emails=2, campaign="d")) == [("C1", "P2"), ("C1", "P3")]  # queued ones are the latest
+    assert ("C2", "P9") in store.shown(["C2"], emails=3)  # another campaign choosing sees d's rows too
+    position, products = SendLogShown(store, emails=3, campaign="d").shown(np.array(["C2", "C1"]))
+    assert sorted(zip(position.tolist(), products.tolist())) == [(1, "P1"), (1, "P2"), (1, "P3")]
+
+
+def test_capped_row_with_drop_policy_is_capped_with_reason(store: Store) -> None:
     store.enqueue([new("C1", campaign="a"), new("C1", campaign="b", on_cap="drop")], now=0)
     store.claim("w", now=1, limit=5)
     row = store.get("b", "C1")
-    assert row is not None and row.state == "failed" and row.reason.startswith("capped:")  # type: ignore[union-attr]
+    assert row is not None and row.state == "capped" and row.reason == "capped: frequency cap: at most 1 in 1 day"
+
+
+def test_capped_row_whose_retry_falls_after_its_expiry_is_capped_not_failed(store: Store) -> None:
+    """on_cap = "defer", but the cap allows it only after it expires: capped, and nothing to retry."""
+    store.enqueue([new("C1", campaign="a"), new("C1", campaign="b")], now=0)  # b expires after a day
+    claimed = store.claim("w", now=1, limit=5)
+    assert claimed.capped == 1
+    row = store.get("b", "C1")
+    assert row is not None and row.state == "capped" and row.reason == "capped: frequency cap: at most 1 in 1 day"
+    assert store.counts() == {"capped": 1, "leased": 1}
+    assert store.retry_failed(now=2) == 0
+    assert [(d.campaign, d.state) for d in store.iter_deliveries(state="capped")] == [("b", "capped")]
 
 
 def test_volume_preference_only_important_drops_promotional(store: Store) -> None:
     store.set_volume("C1", "only-important")
     store.enqueue([new("C1"), new("C1", campaign="welcome", message_class="lifecycle")], now=0)
     assert [d.campaign for d in store.claim("w", now=1, limit=5).deliveries] == ["welcome"]
-    assert store.get("autumn", "C1").state == "failed"  # type: ignore[union-attr]
+    row = store.get("autumn", "C1")
+    assert row is not None and (row.state, row.reason) == ("capped", "capped: the customer asked for only important mail")
 
 
 def test_transactional_is_exempt_from_caps(store: Store) -> None:
@@ -525,7 +621,7 @@ def test_iter_deliveries_capped_lists_the_rows_a_cap_set_aside(store: Store) -> 
     store.mark_sending(c2.id, "w", now=1)
     store.finish(c2.id, "w", Outcome("failed", code=554, reason="554 rejected"), now=1)
     capped = {(d.campaign, d.state) for d in store.iter_deliveries(state="capped")}
-    assert capped == {("b", "deferred"), ("c", "failed")}
+    assert capped == {("b", "deferred"), ("c", "capped")}
     assert all(d.reason.startswith("capped: ") for d in store.iter_deliveries(state="capped"))  # type: ignore[union-attr]
 
 
@@ -699,5 +795,45 @@ def test_a_store_from_before_campaign_holds_is_migrated(store: Store) -> None:
             plan = again._db.execute("EXPLAIN QUERY PLAN " + again.query("due_many").sql,  # type: ignore[attr-defined]
                                      {"now": 0, "limit": 1}).fetchall()
             assert "TEMP B-TREE" not in " ".join(str(r[-1]) for r in plan)  # the real claim index again
+    finally:
+        again.close()
+
+
+def test_a_store_from_before_the_capped_state_is_migrated(store: Store) -> None:
+    """Opening a store whose rows cannot be capped widens its state check; rows a cap failed become capped."""
+    store.enqueue([new("C1", campaign="a", expires_at=1e12), new("C1", campaign="b", expires_at=1e12),
+                   new("C2", campaign="a", expires_at=1e12)], now=0)  # fmt: skip
+    old_states = ("'planned', 'queued', 'paused', 'leased', 'sending', 'sent', 'deferred', 'bounced', "
+                  "'suppressed', 'expired', 'failed', 'unknown', 'cancelled'")  # fmt: skip
+    db = store._db  # type: ignore[attr-defined]
+    capped_then = "UPDATE deliveries SET state = 'failed', reason = 'capped: frequency cap: at most 1 in 1 day' WHERE campaign = 'b'"
+    failed_then = "UPDATE deliveries SET state = 'failed', reason = '554 rejected' WHERE recipient = 'C2'"
+    if store.backend == "sqlite":
+        schema = load_queries("sqlite")["schema"].sql
+        table = schema[schema.index("CREATE TABLE IF NOT EXISTS deliveries"):schema.index(");") + 2]
+        start, end = table.index("CHECK (state IN ("), table.index(")),") + 2
+        table = table[:start] + f"CHECK (state IN ({old_states}))" + table[end:]
+        db.executescript(f"""
+            ALTER TABLE deliveries RENAME TO kept;
+            {table.replace("IF NOT EXISTS deliveries", "deliveries")}
+            INSERT INTO deliveries SELECT * FROM kept;
+            DROP TABLE kept;
+            {capped_then};
+            {failed_then};
+        """)
+    else:
+        db.execute("ALTER TABLE deliveries DROP CONSTRAINT deliveries_state_check")
+        db.execute(f"ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state IN ({old_states}))")
+        db.execute(capped_then)
+        db.execute(failed_then)
+    with pytest.raises(Exception):
+        db.execute("UPDATE deliveries SET state = 'capped'")
+    again = another_handle(store)
+    try:
+        assert {(d.campaign, d.recipient): d.state for d in again.deliveries()} == {
+            ("a", "C1"): "queued", ("b", "C1"): "capped", ("a", "C2"): "failed"}  # fmt: skip
+        assert [d.campaign for d in again.iter_deliveries(state="capped")] == ["b"]
+        again._db.execute("UPDATE deliveries SET state = 'capped' WHERE campaign = 'a' AND recipient = 'C1'")  # type: ignore[attr-defined]
+        assert again.counts() == {"capped": 2, "failed": 1}
     finally:
         again.close()

@@ -188,7 +188,8 @@ def personalise(prepared: PreparedCampaign, args: argparse.Namespace, report: Re
     if store is not None and prepared.config.personalised:
         from mailer.personalise.exclusions import SendLogShown
 
-        shown = SendLogShown(store, emails=prepared.config.rules.shown_emails)
+        # Queued rows of other campaigns count as shown; this campaign's own do not.
+        shown = SendLogShown(store, emails=prepared.config.rules.shown_emails, campaign=prepared.campaign.id)
     prepared.personalise(report=report, customers=lambda: iter_customers(args.customers), shown=shown)
 
 

@@ -64,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     status.add_argument("name", choices=("welcome", "lapsed", "reactivation"))
     status.add_argument("--state", type=Path, help=f"programme state file (default: {STATE_FILE} in the project's state folder)")
     status.add_argument("--project", metavar="DIR", help="the project folder holding mailer.toml")
+    status.add_argument("--list", action="store_true",
+                        help="one line per customer: id, status, next step (tab-separated)")
     status.set_defaults(func=programme_status)
 
 
@@ -79,7 +81,8 @@ def _programme(name: str) -> Programme:
 
 
 def read_ids(path: Path) -> list[str]:
-    """Customer ids from a file: one per line, or a CSV with an ``id`` or ``customer_id`` column."""
+    """Customer ids from a file: one per line (a first line ``id`` or
+    ``customer_id`` is a header), or a CSV with an ``id`` or ``customer_id`` column."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as err:
@@ -90,7 +93,10 @@ def read_ids(path: Path) -> list[str]:
         if column is None:
             raise ConfigError(f"{path}: line 1: no 'id' or 'customer_id' column")
         return [row[column].strip() for row in reader if row.get(column, "").strip()]
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    ids = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if ids and ids[0].strip('"').lower() in ("id", "customer_id"):
+        del ids[0]
+    return ids
 
 
 def entrants_for(
@@ -230,6 +236,13 @@ def programme_status(args: argparse.Namespace) -> int:
         positions = store.load(args.name)
     finally:
         store.close()
+    if args.list:
+        steps = [step.name for step in _programme(args.name).steps]
+        for customer_id, code, step in zip(positions.customer_ids.tolist(), positions.status.tolist(),
+                                           positions.next_step.tolist()):  # fmt: skip
+            next_step = steps[step] if STATUSES[code] == "active" and 0 <= step < len(steps) else "-"
+            print(f"{customer_id}\t{STATUSES[code]}\t{next_step}")
+        return 0
     counts = {name: 0 for name in STATUSES}
     for code in positions.status.tolist():
         counts[STATUSES[code]] += 1

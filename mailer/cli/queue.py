@@ -3,7 +3,7 @@
 ``mailer queue list`` shows messages with their state, attempts, last reply
 or reason and next attempt time, by ``--state`` (``failed``, ``deferred``,
 ``unknown``, ``paused``, ``cancelled``, … or ``capped``: what a frequency cap
-set aside, failed or deferred) and ``--campaign``. It streams, so a queue of
+set aside, capped or deferred) and ``--campaign``. It streams, so a queue of
 millions can be listed. ``mailer queue retry`` puts ``failed`` messages back
 in the queue from now, with a fresh expiry; their attempts are kept, and the
 caps and the suppression list are checked again before they are sent.

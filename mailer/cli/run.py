@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from datetime import time as TimeOfDay
 
-    from mailer.campaign import DeliverySettings
+    from mailer.campaign import Campaign, DeliverySettings
     from mailer.inputs.customers import Customer
     from mailer.sending.plan import QuietHours, Rule
     from mailer.prepared import PreparedCampaign
@@ -76,6 +76,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--queue-only", action="store_true", help="queue, and leave delivery to `mailer worker`")
     parser.add_argument("--return-path", help="envelope sender for bounces (default: the From address)")
     parser.set_defaults(func=run)
+
+
+def programme_holds(campaign: Campaign, state_dir: Path, message_class: str) -> dict[str, str]:
+    """Customers the project's lifecycle programmes hold back from this campaign, with why."""
+    from mailer.cli.programme import STATE_FILE
+    from mailer.personalise.programme_store import ProgrammeStore, held_back
+
+    path = Path(state_dir) / STATE_FILE
+    if campaign.programmes == "ignore" or not path.is_file():
+        return {}
+    programmes = ProgrammeStore(path)
+    try:
+        return held_back(programmes, message_class)
+    finally:
+        programmes.close()
+
+
+def _held(customer_id: str, held: dict[str, str], report: Report) -> bool:
+    reason = held.get(customer_id)
+    if reason is not None:
+        report.add(ConfigError(f"{customer_id}: not queued: {reason} (campaign key programmes = \"ignore\" sends anyway)"))
+    return reason is not None
 
 
 def _check_when(args: argparse.Namespace) -> None:
@@ -213,14 +235,18 @@ def run(args: argparse.Namespace) -> int:
         campaign = prepared.campaign
         settings = campaign.delivery
         rule = _rule(args, settings, campaign.send_date)
+        message_class = args.message_class or settings.message_class or "promotional"
         queue_report = Report()
+        held = programme_holds(campaign, project.state_dir, message_class)
+        customers = counted(iter_customers(args.customers, report=queue_report), "queueing",
+                            total=count_rows(args.customers))  # fmt: skip
         queued = queue_campaign(
             store,
             prepared,
-            counted(iter_customers(args.customers, report=queue_report), "queueing", total=count_rows(args.customers)),
+            (c for c in customers if not _held(c.id, held, queue_report)) if held else customers,
             rule=rule,
             quiet=_quiet(args, settings, project.quiet_hours),
-            message_class=args.message_class or settings.message_class or "promotional",
+            message_class=message_class,
             expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
             on_cap=args.on_cap or settings.on_cap or "defer",
             priority=settings.priority or 0,

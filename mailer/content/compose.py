@@ -72,13 +72,19 @@ def first_name(name: str, language: str) -> str:
     """The name to greet someone by.
 
     Where family names come first and a greeting uses the full name (Japanese,
-    Chinese, Korean), the whole name; elsewhere the first word.
+    Chinese, Korean), the whole name; elsewhere the first word. Empty when
+    the name holds no letter (blank, ``-``, ``.``, invisible characters):
+    layouts then greet without a name.
 
     >>> first_name("Søren Kierkegaard", "da"), first_name("田中 太郎", "ja")
     ('Søren', '田中 太郎')
+    >>> first_name(" \u200b ", "en"), first_name("-", "de"), first_name("", "ja")
+    ('', '', '')
     """
     name = name.strip()
-    if language in _CJK_LANGUAGES or not name:
+    if not any(char.isalpha() for char in name):
+        return ""
+    if language in _CJK_LANGUAGES:
         return name
     return name.split()[0]
 

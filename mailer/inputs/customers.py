@@ -6,7 +6,8 @@ validated: email (``email-validator``, normalised), locale (Babel, stored as
 ``de_DE``), currency (ISO 4217), time zone (IANA), birthday (a real past
 date) and names free of control characters, which would otherwise reach
 message headers. A bad row is reported as a :class:`~mailer.errors.CustomerError`
-(path, line, item, field, reason) and skipped; so is a repeated customer id.
+(path, line, item, field, reason) and skipped; so is a repeated customer id,
+and a repeated address (:func:`address_key`: the same mailbox, however cased).
 
 The value checks (:func:`parse_email`, :func:`parse_locale`,
 :func:`parse_timezone`, :func:`parse_name`, :func:`parse_birthday`) are pure;
@@ -36,6 +37,7 @@ from mailer.report import Report
 
 __all__ = [
     "Customer",
+    "address_key",
     "iter_customers",
     "parse_birthday",
     "parse_email",
@@ -69,13 +71,20 @@ class Customer:
 
 
 def iter_customers(
-    path: str | os.PathLike[str], *, report: Report | None = None, today: date | None = None
+    path: str | os.PathLike[str],
+    *,
+    report: Report | None = None,
+    today: date | None = None,
+    encoding: str | None = None,
 ) -> Iterator[Customer]:
     """Stream the customers of a CSV or JSON Lines file.
 
     Columns: ``id``, ``email``, ``name``, ``locale``, ``currency``,
     ``timezone``, optional ``gender`` and ``birthday``; others are ignored.
-    ``today`` (default: the local date) bounds birthdays.
+    ``today`` (default: the local date) bounds birthdays. ``encoding`` is the
+    file's text encoding when it has no byte-order mark (default UTF-8; e.g.
+    ``latin-1``). A customer whose id or address an earlier row already
+    had is reported and skipped.
 
     >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
@@ -90,24 +99,37 @@ def iter_customers(
     >>> os.remove(f.name)
     """
     today = today or date.today()
-    seen = FirstLines()
+    ids, addresses = FirstLines(), FirstLines()
     for line, customer in read_rows(
-        path, lambda record: _customer(record, today), required=REQUIRED_COLUMNS, report=report
+        path,
+        lambda record: _customer(record, today),
+        required=REQUIRED_COLUMNS,
+        report=report,
+        encoding=encoding,
     ):
-        first = seen.add(customer.id, line)
-        if first is not None:
-            if report is not None:
-                report.add(
-                    CustomerError(
-                        f"duplicate customer id (first on line {first})",
-                        path=path,
-                        line=line,
-                        item=customer.id,
-                        field="id",
-                    )
-                )
+        if (first := ids.get(customer.id)) is not None:
+            reason, field = f"duplicate customer id (first on line {first})", "id"
+        elif (first := addresses.add(address_key(customer.email), line)) is not None:
+            reason, field = f"duplicate address of the customer on line {first}", "email"
+        else:
+            ids.add(customer.id, line)
+            yield customer
             continue
-        yield customer
+        if report is not None:
+            report.add(CustomerError(reason, path=path, line=line, item=customer.id, field=field))
+
+
+def address_key(email: str) -> str:
+    """What makes two normalised addresses (:func:`parse_email`) the same mailbox.
+
+    The domain is already lower-cased; the local part is compared without
+    case too, as every large mailbox provider treats it.
+
+    >>> address_key(parse_email("X6@EXAMPLE.com")) == address_key(parse_email("x6@example.com"))
+    True
+    """
+    local, _, domain = email.rpartition("@")
+    return f"{local.lower()}@{domain}"
 
 
 class FirstLines:
@@ -133,9 +155,25 @@ class FirstLines:
     def __len__(self) -> int:
         return self._count
 
+    def get(self, key: str) -> int | None:
+        """The line ``key`` was first seen on, or ``None``; records nothing.
+
+        >>> seen = FirstLines()
+        >>> seen.get("c1"), seen.add("c1", 4), seen.get("c1")
+        (None, None, 4)
+        """
+        digest = _digest(key)
+        keys, mask = self._keys, self._mask
+        slot = digest & mask
+        while (held := keys[slot]) != 0:
+            if held == digest:
+                return self._lines[slot]
+            slot = (slot + 1) & mask
+        return None
+
     def add(self, key: str, line: int) -> int | None:
         """Record ``key`` on ``line``; the line it was first seen on if it was seen before."""
-        digest = int.from_bytes(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") or 1
+        digest = _digest(key)
         keys, mask = self._keys, self._mask
         slot = digest & mask
         while True:
@@ -167,6 +205,10 @@ class FirstLines:
                 lines[slot] = line
 
 
+def _digest(key: str) -> int:
+    return int.from_bytes(blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") or 1
+
+
 def _customer(record: Record, today: date) -> Customer:
     return Customer(
         id=read_field(record, "id", str, required=True),
@@ -186,13 +228,17 @@ def read_rows(
     *,
     required: tuple[str, ...],
     report: Report | None = None,
+    encoding: str | None = None,
 ) -> Iterator[tuple[int, T]]:
     """Stream ``(line, build(record))`` over a CSV or JSON Lines file of customer data.
 
     ``build`` raises :class:`CustomerError` (as :func:`read_field` does) for a
     bad row; the row is then reported with its path, line and id, and skipped.
+    ``encoding`` is as for :func:`mailer.inputs.feeds.detect_format`.
     """
-    for line, record in iter_records(path, required=required, error=CustomerError, report=report):
+    for line, record in iter_records(
+        path, required=required, error=CustomerError, report=report, encoding=encoding
+    ):
         try:
             value = build(record)
         except CustomerError as bad:

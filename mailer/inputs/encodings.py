@@ -80,9 +80,9 @@ def decoding_note(f: IO[bytes], encoding: str) -> str | None:
     ends with the byte ``\\n`` are checked (not UTF-16 or UTF-32).
 
     >>> import io
-    >>> rows = "id,name\\n1,Zoë\\n2,José\\n3,Ann\\n".encode("latin-1")
+    >>> rows = "1,Zoë\\n2,José\\n3,Ann\\n".encode("latin-1")
     >>> decoding_note(io.BytesIO(rows), "utf-8-sig")
-    '2 of the first 4 rows are not valid UTF-8: the file may be Latin-1: give --encoding latin-1'
+    '2 of the first 3 rows are not valid UTF-8: the file may be Latin-1: give --encoding latin-1'
     >>> decoding_note(io.BytesIO(rows), "latin-1") is None
     True
     """

@@ -51,8 +51,8 @@ __all__ = [
     "Record",
     "detect_format",
     "iter_products",
-    "no_products_reason",
     "iter_records",
+    "no_products_reason",
     "parse_availability",
     "parse_currency",
     "parse_effective_dates",
@@ -154,13 +154,14 @@ def detect_format(
     try:
         with open(path, "rb") as f:
             head = f.read(_CHUNK)
-            if (bom := bom_encoding(head)) is not None:
+            if (bom := bom_encoding(head)) not in (None, DEFAULT_ENCODING):
+                assert bom is not None
                 text = codecs.getincrementaldecoder(bom)(errors="replace").decode(head)
                 return _detect_text(path, text, bom, f, head, error)
             for magic, what in _BINARY_KINDS:
                 if head.startswith(magic):
                     raise error(f"not a text file: {what}", path=path)
-            if declared is not None:
+            if declared is not None and bom is None:
                 text = codecs.getincrementaldecoder(declared)(errors="replace").decode(head)
                 return _detect_text(path, text, declared, f, head, error, checked=True)
             if b"\0" in head.lstrip().split(b"\n", 1)[0]:
@@ -308,6 +309,8 @@ def iter_records(
     try:
         if report is not None:
             with open(path, "rb") as raw:
+                if fmt.kind == "csv":
+                    raw.readline()  # the header decoded, or detect_format said so
                 if note := decoding_note(raw, fmt.encoding):
                     report.add(error(note, path=path))
         with open(path, encoding=fmt.encoding, errors="surrogateescape", newline="") as f:
@@ -326,13 +329,112 @@ def _normalise_key(key: str) -> str:
     return re.sub(r"[\s-]+", "_", key.strip())
 
 
-def _bounded_lines(path: PathArg, f: IO[str], error: type[InputError]) -> Iterator[str]:
-    number = 0
-    while line := f.readline(MAX_LINE_CHARS):
-        number += 1
+class _TooLong(Exception):
+    """A line or row past :data:`MAX_LINE_CHARS`; it has been read to its end."""
+
+
+# Where a CSV scan stands: at the start of a field, inside an unquoted one,
+# inside a quoted one, or just after a quote inside a quoted one.
+_START, _UNQUOTED, _QUOTED, _AFTER_QUOTE = range(4)
+
+
+class _RowLines:
+    """The physical lines of a CSV file, as the ``csv`` module reads them, bounded.
+
+    A line longer than :data:`MAX_LINE_CHARS`, or a row whose quoted line
+    breaks take it past that, raises :class:`_TooLong` once read to the end of
+    its row, so the ``csv`` reader (which survives an exception from its
+    input) starts afresh on the next row. After the ``csv`` module itself
+    gives up on a row (a field past its limit), :meth:`skip_rest` reads on to
+    that row's end. ``number`` is the last physical line read.
+    """
+
+    def __init__(self, f: IO[str], delimiter: str) -> None:
+        self.f = f
+        self.delimiter = delimiter
+        self.stops = re.compile(f"[{re.escape(delimiter)}\r\n]")
+        self.number = 0
+        self.row: list[str] = []
+        self.size = 0
+
+    def __iter__(self) -> _RowLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.f.readline(MAX_LINE_CHARS)
+        if not line:
+            raise StopIteration
+        self.number += 1
         if len(line) >= MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
-            raise error(f"line longer than {MAX_LINE_CHARS} characters", path=path, line=number)
-        yield line
+            state = self._scan(line, self._row_state())
+            while (line := self.f.readline(MAX_LINE_CHARS)) and not line.endswith(("\n", "\r")):
+                state = self._scan(line, state)
+            state = self._scan(line, state)
+            multiline = bool(self.row) or state == _QUOTED
+            self._skip_quoted(state)
+            raise _TooLong(f"{'row' if multiline else 'line'} longer than {MAX_LINE_CHARS} characters")
+        self.row.append(line)
+        self.size += len(line)
+        if self.size > MAX_LINE_CHARS:
+            self.skip_rest()
+            raise _TooLong(f"row longer than {MAX_LINE_CHARS} characters (a quoted value runs over many lines)")
+        return line
+
+    def row_done(self) -> None:
+        """The ``csv`` reader finished a row: forget its lines."""
+        self.row.clear()
+        self.size = 0
+
+    def skip_rest(self) -> None:
+        """Read on to the end of the row the ``csv`` reader gave up on."""
+        self._skip_quoted(self._row_state())
+
+    def _row_state(self) -> int:
+        state = _START
+        for line in self.row:
+            state = self._scan(line, state)
+        return state
+
+    def _skip_quoted(self, state: int) -> None:
+        skipped = 0
+        while state == _QUOTED and skipped < MAX_QUOTED_SKIP:
+            line = self.f.readline(MAX_LINE_CHARS)
+            if not line:
+                break
+            if line.endswith(("\n", "\r")) or len(line) < MAX_LINE_CHARS:
+                self.number += 1
+            skipped += len(line)
+            state = self._scan(line, state)
+        self.row_done()
+
+    def _scan(self, text: str, state: int) -> int:
+        """The scan state after ``text``, read from ``state`` as the ``csv`` module would.
+
+        A line ends its row unless it ends inside a quoted value (``_QUOTED``).
+        """
+        i, n, delimiter = 0, len(text), self.delimiter
+        while i < n:
+            if state == _QUOTED:
+                j = text.find('"', i)
+                if j < 0:
+                    return _QUOTED
+                state, i = _AFTER_QUOTE, j + 1
+                continue
+            if state == _UNQUOTED:
+                stop = self.stops.search(text, i)
+                if stop is None:
+                    return _UNQUOTED
+                state, i = _START, stop.end()
+                continue
+            char = text[i]
+            i += 1
+            if state == _AFTER_QUOTE:
+                state = _QUOTED if char == '"' else _START if char in (delimiter, "\r", "\n") else _UNQUOTED
+            elif char == '"':
+                state = _QUOTED
+            elif char not in (delimiter, "\r", "\n"):
+                state, i = _UNQUOTED, i - 1
+        return _START if state == _AFTER_QUOTE else state
 
 
 def _csv_records(
@@ -343,13 +445,17 @@ def _csv_records(
     error: type[InputError],
     report: Report | None,
 ) -> Iterator[tuple[int, Record]]:
-    reader = csv.reader(_bounded_lines(path, f, error), delimiter=delimiter)
+    lines = _RowLines(f, delimiter)
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = [_normalise_key(k) for k in next(reader)]
     except StopIteration:
         raise error("the file is empty", path=path) from None
+    except _TooLong as exc:
+        raise error(f"unreadable header: {exc}", path=path, line=1) from None
     except csv.Error as exc:
         raise error(f"unreadable header: {exc}", path=path, line=1) from None
+    lines.row_done()
     missing = [c for c in required if c not in header]
     if missing:
         found = ", ".join(repr(h) for h in header if h) or "none"
@@ -362,18 +468,20 @@ def _csv_records(
     first_index = {k: i for i, k in reversed(list(enumerate(header))) if k}  # a repeated column: the first wins
     columns = sorted((i, k) for k, i in first_index.items())
     width = len(header)
-    last = reader.line_num
     while True:
-        line = last + 1
+        line = lines.number + 1
         try:
             row = next(reader)
         except StopIteration:
             return
+        except _TooLong as exc:
+            _skip(report, error(str(exc), path=path, line=line))
+            continue
         except csv.Error as exc:
-            last = reader.line_num
+            lines.skip_rest()
             _skip(report, error(f"unreadable row: {exc}", path=path, line=line))
             continue
-        last = reader.line_num
+        lines.row_done()
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) > width and any(v.strip() for v in row[width:]):
@@ -611,12 +719,17 @@ def _xml_records(path: PathArg, kind: FeedKind) -> Iterator[tuple[int, Record, s
 # --------------------------------------------------------------------------- products
 
 
-def iter_products(path: PathArg, *, report: Report | None = None) -> Iterator[Product]:
+def iter_products(
+    path: PathArg, *, report: Report | None = None, encoding: str | None = None
+) -> Iterator[Product]:
     """Stream the products of a feed in any supported format.
 
     Bad items are added to ``report`` (when given) as :class:`FeedError` and
-    skipped. Raises :class:`FeedError` when the file is not a feed, cannot be
-    read, or its XML breaks off (items before the break are yielded first).
+    skipped; when none is left, :func:`no_products_reason` says why. Raises
+    :class:`FeedError` when the file is not a feed, cannot be read, or its XML
+    breaks off (items before the break are yielded first). ``encoding`` is
+    the text encoding of a CSV or JSON Lines feed without a byte-order mark
+    (default UTF-8; XML declares its own).
 
     >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -630,7 +743,7 @@ def iter_products(path: PathArg, *, report: Report | None = None) -> Iterator[Pr
     (3, 'price', "unparseable price 'TBC' (expected e.g. '15.00 USD')")
     >>> os.remove(f.name)
     """
-    fmt = detect_format(path)
+    fmt = detect_format(path, encoding=encoding)
     if fmt.kind in ("rss", "atom"):
         for line, record, oversize in _xml_records(path, fmt.kind):
             if oversize:
@@ -644,6 +757,38 @@ def iter_products(path: PathArg, *, report: Report | None = None) -> Iterator[Pr
             product = _product_or_report(path, line, record, report)
             if product is not None:
                 yield product
+
+
+def no_products_reason(report: Report | None, *, path: PathArg | None = None, kinds: int = 3) -> str:
+    """Why a feed gave no product: the report's most frequent ``kinds`` of problem, counted.
+
+    For the error a caller raises when :func:`iter_products` yielded nothing;
+    ``path``, which that error names already, is left out of each kind.
+
+    >>> report = Report()
+    >>> for line in (2, 3):
+    ...     report.add(FeedError("unparseable price 'TBC'", path="feed.csv", line=line, field="price"))
+    >>> no_products_reason(report, path="feed.csv")
+    "no product could be read from the feed: 2 × field 'price': unparseable price '…'"
+    >>> no_products_reason(Report())
+    'no product could be read from the feed: it holds no items'
+    """
+    reason = "no product could be read from the feed"
+    if report is None:
+        return reason
+    if not report:
+        return f"{reason}: it holds no items"
+    summary = list(report.summary(0).items())
+    prefix = str(path) if path is not None else None
+    shown = "; ".join(f"{count} × {_without(kind, prefix)}" for kind, (count, _) in summary[:kinds])
+    more = len(summary) - kinds
+    return f"{reason}: {shown}" + (f"; and {more} more kind{'s' if more > 1 else ''} of problem" if more > 0 else "")
+
+
+def _without(kind: str, path: str | None) -> str:
+    if path and kind.startswith((f"{path}, ", f"{path}: ")):
+        return kind[len(path) + 2 :]
+    return kind
 
 
 def _item_id(record: Record) -> str | None:
@@ -714,7 +859,7 @@ def _product(record: Record) -> Product:
             except ValueError as exc:
                 raise _Invalid("sale_price_effective_date", str(exc)) from None
 
-    image = get("image_link")
+    image = get("image_link") or _meta_image(record, 0)
     gender, age_group = get("gender"), get("age_group")
     return Product(
         id=item_id,
@@ -736,8 +881,36 @@ def _product(record: Record) -> Product:
         sale_price=sale_price,
         sale_start=sale_start,
         sale_end=sale_end,
-        extra={k: texts[k] for k in _EXTRA_FIELDS if k in texts},
+        extra={k: _extra(k, texts[k]) for k in _EXTRA_FIELDS if k in texts},
     )
+
+
+def _extra(key: str, text: str) -> str:
+    if key == "gtin":
+        try:
+            return parse_gtin(text)
+        except ValueError as exc:
+            raise _Invalid("gtin", str(exc)) from None
+    return text
+
+
+#: Meta's catalog columns for images: ``image[0].url`` is the main one.
+_META_IMAGE = re.compile(r"image\[(\d{1,3})\]\.url")
+
+
+def _meta_image(record: Record, index: int) -> str | None:
+    value = record.get(f"image[{index}].url")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if _UNREADABLE.search(value):
+        raise _Invalid("image_link", "contains bytes that are not valid UTF-8 text")
+    return value.strip()
+
+
+def _meta_images(record: Record) -> list[str]:
+    """Meta's ``image[1].url``, ``image[2].url``, ... in order."""
+    indexes = sorted(int(m[1]) for key in record if (m := _META_IMAGE.fullmatch(key)) and m[1] != "0")
+    return [text for i in indexes if (text := _meta_image(record, i))]
 
 
 def _required(texts: dict[str, str], key: str) -> str:
@@ -764,10 +937,8 @@ def _path(text: str | None) -> tuple[str, ...]:
 
 
 def _image_links(record: Record) -> tuple[str, ...]:
-    value = record.get("additional_image_link")
-    if not value:
-        return ()
-    texts = value if isinstance(value, tuple) else (value,)
+    value = record.get("additional_image_link") or ()
+    texts = (value if isinstance(value, tuple) else (value,)) + tuple(_meta_images(record))
     links: list[str] = []
     for text in texts:
         if _UNREADABLE.search(text):
@@ -813,16 +984,22 @@ def parse_currency(text: str) -> str:
 
 _PRICE = re.compile(
     r"""\s*(?:(?P<before>[A-Za-z]{3})\s*)?
-    (?P<number>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)
+    (?:(?P<point>[0-9]{1,3}(?:[,'\u2019][0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)
+      |(?P<comma>[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+|[0-9]+,[0-9]+))
     \s*(?P<after>[A-Za-z]{3})?\s*""",
-    re.VERBOSE | re.ASCII,
+    re.VERBOSE,
 )
 
 
 def parse_price(text: str, *, currency: str | None = None) -> Money:
-    """Read a feed price: ``15.00 USD``, ``99 USD``, ``USD 15.00``, ``1,299.00 USD``.
+    """Read a feed price: ``15.00 USD``, ``99 USD``, ``USD 15.00``, ``1,299.00 USD``,
+    and with a decimal comma, ``CHF 49,90`` or ``1.299,00 EUR``.
 
-    ``currency`` (a separate column) is used when the text has no code.
+    A comma followed by exactly three digits groups thousands (``1,299 USD``);
+    followed by any other number of digits, or after dots that group
+    thousands, it is the decimal separator. Swiss apostrophes group thousands
+    (``CHF 1'299.00``). ``currency`` (a separate column) is used when the
+    text has no code.
 
     >>> parse_price("1,299.00 USD")
     Money(amount=Decimal('1299.00'), currency='USD')
@@ -830,6 +1007,8 @@ def parse_price(text: str, *, currency: str | None = None) -> Money:
     Money(amount=Decimal('15.00'), currency='USD')
     >>> parse_price("9.5", currency="eur")
     Money(amount=Decimal('9.5'), currency='EUR')
+    >>> parse_price("CHF 49,90"), parse_price("1.299,00 EUR")
+    (Money(amount=Decimal('49.90'), currency='CHF'), Money(amount=Decimal('1299.00'), currency='EUR'))
     """
     match = _PRICE.fullmatch(text)
     if match is None:
@@ -840,7 +1019,43 @@ def parse_price(text: str, *, currency: str | None = None) -> Money:
     code = before or after or currency
     if not code:
         raise ValueError(f"price {text.strip()!r} has no currency (e.g. '15.00 USD')")
-    return Money(Decimal(match["number"].replace(",", "")), parse_currency(code))
+    if match["comma"]:
+        number = match["comma"].replace(".", "").replace(",", ".")
+    else:
+        number = re.sub(r"[,'\u2019]", "", match["point"])
+    return Money(Decimal(number), parse_currency(code))
+
+
+_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+]?[0-9]+")
+
+
+def parse_gtin(text: str) -> str:
+    """A GTIN (EAN, UPC, ISBN-13, ITF-14): 8, 12, 13 or 14 digits with a valid check digit.
+
+    Spaces and hyphens are dropped. A number a spreadsheet wrote in
+    scientific notation has lost digits and is refused, naming the cause.
+
+    >>> parse_gtin("4012345678901"), parse_gtin("0 12345 67890 5")
+    ('4012345678901', '012345678905')
+    >>> parse_gtin("4.0112E+12")
+    Traceback (most recent call last):
+    ...
+    ValueError: GTIN '4.0112E+12' was turned into a number in scientific notation by a spreadsheet, which loses digits; export the column as text
+    """
+    text = text.strip()
+    if _SCIENTIFIC.fullmatch(text):
+        raise ValueError(
+            f"GTIN {text[:40]!r} was turned into a number in scientific notation by a spreadsheet, "
+            "which loses digits; export the column as text"
+        )
+    digits = re.sub(r"[\s-]", "", text)
+    if not (digits.isascii() and digits.isdigit() and len(digits) in (8, 12, 13, 14)):
+        raise ValueError(f"GTIN {text[:40]!r} is not 8, 12, 13 or 14 digits")
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    if (10 - total % 10) % 10 != check:
+        raise ValueError(f"GTIN {text[:40]!r} has a wrong check digit (a typing error?)")
+    return digits
 
 
 _AVAILABILITY: dict[str, Availability] = {

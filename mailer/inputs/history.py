@@ -134,12 +134,15 @@ def parse_flag(text: str) -> bool:
     raise ValueError(f"expected true or false, found {text[:20]!r}")
 
 
-def iter_purchases(path: PathArg, *, report: Report | None = None) -> Iterator[Purchase]:
+def iter_purchases(
+    path: PathArg, *, report: Report | None = None, encoding: str | None = None
+) -> Iterator[Purchase]:
     """Stream purchases from CSV or JSON Lines.
 
     Columns: ``customer_id``, ``product_id``, ``purchased_at``, optional
     ``quantity`` (default 1), ``unit_price`` (``15.00 GBP``, or a number with a
-    ``currency`` column), ``category`` and ``brand``.
+    ``currency`` column), ``category`` and ``brand``. ``encoding`` is the
+    file's text encoding when it has no byte-order mark (default UTF-8).
 
     >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", delete=False) as f:
@@ -151,7 +154,7 @@ def iter_purchases(path: PathArg, *, report: Report | None = None) -> Iterator[P
     >>> os.remove(f.name)
     """
     required = ("customer_id", "product_id", "purchased_at")
-    for _, purchase in read_rows(path, _purchase, required=required, report=report):
+    for _, purchase in read_rows(path, _purchase, required=required, report=report, encoding=encoding):
         yield purchase
 
 
@@ -169,8 +172,13 @@ def _purchase(record: Record) -> Purchase:
     )
 
 
-def iter_engagements(path: PathArg, *, report: Report | None = None) -> Iterator[Engagement]:
+def iter_engagements(
+    path: PathArg, *, report: Report | None = None, encoding: str | None = None
+) -> Iterator[Engagement]:
     """Stream engagements (one row per message sent) from CSV or JSON Lines.
+
+    ``encoding`` is the file's text encoding when it has no byte-order mark
+    (default UTF-8).
 
     >>> import os, tempfile
     >>> with tempfile.NamedTemporaryFile("w", delete=False) as f:
@@ -184,7 +192,9 @@ def iter_engagements(path: PathArg, *, report: Report | None = None) -> Iterator
     ('opened_at', 'opened_at is before sent_at')
     >>> os.remove(f.name)
     """
-    for _, engagement in read_rows(path, _engagement, required=("customer_id",), report=report):
+    for _, engagement in read_rows(
+        path, _engagement, required=("customer_id",), report=report, encoding=encoding
+    ):
         yield engagement
 
 

@@ -70,22 +70,29 @@ class RecentlyShown:
 
 
 class SendLog(Protocol):
-    """A send log that remembers the products of each email (the delivery store)."""
+    """A send log that remembers the products of each email, sent or queued
+    (the delivery store)."""
 
-    def shown(self, recipients: Iterable[str], *, emails: int = 3) -> list[tuple[str, str]]: ...
+    def shown(
+        self, recipients: Iterable[str], *, emails: int = 3, campaign: str | None = None
+    ) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
 class SendLogShown:
     """A :class:`ShownLog` over a :class:`SendLog`: the products of each
-    customer's last ``emails`` emails, asked for one batch at a time."""
+    customer's last ``emails`` emails, asked for one batch at a time. Emails
+    queued and not yet sent count (they reach the inbox before the one being
+    chosen), except those of ``campaign``, the campaign being chosen for: its
+    own queued rows must not push out the products they were chosen with."""
 
     log: SendLog
     emails: int = 3
+    campaign: str | None = None
 
     def shown(self, customer_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = [str(c) for c in np.asarray(customer_ids).tolist()]
-        pairs = self.log.shown(ids, emails=self.emails) if self.emails > 0 else []
+        pairs = self.log.shown(ids, emails=self.emails, campaign=self.campaign) if self.emails > 0 else []
         if not pairs:
             return np.zeros(0, np.int64), np.zeros(0, dtype=str)
         return RecentlyShown.from_pairs(pairs).shown(np.asarray(ids, dtype=str))

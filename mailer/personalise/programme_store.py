@@ -138,3 +138,30 @@ def run_day(
     )
     store.save(programme.name, plan.positions, plan.changed, plan.sends(programme), today=day)
     return store.sends_on(programme.name, today)
+
+
+GATES = {
+    # programme, status: the message classes an ordinary campaign leaves to the programme
+    ("welcome", "active"): frozenset({"promotional"}),
+    ("lapsed", "non_target"): frozenset({"promotional", "lifecycle"}),
+}
+"""Who an ordinary campaign holds back: a customer still in the welcome series
+gets no promotion until they graduate; one the lapsed programme gave up on
+(a non-target) gets nothing but the reactivation programme."""
+
+
+def held_back(store: ProgrammeStore, message_class: str) -> dict[str, str]:
+    """Customers an ordinary campaign of ``message_class`` leaves alone, each with why.
+
+    >>> store = ProgrammeStore(":memory:")
+    >>> from mailer.personalise.programmes import WELCOME
+    >>> _ = run_day(store, WELCOME, today=date(2026, 11, 23), entrants=["c1"])
+    >>> held_back(store, "promotional"), held_back(store, "transactional")
+    ({'c1': 'in the welcome programme (active)'}, {})
+    """
+    held: dict[str, str] = {}
+    for (programme, status), classes in GATES.items():
+        if message_class in classes:
+            for customer_id in store.with_status(programme, status):
+                held.setdefault(customer_id, f"in the {programme} programme ({status})")
+    return held

@@ -11,8 +11,15 @@ Crash safety comes from the order: a message is committed ``sending`` before
 its bytes leave, so a worker killed mid-send leaves a row the store will turn
 ``unknown`` (never silently re-sent); a worker killed before that leaves a
 leased row that returns to the queue when its lease runs out. Leases are kept
-alive by a heartbeat while the worker runs. Rendering is deterministic, so a
-retry sends the same bytes with the same Message-ID.
+alive by a heartbeat while the worker runs, for the rows it is still working
+on and no others. A lease that ran out while the worker stalled (a blocked
+event loop) is still the worker's if nobody took the row over: it is sent.
+Rendering is deterministic, so a retry sends the same bytes with the same
+Message-ID.
+
+Claims, leases and replies are stamped by the store's clock (the database's,
+on PostgreSQL) unless the worker is given a ``clock``, so workers on machines
+whose clocks disagree still agree on leases and frequency caps.
 
 A worker stops claiming on SIGTERM (or :meth:`Worker.stop`), gives back the
 rows it has not started sending, and finishes the sends in flight.
@@ -119,12 +126,15 @@ class WorkerStats:
     def undelivered(self) -> bool:
         """Whether some messages failed for good (``failed``, ``expired``), or
         messages were tried and none was sent. A bounce alone is not counted:
-        the address was wrong, and it is suppressed.
+        the address was wrong, and it is suppressed; nor is a message a
+        frequency cap set aside (``capped``): the customer had mail enough.
 
         >>> WorkerStats(Counter(sent=9, bounced=1)).undelivered, WorkerStats(Counter(deferred=3)).undelivered
         (False, True)
         >>> WorkerStats().undelivered, WorkerStats(Counter(sent=9, expired=1)).undelivered
         (False, True)
+        >>> WorkerStats(Counter(sent=1, capped=3)).undelivered, WorkerStats(Counter(capped=2)).undelivered
+        (False, False)
         """
         o = self.outcomes
         return bool(o["failed"] or o["expired"]) or (o["sent"] == 0 and o["deferred"] + o["bounced"] > 0)
@@ -313,7 +323,7 @@ class Worker:
         *,
         options: WorkerOptions = WorkerOptions(),
         owner: str | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
@@ -321,7 +331,9 @@ class Worker:
         self.renderer = renderer
         self.options = options
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.clock = clock
+        self.clock = clock or time.time
+        # What the store's rows are stamped with: None lets the store read its own clock.
+        self._stamp: Callable[[], float | None] = (lambda: None) if clock is None else clock
         self.rng = rng or random.Random()
         self.stats = WorkerStats()
         self.troubles = TroubleLog(transport.name)
@@ -334,11 +346,12 @@ class Worker:
         self._next_send = float("-inf")  # when the rate next allows a send (GCRA's theoretical arrival time)
         shared_cap = options.per_domain if options.shared_per_domain else None
         self._marks: GroupCommit[tuple[int, str | None], str] = GroupCommit(
-            lambda rows: list(store.mark_sending_many(rows, self.owner, now=self.clock(), per_domain=shared_cap))
+            lambda rows: list(store.mark_sending_many(rows, self.owner, now=self._stamp(), per_domain=shared_cap,
+                                                      lease_seconds=options.lease_seconds))
         )
         # Replies arrive one by one; a few milliseconds gather them into one commit.
         self._finishes: GroupCommit[tuple[int, Outcome], bool] = GroupCommit(
-            lambda rows: store.finish_many(rows, self.owner, now=self.clock()), delay=options.group_commit
+            lambda rows: store.finish_many(rows, self.owner, now=self._stamp()), delay=options.group_commit
         )
 
     def stop(self, reason: str | None = None) -> None:
@@ -362,7 +375,7 @@ class Worker:
             while not self.stopping:
                 claimed = self.store.claim(
                     self.owner,
-                    now=self.clock(),
+                    now=self._stamp(),
                     limit=self.options.batch or self.options.concurrency * 2,
                     lease_seconds=self.options.lease_seconds,
                 )
@@ -391,7 +404,7 @@ class Worker:
                 self.store.hold_token(self.transport.name, until=self._next_send, rate=rate.rate, burst=rate.burst,
                                       now=self.clock())  # fmt: skip
             if self._holding:
-                self.store.release(self.owner, sorted(self._holding), now=self.clock())
+                self.store.release(self.owner, sorted(self._holding), now=self._stamp())
                 self._holding.clear()
             heartbeat.cancel()
             try:
@@ -419,8 +432,12 @@ class Worker:
         every = self.options.lease_seconds / 3
         while True:
             await asyncio.sleep(every)
+            if not self._holding:
+                continue
             try:
-                self.store.heartbeat(self.owner, now=self.clock(), lease_seconds=self.options.lease_seconds)
+                # Only the rows this run still works on: one it let go of must run out.
+                self.store.heartbeat(self.owner, now=self._stamp(), lease_seconds=self.options.lease_seconds,
+                                     ids=sorted(self._holding))  # fmt: skip
             except MailerError as err:  # a missed beat is survivable; the next one may succeed
                 log.warning("heartbeat failed: %s", err)
 
@@ -452,7 +469,7 @@ class Worker:
             envelope = self.renderer(delivery)
         except MailerError as err:
             reason = self.troubles.count("render", f"cannot render: {err}", logging.ERROR)
-            store.put_back(delivery.id, owner, state="failed", reason=reason, now=self.clock())
+            store.put_back(delivery.id, owner, state="failed", reason=reason, now=self._stamp())
             return self._count("failed")
         token_spent = False
         waiting_since = self.clock()
@@ -519,9 +536,10 @@ class Worker:
     def _postpone(self, delivery: Delivery, until: float, reason: str) -> str:
         until += self.rng.uniform(0, self.options.poll_interval)
         if until >= delivery.expires_at:
-            self.store.put_back(delivery.id, self.owner, state="expired", reason=f"{reason}; expired", now=self.clock())
+            self.store.put_back(delivery.id, self.owner, state="expired", reason=f"{reason}; expired", now=self._stamp())
             return self._count("expired")
-        self.store.put_back(delivery.id, self.owner, state="deferred", not_before=until, reason=reason, now=self.clock())
+        self.store.put_back(delivery.id, self.owner, state="deferred", not_before=until, reason=reason,
+                            now=self._stamp())
         return self._count("deferred")
 
     async def _record(self, delivery: Delivery, reply: Reply) -> str:

@@ -266,3 +266,59 @@ def test_first_lines_finds_every_repeat_among_many_ids() -> None:
     assert [seen.add(ids[i], 10**6) for i in (0, 4_999, 49_999)] == [2, 5_001, 50_001]
     assert seen.add("C-new", 7) is None and seen.add("C-new", 8) == 7
     assert seen.add("\udcff", 9) is None  # any string, even one that is not valid UTF-8
+
+
+# --------------------------------------------------------------------------- rows that lose nothing
+
+
+def test_two_megabyte_value_in_a_csv_row_is_reported_and_skipped(tmp_path: Path) -> None:
+    rows = [customer("c1"), customer("c2", name="x" * 2_000_000), customer("c3")]
+    customers, problems = load(write_csv(tmp_path / "c.csv", rows))
+    assert [c.id for c in customers] == ["c1", "c3"]
+    assert [(p.path, p.line, p.reason) for p in problems] == [
+        (str(tmp_path / "c.csv"), 3, "line longer than 1048576 characters")
+    ]
+
+
+def test_two_megabyte_value_over_many_lines_is_one_problem(tmp_path: Path) -> None:
+    value = ("y" * 999 + "\n") * 2_000
+    rows = [customer("c1"), customer("c2", name=value), customer("c3"), customer("c4", email="nobody")]
+    customers, problems = load(write_csv(tmp_path / "c.csv", rows))
+    assert [c.id for c in customers] == ["c1", "c3"]
+    assert [(p.line, p.item) for p in problems] == [(3, None), (2_005, "c4")]  # c2 ends on line 2,003
+
+
+def test_value_past_the_field_limit_is_one_problem(tmp_path: Path) -> None:
+    rows = [customer("c1"), customer("c2", name=("z" * 99 + "\n") * 2_000), customer("c3")]
+    customers, problems = load(write_csv(tmp_path / "c.csv", rows))
+    assert [c.id for c in customers] == ["c1", "c3"]
+    assert [(p.line, "field larger than field limit" in p.reason) for p in problems] == [(3, True)]
+
+
+def test_address_differing_only_in_case_is_a_duplicate(tmp_path: Path) -> None:
+    rows = [customer("c1", email="x6@example.com"), customer("c2", email="X6@EXAMPLE.com"), customer("c3")]
+    customers, problems = load(write_csv(tmp_path / "c.csv", rows))
+    assert [c.id for c in customers] == ["c1", "c3"]
+    assert [(p.line, p.item, p.field, p.reason) for p in problems] == [
+        (3, "c2", "email", "duplicate address of the customer on line 2")
+    ]
+
+
+def test_row_skipped_for_its_address_does_not_claim_its_id(tmp_path: Path) -> None:
+    rows = [customer("c1", email="a@example.com"), customer("c2", email="A@example.com"), customer("c2")]
+    customers, problems = load(write_csv(tmp_path / "c.csv", rows))
+    assert [c.id for c in customers] == ["c1", "c2"]
+    assert [p.field for p in problems] == ["email"]
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t"])
+def test_blank_name_reads_as_empty(tmp_path: Path, name: str) -> None:
+    [c] = load(write_csv(tmp_path / "c.csv", [customer(name=name)]))[0]
+    assert c.name == ""
+
+
+@pytest.mark.parametrize("name", ["", "  ", "\u200b", "-", " . "])
+def test_a_name_without_letters_gives_no_first_name(name: str) -> None:
+    from mailer.content.compose import first_name
+
+    assert first_name(name, "en") == ""

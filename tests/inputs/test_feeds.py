@@ -323,6 +323,11 @@ def test_directory_raises_feed_error(tmp_path: Path) -> None:
         ("1,299 USD", "1299", "USD"),
         ("  0 gbp ", "0", "GBP"),
         ("12345678.5 JPY", "12345678.5", "JPY"),
+        ("CHF 49,90", "49.90", "CHF"),
+        ("15,00 EUR", "15.00", "EUR"),
+        ("1.299,00 EUR", "1299.00", "EUR"),
+        ("CHF 1'299.90", "1299.90", "CHF"),
+        ("49,90\u00a0CHF", "49.90", "CHF"),
     ],
 )
 def test_parse_price(text: str, amount: str, currency: str) -> None:
@@ -338,7 +343,8 @@ def test_parse_price_currency_column_is_a_fallback() -> None:
     ("text", "reason"),
     [
         ("TBC", "unparseable"),
-        ("15,00 EUR", "unparseable"),
+        ("1,29,00 EUR", "unparseable"),
+        ("15,00,00 EUR", "unparseable"),
         ("-5.00 USD", "unparseable"),
         ("1.2.3 USD", "unparseable"),
         ("$15.00", "unparseable"),
@@ -495,7 +501,8 @@ def test_csv_undecodable_row_is_reported(tmp_path: Path) -> None:
     )
     products, report = load(path)
     assert [p.id for p in products] == ["A1"]
-    assert (problems(report)[0].line, problems(report)[0].field) == (3, "title")
+    [row] = [p for p in problems(report) if p.line is not None]
+    assert (row.line, row.field) == (3, "title")
 
 
 def test_csv_nul_inside_a_row_does_not_sink_the_file(tmp_path: Path) -> None:
@@ -850,3 +857,85 @@ def test_iter_records_reports_required_columns(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "f", [{"id": "1"}])
     with pytest.raises(FeedError, match="lacks 'email'"):
         list(iter_records(path, required=("id", "email")))
+
+
+# --------------------------------------------------------------------------- rows that lose nothing
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_two_megabyte_value_in_a_text_feed_is_reported_and_skipped(tmp_path: Path, delimiter: str) -> None:
+    rows = [item("A1"), item("A2", description="d" * 2_000_000), item("A3")]
+    products, report = load(write_csv(tmp_path / "feed.txt", rows, delimiter=delimiter))
+    assert [p.id for p in products] == ["A1", "A3"]
+    assert [(p.line, p.reason) for p in problems(report)] == [(3, "line longer than 1048576 characters")]
+
+
+def test_meta_image_url_columns_are_the_image_links(tmp_path: Path) -> None:
+    from tests.conftest import shared_path
+
+    original = shared_path("feeds/meta_catalog.csv")
+    header, rest = original.read_text(encoding="utf-8").split("\n", 1)
+    assert ",image_link," in header
+    path = tmp_path / "meta.csv"
+    path.write_text(header.replace(",image_link,", ",image[0].url,") + "\n" + rest, encoding="utf-8")
+    expected = {p.id: p.image_link for p in load(original)[0]}
+    products, report = load(path)
+    assert report.count == load(original)[1].count
+    assert {p.id: p.image_link for p in products} == expected
+    assert all(expected.values())
+
+
+def test_meta_further_images_are_additional_links(tmp_path: Path) -> None:
+    rows = [item("A1", **{"image[0].url": "https://cdn.test/a.jpg", "image[0].tag[0]": "front",
+                          "image[2].url": "https://cdn.test/c.jpg", "image[1].url": "https://cdn.test/b.jpg"})]
+    [product] = load(write_csv(tmp_path / "meta.csv", rows))[0]
+    assert product.image_link == "https://cdn.test/a.jpg"
+    assert product.additional_image_links == ("https://cdn.test/b.jpg", "https://cdn.test/c.jpg")
+
+
+def test_decimal_comma_price_with_the_code_first(tmp_path: Path) -> None:
+    [product] = load(write_csv(tmp_path / "feed.csv", [item(price="CHF 49,90")]))[0]
+    assert product.price == Money(Decimal("49.90"), "CHF")
+
+
+def test_gtin_damaged_by_a_spreadsheet_is_reported_on_its_row(tmp_path: Path) -> None:
+    rows = [item("A1", gtin="4012345678901"), item("A2", gtin="4.0112E+12")]
+    products, report = load(write_csv(tmp_path / "feed.csv", rows))
+    assert [(p.id, p.extra["gtin"]) for p in products] == [("A1", "4012345678901")]
+    [problem] = problems(report)
+    assert (problem.line, problem.item, problem.field) == (3, "A2", "gtin")
+    assert "scientific notation" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("gtin", "reason"),
+    [("4012345678902", "check digit"), ("40123", "not 8, 12, 13 or 14 digits"), ("4,0112E+12", "spreadsheet")],
+)
+def test_bad_gtins_are_refused(gtin: str, reason: str) -> None:
+    from mailer.inputs.feeds import parse_gtin
+
+    with pytest.raises(ValueError, match=reason):
+        parse_gtin(gtin)
+
+
+def test_shared_feeds_keep_their_gtins() -> None:
+    from tests.conftest import shared_path
+
+    products, report = load(shared_path("feeds/google_example_rss.xml"))
+    assert report.count == 0
+    assert {p.extra.get("gtin") for p in products} >= {"71919219405200", "3348901056069"}
+
+
+def test_feed_whose_items_all_fail_says_why() -> None:
+    from mailer.inputs.feeds import no_products_reason
+
+    rows = [item(f"A{i}", price="TBC") for i in range(5)] + [item("B1", link="nope")]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_csv(Path(tmp) / "feed.csv", rows)
+        products, report = load(path)
+        reason = no_products_reason(report, path=path)
+    assert products == []
+    assert reason == (
+        "no product could be read from the feed: 5 × field 'price': unparseable price '…' (expected e.g. '…'); "
+        "1 × field 'link': expected an http(s) URL, found '…'"
+    )

@@ -285,3 +285,30 @@ def test_any_engagement_row_loads_or_is_reported(fields: dict[str, str]) -> None
         loaded = list(iter_engagements(path, report=report))
         assert len(loaded) + report.count == 1
         assert all(isinstance(p, CustomerError) for p in report.problems)
+
+
+def test_two_megabyte_value_in_a_purchase_row_is_reported_and_skipped(tmp_path: Path) -> None:
+    rows = [purchase(product_id="P0"), purchase(product_id="P1", brand="b" * 2_000_000), purchase(product_id="P2")]
+    report = Report()
+    assert [p.product_id for p in iter_purchases(write_csv(tmp_path / "p.csv", rows), report=report)] == ["P0", "P2"]
+    assert [(p.line, p.reason) for p in problems(report)] == [(3, "line longer than 1048576 characters")]
+
+
+def test_two_megabyte_value_in_an_engagement_row_is_reported_and_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "customer_id,sent_at,campaign\n"
+        "c0,2026-05-04T09:00Z,a\n"
+        f'c1,2026-05-04T09:00Z,"{"q" * 2_000_000}"\n'
+        "c2,2026-05-04T09:00Z,b\n",
+        encoding="utf-8",
+    )
+    report = Report()
+    assert [e.customer_id for e in iter_engagements(path, report=report)] == ["c0", "c2"]
+    assert [(p.line, p.reason) for p in problems(report)] == [(3, "line longer than 1048576 characters")]
+
+
+def test_latin1_purchases_read_with_a_declared_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("customer_id,product_id,purchased_at,brand\nc1,P1,2026-03-01T10:00Z,Hermès\n".encode("latin-1"))
+    assert [p.brand for p in iter_purchases(path, encoding="latin-1")] == ["Hermès"]

@@ -361,6 +361,79 @@ def test_heartbeat_keeps_a_slow_send_leased(store: Store) -> None:
     assert store.counts() == {"sent": 1}
 
 
+def test_a_worker_that_stalls_past_its_lease_sends_the_row_and_stops(store: Store) -> None:
+    """The event loop blocks longer than the lease (no heartbeat); nobody else claims: the row is sent."""
+    queue(store, 1)
+
+    def stalling(delivery: Delivery) -> Envelope:
+        time.sleep(0.6)  # blocks the loop: the 0.3 s lease runs out before mark_sending
+        return render(delivery)
+
+    options = WorkerOptions(lease_seconds=0.3, poll_interval=0.05)
+    worker = Worker(store, MemoryTransport(), stalling, options=options)
+    asyncio.run(asyncio.wait_for(worker.run("until-idle"), timeout=10))
+    assert dict(worker.stats.outcomes) == {"sent": 1}
+    assert store.counts() == {"sent": 1}
+
+
+def test_a_row_the_worker_let_go_of_is_not_kept_alive(store: Store) -> None:
+    """A row the worker is no longer working on runs out and returns to the queue."""
+    queue(store, 2)
+    transport = MemoryTransport()
+    worker = Worker(store, transport, render, options=WorkerOptions(lease_seconds=0.3, poll_interval=0.05))
+    kept, dropped = store.claim(worker.owner, limit=2, lease_seconds=0.3).deliveries
+
+    async def scenario() -> None:
+        beat = asyncio.create_task(worker._heartbeat())
+        worker._holding.add(kept.id)  # working on one; the other was dropped
+        await asyncio.sleep(0.6)
+        beat.cancel()
+
+    asyncio.run(scenario())
+    other = store.claim("other", limit=2).deliveries
+    assert [d.id for d in other] == [dropped.id]
+    assert store.mark_sending(kept.id, worker.owner) == "sending"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def capped_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A store with the default caps (1 promotional a day)."""
+    s = open_store(tmp_path / "queue.sqlite3") if request.param == "sqlite" else postgres_store()
+    yield s
+    drop(s)
+
+
+def test_workers_whose_clocks_disagree_send_one_promotion_a_day(capped_store: Store, tmp_path: Path) -> None:
+    """Two workers, clocks 5 s ahead and 5 s behind, two campaigns for the same customers."""
+    store = capped_store
+    queue(store, 20, campaign="a", not_before=time.time() - 60)  # due by either clock
+    queue(store, 20, campaign="b", not_before=time.time() - 60)
+    if store.backend == "sqlite":
+        other = open_store(store.url)
+    else:
+        from mailer.store.postgres import PostgresStore
+        from tests.test_store import POSTGRES_DSN
+
+        other = PostgresStore(POSTGRES_DSN, schema=store.schema)  # type: ignore[arg-type,attr-defined]
+    options = WorkerOptions(concurrency=4, lease_seconds=30, poll_interval=0.05)  # leases outlast the skew
+    ahead = Worker(store, MemoryTransport(), render, options=options, clock=lambda: time.time() + 5)
+    behind = Worker(other, MemoryTransport(), render, options=options, clock=lambda: time.time() - 5)
+
+    async def both() -> None:
+        # The one behind claims first, so it meets the campaign b rows whose a rows the one ahead took.
+        await asyncio.gather(behind.run("until-idle"), ahead.run("until-idle"))
+
+    try:
+        asyncio.run(asyncio.wait_for(both(), timeout=30))
+    finally:
+        other.close()
+    per_customer = Counter(d.recipient for d in store.deliveries() if d.state == "sent")
+    assert sorted(per_customer.values()) == [1] * 20
+    assert store.counts() == {"sent": 20, "capped": 20}
+    for worker in (ahead, behind):
+        assert not worker.stats.undelivered
+
+
 # -- telling operators what goes wrong ----------------------------------------------------------------
 
 REFUSED = "SMTPConnectError: Error connecting to 127.0.0.1 on port 9: [Errno 111] Connect call failed ('127.0.0.1', 9)"
