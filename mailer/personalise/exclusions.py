@@ -107,9 +107,11 @@ class RecentPurchases:
 
 
 def recent_purchases(purchases: PurchaseTable, *, rules: SelectionRules, today: int) -> RecentPurchases:
-    """Groups of non-consumable, non-sensitive catalogue products bought in the last ``recent_days``."""
+    """Groups of non-sensitive catalogue products bought in the last ``recent_days``
+    (consumables: in the last ``consumable_gap_days``, after which they come back)."""
     age = today - purchases.day
-    keep = (age >= 0) & (age <= rules.recent_days) & ~purchases.consumable & ~purchases.sensitive
+    window = np.where(purchases.consumable, rules.consumable_gap_days, rules.recent_days)
+    keep = (age >= 0) & (age <= window) & ~purchases.sensitive
     keep &= purchases.group >= 0
     rows, group = purchases.customer[keep], purchases.group[keep]
     order = np.lexsort((group, rows))

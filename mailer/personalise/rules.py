@@ -106,7 +106,8 @@ class SelectionRules:
       campaign goes to everyone unless ``require_affinity`` is set (refused).
     * ``sensitive_categories``, ``sensitive_age_groups``: never used to
       target (see :mod:`mailer.personalise.privacy`).
-    * ``consumable_categories``: bought again and again.
+    * ``consumable_categories``: bought again and again; a consumable bought
+      in the last ``consumable_gap_days`` is not offered yet (then it is again).
     * ``seed``: the same inputs and seed always give the same picks.
     * ``pool_*``, ``price_tiers``: how many candidates each customer is
       scored against (see :mod:`mailer.personalise.candidates`).
@@ -121,6 +122,7 @@ class SelectionRules:
     band_width: float = 0.5
     allow_above_band: bool = False
     recent_days: int = 90
+    consumable_gap_days: int = 21
     shown_emails: int = 3
     new_days: int = 30
     newness_half_life: float = 14.0
@@ -154,7 +156,7 @@ class SelectionRules:
         _check_int("max_per_brand", self.max_per_brand, 1, 1000)
         _check_number("price_headroom", self.price_headroom, low=0.0)
         _check_number("band_width", self.band_width, low=1e-3)
-        for name in ("recent_days", "new_days", "popular_days", "shown_emails"):
+        for name in ("recent_days", "consumable_gap_days", "new_days", "popular_days", "shown_emails"):
             _check_int(name, getattr(self, name), 0, 100_000)
         _check_number("newness_half_life", self.newness_half_life, low=1e-3)
         _check_number("affinity_half_life", self.affinity_half_life, low=1e-3)

@@ -14,6 +14,7 @@ from mailer.inputs.products import Product
 TODAY = date(2026, 11, 23)
 LONG_AGO = day_number(date(2025, 6, 1))  # outside the recent-purchase window
 LAST_WEEK = day_number(date(2026, 11, 16))
+A_MONTH_AGO = day_number(date(2026, 10, 20))  # past a consumable's gap, inside the recent-purchase window
 
 
 def product(

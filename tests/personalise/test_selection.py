@@ -14,7 +14,7 @@ from mailer.personalise import Profiles, RecentlyShown, Selection, SelectionRule
 from tests.support.reference import select_reference
 from mailer.inputs.products import Product
 
-from .conftest import LAST_WEEK, LONG_AGO, TODAY, mixed_people, people, product, shop
+from .conftest import A_MONTH_AGO, LAST_WEEK, LONG_AGO, TODAY, mixed_people, people, product, shop
 
 
 def ids(selection: Selection, i: int = 0, group: str = "picks") -> list[str]:
@@ -131,10 +131,19 @@ def test_recently_bought_is_not_shown_again_unless_consumable() -> None:
         product("SERUM", "Beauty > Skincare > Serums", "25.00"),
         product("KNIT", "Women > Knitwear", "45.00"),
     ]
-    profiles = shop(products, [("ann", "COAT-S", LAST_WEEK), ("ann", "SERUM", LAST_WEEK)])
+    profiles = shop(products, [("ann", "COAT-S", A_MONTH_AGO), ("ann", "SERUM", A_MONTH_AGO)])
     chosen = ids(select(profiles, people("ann"), {"picks": 4}))
-    assert "COAT-S" not in chosen and "COAT-M" not in chosen  # no variant of what they just bought
-    assert "SERUM" in chosen  # beauty is consumable
+    assert "COAT-S" not in chosen and "COAT-M" not in chosen  # no variant of what they bought lately
+    assert "SERUM" in chosen  # beauty is consumable: a month on, it is offered again
+
+
+def test_a_consumable_bought_days_ago_waits_for_its_gap() -> None:
+    products = [product("SERUM", "Beauty > Skincare > Serums", "25.00"), product("KNIT", "Women > Knitwear", "45.00")]
+    profiles = shop(products, [("ann", "SERUM", LAST_WEEK)])
+    assert "SERUM" not in ids(select(profiles, people("ann"), {"picks": 2}))
+    soon = SelectionRules(consumable_gap_days=3)
+    assert "SERUM" in ids(select(shop(products, [("ann", "SERUM", LAST_WEEK)], rules=soon), people("ann"), {"picks": 2},
+                                 rules=soon))  # fmt: skip
 
 
 def test_recently_shown_products_are_left_out() -> None:
