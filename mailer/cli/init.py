@@ -49,11 +49,11 @@ expiry_hours = 24
 quiet_hours = "21:00-08:00"
 
 [subject]
-en = "New in for you, {{ recipient.first_name }}"
-da = "Nyt til dig, {{ recipient.first_name }}"
-sv = "Nytt för dig, {{ recipient.first_name }}"
-de = "Neu für dich, {{ recipient.first_name }}"
-fr = "Les nouveautés pour vous, {{ recipient.first_name }}"
+en = "New in for you{% if recipient.first_name %}, {{ recipient.first_name }}{% endif %}"
+da = "Nyt til dig{% if recipient.first_name %}, {{ recipient.first_name }}{% endif %}"
+sv = "Nytt för dig{% if recipient.first_name %}, {{ recipient.first_name }}{% endif %}"
+de = "Neu für dich{% if recipient.first_name %}, {{ recipient.first_name }}{% endif %}"
+fr = "Les nouveautés pour vous{% if recipient.first_name %}, {{ recipient.first_name }}{% endif %}"
 
 [preheader]
 en = "Warm layers, soft knits and six picks chosen for you."

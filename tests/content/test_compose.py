@@ -336,3 +336,19 @@ def test_a_cached_tag_in_the_subject_caches_nothing(campaign: Campaign) -> None:
     first = composer.compose(customer(id="a", name="Alice Smith"), picks)
     second = composer.compose(customer(id="b", name="Bob Jones"), picks)
     assert (first.subject, second.subject) == ("Hi Alice", "Hi Bob")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "-"])
+def test_a_customer_without_a_name_is_greeted_without_a_dangling_comma(tmp_path: Path, name: str) -> None:
+    import dataclasses
+
+    from mailer.personalise.choices import Choice
+    from tests.conftest import prepared_sample
+
+    with prepared_sample(tmp_path / "state") as prepared:
+        from mailer.inputs.customers import iter_customers
+
+        (customer,) = [c for _, c in zip(range(1), iter_customers(FIXTURES / "customers.csv"))]
+        message = prepared.compose(Choice(dataclasses.replace(customer, name=name), kept=True))
+    assert message.subject == "New in for you"
+    assert "Hi," in message.bodies.text and "Hi ," not in message.bodies.text
