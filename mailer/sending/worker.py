@@ -74,10 +74,11 @@ class WorkerOptions:
     ``lease_seconds``: how long a claimed row stays ours without a heartbeat.
     ``rate``: the transport's token bucket (kept in the store, so it holds
     across restarts and is shared by every worker). ``per_domain``: at most
-    this many sends in flight to one recipient domain. ``pool_backoff`` and
-    ``policy_pause``: how long a 421 backs off, and a 5.7.x policy
-    rejection pauses, the whole transport; ``pause_check``: how often the
-    store is asked whether another worker paused it. ``retry_base``/``retry_cap``:
+    this many sends in flight to one recipient domain. ``pool_backoff``: how
+    long a 421 backs off the whole transport; ``policy_pause``: how long a
+    5.7.x policy rejection pauses sending to the recipient's domain (mail to
+    other domains goes on); ``pause_check``: how often the store is asked
+    whether another worker paused either. ``retry_base``/``retry_cap``:
     exponential backoff for temporary failures. ``group_commit``: how long
     a reply may wait to be recorded with others in one transaction.
     ``shared_per_domain``: hold ``per_domain`` across every worker sharing
@@ -149,7 +150,7 @@ _TLS = ("starttls", "ssl", "tls", "certificate")
 _AUTH = ("auth extension", "authentication", "auth ")
 _DNS = ("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo")
 _AUTH_CODES = frozenset({530, 534, 535, 538})
-_HEADLINES = {"policy": "policy rejection, the transport pauses: "}
+_HEADLINES = {"policy": "policy rejection, sending to the recipient's domain pauses: "}
 
 
 def trouble(reply: Reply, verdict: Verdict, target: str) -> Trouble:
@@ -339,8 +340,8 @@ class Worker:
         self.troubles = TroubleLog(transport.name)
         self._stopping = asyncio.Event()
         self._domains: dict[str, asyncio.Semaphore] = {}
-        self._pause: tuple[float, int | None, str | None] | None = None
-        self._pause_checked = float("-inf")
+        self._pauses: dict[str, tuple[float, tuple[float, int | None, str | None] | None]] = {}
+        """Per pause key: when the store was last asked, and what it said."""
         self._holding: set[int] = set()  # rows claimed by this run and not yet done with
         self._pacing = asyncio.Lock()
         self._next_send = float("-inf")  # when the rate next allows a send (GCRA's theoretical arrival time)
@@ -484,9 +485,10 @@ class Worker:
                     token_spent = True
                     if wait > 0:
                         await asyncio.sleep(wait)
-                paused = self._paused()
+                paused = self._paused(envelope.domain)
                 if paused is not None:
-                    return self._postpone(delivery, paused[0], f"transport paused: {paused[2]}")
+                    until, scope, reason = paused
+                    return self._postpone(delivery, until, f"{scope} paused: {reason}")
                 if self.stopping:
                     store.release(owner, [delivery.id], now=self._stamp())
                     return self._count("released")
@@ -521,17 +523,30 @@ class Worker:
                 now = self.clock()
             self._next_send = max(self._next_send, now) + 1 / rate.rate
 
-    def _paused(self) -> tuple[float, int | None, str | None] | None:
-        """The transport's pause, read from the store at most every
-        ``pause_check`` seconds (other workers' pauses reach us that late;
-        our own at once)."""
+    def _paused(self, domain: str) -> tuple[float, str, str | None] | None:
+        """``(until, scope, reason)`` while sending to ``domain`` is paused: the
+        whole transport (a 421 backs the pool off) or that recipient domain (a
+        5.7.x policy rejection says the domain's provider refuses our mail).
+        Read from the store at most every ``pause_check`` seconds per key
+        (other workers' pauses reach us that late; our own at once)."""
+        for key, scope in ((self.transport.name, "transport"), (domain_pause_key(self.transport.name, domain),
+                                                                f"sending to {domain}")):  # fmt: skip
+            pause = self._pause_of(key)
+            if pause is not None:
+                return pause[0], scope, pause[2]
+        return None
+
+    def _pause_of(self, key: str) -> tuple[float, int | None, str | None] | None:
         now = self.clock()
-        if now >= self._pause_checked + self.options.pause_check:
-            self._pause = self.store.paused(self.transport.name, now=now)
-            self._pause_checked = now
-        if self._pause is not None and self._pause[0] <= now:
-            self._pause = None
-        return self._pause
+        checked, pause = self._pauses.get(key, (float("-inf"), None))
+        if now >= checked + self.options.pause_check:
+            pause = self.store.paused(key, now=now)
+            if len(self._pauses) > 10_000:  # one entry per domain met: keep it bounded
+                self._pauses.clear()
+            self._pauses[key] = (now, pause)
+        if pause is not None and pause[0] <= now:
+            return None
+        return pause
 
     def _postpone(self, delivery: Delivery, until: float, reason: str) -> str:
         until += self.rng.uniform(0, self.options.poll_interval)
@@ -552,10 +567,12 @@ class Worker:
         if verdict.backoff_pool:
             self.store.pause(name, until=now + max(self.options.pool_backoff, verdict.retry_after or 0.0),
                              code=reply.code, reason=verdict.reason)
-            self._pause_checked = float("-inf")
+            self._pauses.pop(name, None)
         if verdict.pause_pool:
-            self.store.pause(name, until=now + self.options.policy_pause, code=reply.code, reason=verdict.reason)
-            self._pause_checked = float("-inf")
+            # A policy rejection is about our mail at the recipient's provider: only that domain waits.
+            key = domain_pause_key(name, delivery.address.rpartition("@")[2])
+            self.store.pause(key, until=now + self.options.policy_pause, code=reply.code, reason=verdict.reason)
+            self._pauses.pop(key, None)
             self.stats.policy_rejections.append(f"{delivery.address}: {verdict.reason}")
         if verdict.action == "sent":
             outcome = Outcome("sent", **fields)  # type: ignore[arg-type]
@@ -582,3 +599,12 @@ class Worker:
     def _count(self, state: str) -> str:
         self.stats.outcomes[state] += 1
         return state
+
+
+def domain_pause_key(transport: str, domain: str) -> str:
+    """The pause that holds one recipient domain back on one transport.
+
+    >>> domain_pause_key("smtp://relay.test:587", "Example.COM")
+    'smtp://relay.test:587 to example.com'
+    """
+    return f"{transport} to {domain.lower()}"

@@ -57,8 +57,11 @@ def test_ctrl_c_while_queueing_exits_130_and_a_second_run_queues_the_rest_once(t
     customers = tmp_path / "customers.csv"
     expected = many_customers(customers)
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    # A shell without job control starts background jobs with SIGINT ignored, and children
+    # inherit that (Python then installs no Ctrl-C handler): give the command a real Ctrl-C.
     process = subprocess.Popen(command(tmp_path, customers), cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         # Interrupt once the first rows are in the queue: queueing is under way.
         deadline = time.monotonic() + 300

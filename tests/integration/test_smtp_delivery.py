@@ -113,8 +113,23 @@ def test_550_5_7_1_pauses_without_suppressing(store: Store, smtp: SMTPServer) ->
     assert store.counts() == {"deferred": 4}
     assert len(smtp.handler.received) == 0
     assert store.suppressions() == []
-    assert store.paused(f"smtp://127.0.0.1:{smtp.port}") is not None
+    assert store.paused(f"smtp://127.0.0.1:{smtp.port} to example.test") is not None
+    assert store.paused(f"smtp://127.0.0.1:{smtp.port}") is None  # the transport itself goes on
     assert len(worker.stats.policy_rejections) == 1
+
+
+def test_a_policy_rejection_pauses_only_that_domain(store: Store, smtp: SMTPServer) -> None:
+    """One provider refusing our mail as spam must not hold back mail to everyone else."""
+    smtp.handler.script = lambda stage, addr: (
+        "550 5.7.1 message rejected as spam" if stage == "rcpt" and addr.endswith("@strict.test") else None
+    )
+    store.enqueue([NewDelivery("autumn", f"S{i}", f"s{i}@strict.test", not_before=time.time() - 1) for i in range(3)]
+                  + [NewDelivery("autumn", f"O{i}", f"o{i}@other.test", not_before=time.time() - 1) for i in range(5)])  # fmt: skip
+    deliver(store, smtp.port, concurrency=1, policy_pause=600)
+    rows = {row.recipient: row for row in store.deliveries()}
+    assert {r for r, row in rows.items() if row.state == "sent"} == {f"O{i}" for i in range(5)}
+    assert {row.state for r, row in rows.items() if r.startswith("S")} == {"deferred"}
+    assert all("sending to strict.test paused" in (rows[f"S{i}"].reason or "") for i in (1, 2))
 
 
 def test_421_backs_off_the_pool(store: Store, smtp: SMTPServer) -> None:

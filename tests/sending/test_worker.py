@@ -117,8 +117,9 @@ def test_policy_rejection_pauses_and_does_not_suppress(store: Store) -> None:
     assert len(transport.attempts) == 1
     assert not store.is_suppressed(address="c0@shop.test")
     assert worker.stats.policy_rejections == ["c0@shop.test: 550 5.7.1 rejected by policy"]
-    until, code, _ = store.paused(transport.name)  # type: ignore[misc]
+    until, code, _ = store.paused(f"{transport.name} to shop.test")  # type: ignore[misc]
     assert code == 550 and until >= time.time() + 590
+    assert store.paused(transport.name) is None  # only the recipient's domain waits
 
 
 def test_552_at_rcpt_is_temporary(store: Store) -> None:
