@@ -40,6 +40,7 @@ __all__ = [
     "address_key",
     "iter_customers",
     "parse_birthday",
+    "parse_volume",
     "parse_email",
     "parse_locale",
     "parse_name",
@@ -68,6 +69,9 @@ class Customer:
     timezone: str
     gender: str | None = None
     birthday: date | None = None
+    volume: str | None = None
+    """The customer's volume dial (``everything``, ``weekly``, ``monthly``,
+    ``only-important``; see :mod:`mailer.sending.caps`) when the file says."""
 
 
 def iter_customers(
@@ -80,7 +84,7 @@ def iter_customers(
     """Stream the customers of a CSV or JSON Lines file.
 
     Columns: ``id``, ``email``, ``name``, ``locale``, ``currency``,
-    ``timezone``, optional ``gender`` and ``birthday``; others are ignored.
+    ``timezone``, optional ``gender``, ``birthday`` and ``volume``; others are ignored.
     ``today`` (default: the local date) bounds birthdays. ``encoding`` is the
     file's text encoding when it has no byte-order mark (default UTF-8; e.g.
     ``latin-1``). A customer whose id or address an earlier row already
@@ -93,7 +97,7 @@ def iter_customers(
     ...                 "c2;nobody;Ann;en_GB;GBP;Europe/London\\n")
     >>> report = Report()
     >>> list(iter_customers(f.name, report=report))
-    [Customer(id='c1', email='Zoe@example.com', name='Zoë', locale='fr_CH', currency='CHF', timezone='Europe/Zurich', gender=None, birthday=None)]
+    [Customer(id='c1', email='Zoe@example.com', name='Zoë', locale='fr_CH', currency='CHF', timezone='Europe/Zurich', gender=None, birthday=None, volume=None)]
     >>> report.problems[0].line, report.problems[0].field
     (3, 'email')
     >>> os.remove(f.name)
@@ -219,6 +223,7 @@ def _customer(record: Record, today: date) -> Customer:
         timezone=read_field(record, "timezone", parse_timezone, required=True),
         gender=read_field(record, "gender", parse_name),
         birthday=read_field(record, "birthday", lambda text: parse_birthday(text, today=today)),
+        volume=read_field(record, "volume", parse_volume),
     )
 
 
@@ -363,6 +368,24 @@ def parse_name(text: str) -> str:
     if len(text) > MAX_NAME_CHARS:
         raise ValueError(f"longer than {MAX_NAME_CHARS} characters")
     return text
+
+
+def parse_volume(text: str) -> str:
+    """A volume dial, as a customers file may give it.
+
+    >>> parse_volume(" Weekly ")
+    'weekly'
+    >>> parse_volume("never")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown volume 'never' (expected everything, weekly, monthly or only-important)
+    """
+    from mailer.sending.caps import VOLUMES
+
+    value = text.strip().lower().replace("_", "-")
+    if value not in VOLUMES:
+        raise ValueError(f"unknown volume {text.strip()!r} (expected {', '.join(VOLUMES[:-1])} or {VOLUMES[-1]})")
+    return value
 
 
 def parse_birthday(text: str, *, today: date) -> date:

@@ -119,6 +119,8 @@ def queue_campaign(
     left_out = 0
     stream = choices if choices is not None else prepared.choices(customers)
 
+    dials: list[tuple[str, str]] = []
+
     def kept() -> Iterator[Customer]:
         nonlocal left_out
         for choice in stream:
@@ -133,6 +135,12 @@ def queue_campaign(
                                            f"{', '.join(empty)}"))  # fmt: skip
                 continue
             by_id[choice.customer.id] = (choice.customer, choice_payload(choice))
+            if choice.customer.volume is not None:
+                # The file's volume dial is kept, so a worker's check at claim time applies it too.
+                dials.append((choice.customer.id, choice.customer.volume))
+                if len(dials) >= 1000:
+                    store.set_volumes(dials)
+                    dials.clear()
             yield choice.customer
 
     def rows() -> Iterator[NewDelivery]:
@@ -145,6 +153,7 @@ def queue_campaign(
             caps=caps,
             history=store.send_log,
             on_cap=on_cap,
+            volume=lambda recipient: by_id[recipient][0].volume or store.volume(recipient),
         ):
             customer, extra = by_id.pop(planned.recipient.id)
             if planned.dropped:
@@ -169,6 +178,7 @@ def queue_campaign(
             )
 
     added = store.enqueue(rows(), now=now)
+    store.set_volumes(dials)
     return Queued(added, dropped, left_out)
 
 

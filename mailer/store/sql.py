@@ -447,6 +447,19 @@ class SQLStore:
         caps_.check_volume(volume)
         self._transaction(lambda db: db.execute(self._q["set_volume"].sql, {"recipient": recipient, "volume": volume}))
 
+    def set_volumes(self, volumes: Iterable[tuple[str, str]]) -> int:
+        """Many customers' volume dials in one transaction (e.g. a customers file's
+        ``volume`` column); returns how many were written."""
+        rows = [{"recipient": r, "volume": caps_.check_volume(v)} for r, v in volumes]
+        if not rows:
+            return 0
+        return self._transaction(lambda db: self._executemany(db, self._q["set_volume"].sql, rows))
+
+    def volume(self, recipient: str) -> str:
+        """A customer's volume dial (``everything`` unless they set one)."""
+        rows = self._read("volume", {"recipient": recipient})
+        return str(rows[0]["volume"]) if rows else "everything"
+
     def send_log(self, recipient: str) -> list[caps_.Sent]:
         return [caps_.Sent(r["at"], r["message_class"]) for r in self._read("send_log", {"recipient": recipient})]
 

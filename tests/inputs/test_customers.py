@@ -322,3 +322,16 @@ def test_a_name_without_letters_gives_no_first_name(name: str) -> None:
     from mailer.content.compose import first_name
 
     assert first_name(name, "en") == ""
+
+
+def test_a_volume_column_sets_each_customers_dial_and_a_bad_one_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("id,email,name,locale,currency,timezone,volume\n"
+                    "c1,a@example.com,Ann,en_GB,GBP,Europe/London,Weekly\n"
+                    "c2,b@example.com,Bo,en_GB,GBP,Europe/London,\n"
+                    "c3,c@example.com,Cy,en_GB,GBP,Europe/London,never\n")  # fmt: skip
+    report = Report()
+    people = list(iter_customers(path, report=report))
+    assert [(c.id, c.volume) for c in people] == [("c1", "weekly"), ("c2", None)]
+    (problem,) = report.problems
+    assert problem.line == 4 and problem.field == "volume" and "unknown volume 'never'" in str(problem)

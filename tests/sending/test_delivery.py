@@ -82,3 +82,18 @@ def test_unknown_campaign_cannot_render(store: Store) -> None:
     store.enqueue([NewDelivery("ghost", "C1", "a@b.test", not_before=0.0, payload={"customer": {}})], now=0)
     with pytest.raises(ConfigError, match="does not say how to render"):
         CampaignRenderer(store)(store.deliveries()[0])
+
+
+def test_the_volume_dial_applies_when_planning_and_is_kept_for_workers(store: Store, tmp_path: Path) -> None:
+    import dataclasses
+
+    when = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    people = customers(3)
+    people[0] = dataclasses.replace(people[0], volume="only-important")  # from the customers file
+    store.set_volume(people[1].id, "only-important")  # set earlier, e.g. from the preferences page
+    report = Report()
+    queued = queue_campaign(store, sample(tmp_path), people, rule=At(when), quiet=None, on_cap="drop", report=report)
+    assert (queued.added, queued.capped) == (1, 2)  # capped, not failed
+    assert [r.recipient for r in store.deliveries()] == [people[2].id]
+    assert store.volume(people[0].id) == "only-important"
+    assert sum("only important" in line for line in report.lines()) == 2
