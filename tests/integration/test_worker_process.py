@@ -1,5 +1,6 @@
-"""Worker processes killed and stopped for real: SIGKILL mid-DATA and before
-DATA, and SIGTERM draining. Processes are stopped by their own pid."""
+"""Worker processes killed and stopped for real, on SQLite and on PostgreSQL:
+SIGKILL mid-DATA and before DATA, and SIGTERM draining. Processes are stopped
+by their own pid."""
 
 from __future__ import annotations
 
@@ -27,24 +28,34 @@ M = 6
 LEASE = 1.5
 
 
-@pytest.fixture
-def queued(tmp_path: Path) -> tuple[Store, Path]:
-    path = tmp_path / "queue.sqlite3"
-    store = open_store(path, caps=None)
-    customers = [c for _, c in zip(range(M), iter_customers(FIXTURES / "customers.csv"))]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def queued(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Store, str]:
+    """The sample campaign queued for M customers, on each store; yields the
+    store and the URL worker processes open it with."""
     from datetime import datetime, timezone
+    from urllib.parse import quote
 
+    from tests.test_store import POSTGRES_DSN, drop, postgres_store
+
+    if request.param == "sqlite":
+        store, url = open_store(tmp_path / "queue.sqlite3", caps=None), f"sqlite:{tmp_path / 'queue.sqlite3'}"
+    else:
+        store = postgres_store(caps=None)
+        schema = store.schema  # type: ignore[attr-defined]
+        url = f"{POSTGRES_DSN}?options={quote(f'-c search_path={schema}')}"
+    customers = [c for _, c in zip(range(M), iter_customers(FIXTURES / "customers.csv"))]
     with prepared_sample(tmp_path / "state") as prepared:
         added = queue_campaign(store, prepared, customers, rule=At(datetime.now(timezone.utc)), quiet=None).added
     assert added == M
-    yield store, path
+    yield store, url
+    drop(store)
     store.close()
 
 
-def start_worker(path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def start_worker(url: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "mailer", "worker", "--store", f"sqlite:{path}",
+        [sys.executable, "-m", "mailer", "worker", "--store", url,
          "--transport", f"smtp://127.0.0.1:{port}", "--lease", str(LEASE), *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
@@ -72,8 +83,8 @@ def wait_for(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
         time.sleep(0.01)
 
 
-def test_sigkill_during_data_sends_nothing_twice(queued: tuple[Store, Path], smtp: SMTPServer) -> None:
-    store, path = queued
+def test_sigkill_during_data_sends_nothing_twice(queued: tuple[Store, str], smtp: SMTPServer) -> None:
+    store, url = queued
     n = 3
     holder: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -82,7 +93,7 @@ def test_sigkill_during_data_sends_nothing_twice(queued: tuple[Store, Path], smt
             os.kill(holder["proc"].pid, signal.SIGKILL)  # before the 250 for message n+1 is read
 
     smtp.handler.on_data = kill_on_data
-    holder["proc"] = proc = start_worker(path, smtp.port, "--until-idle", "--concurrency", "1")
+    holder["proc"] = proc = start_worker(url, smtp.port, "--until-idle", "--concurrency", "1")
     assert proc.wait(timeout=30) == -signal.SIGKILL
     smtp.handler.on_data = None
     finish_in_process(store, smtp.port)
@@ -97,9 +108,9 @@ def test_sigkill_during_data_sends_nothing_twice(queued: tuple[Store, Path], smt
     assert {d.message_id for d in rows if d.state == "sent"} | {unknown.message_id} == set(received)
 
 
-def test_sigkill_before_data_sends_exactly_once_after_the_lease(queued: tuple[Store, Path], smtp: SMTPServer) -> None:
-    store, path = queued
-    proc = start_worker(path, smtp.port, "--until-idle", "--concurrency", "4", "--rate", "0.5")
+def test_sigkill_before_data_sends_exactly_once_after_the_lease(queued: tuple[Store, str], smtp: SMTPServer) -> None:
+    store, url = queued
+    proc = start_worker(url, smtp.port, "--until-idle", "--concurrency", "4", "--rate", "0.5")
     wait_for(lambda: store.counts().get("sent", 0) >= 1)
     os.kill(proc.pid, signal.SIGKILL)  # the others are leased, waiting 2 s for their rate tokens
     proc.wait(timeout=10)
@@ -110,9 +121,9 @@ def test_sigkill_before_data_sends_exactly_once_after_the_lease(queued: tuple[St
     assert len(received) == M and set(received.values()) == {1}
 
 
-def test_sigterm_drains_cleanly(queued: tuple[Store, Path], smtp: SMTPServer) -> None:
-    store, path = queued
-    proc = start_worker(path, smtp.port, "--concurrency", "4", "--rate", "2")
+def test_sigterm_drains_cleanly(queued: tuple[Store, str], smtp: SMTPServer) -> None:
+    store, url = queued
+    proc = start_worker(url, smtp.port, "--concurrency", "4", "--rate", "2")
     wait_for(lambda: store.counts().get("sent", 0) >= 1)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=15)
@@ -123,7 +134,7 @@ def test_sigterm_drains_cleanly(queued: tuple[Store, Path], smtp: SMTPServer) ->
     assert sum(received.values()) == counts["sent"] and set(received.values()) == {1}
 
 
-def test_retry_sends_identical_bytes(queued: tuple[Store, Path], smtp: SMTPServer) -> None:
+def test_retry_sends_identical_bytes(queued: tuple[Store, str], smtp: SMTPServer) -> None:
     store, _ = queued
     renderer = CampaignRenderer(store)
     row = store.deliveries()[0]
