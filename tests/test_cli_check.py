@@ -338,3 +338,18 @@ def test_customers_can_come_from_standard_input(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert b"checked 30 customer(s)" in done.stdout and b"transport" not in done.stdout
+
+
+def test_a_latin_1_customers_file_is_read_with_encoding_and_hinted_without(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latin = tmp_path / "customers.csv"
+    latin.write_bytes((FIXTURES / "customers.csv").read_text(encoding="utf-8").encode("latin-1", errors="replace"))
+    args = ["check", str(FIXTURES / "campaign.toml"), "--customers", str(latin), "--feed", str(FIXTURES / "products.xml"),
+            "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    lost = int(out.split("checked ")[1].split(" ")[0])
+    assert lost < 30 and "--encoding latin-1" in out
+    assert main([*args, "--encoding", "latin-1"]) == 0
+    assert "checked 30 customer(s)" in capsys.readouterr().out

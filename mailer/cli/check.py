@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailer.errors import ConfigError
+from mailer.inputs.encodings import parse_encoding
 from mailer.project import add_project_option, add_setting_options
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from mailer.check import CheckResult
     from mailer.inputs.customers import Customer
@@ -52,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def add_campaign_inputs(parser: argparse.ArgumentParser, *, customers_required: bool = True) -> None:
     """The options that say what a campaign is made of (shared by check, render and run)."""
     parser.add_argument("--customers", required=customers_required, type=Path, help="customers CSV or JSON Lines")
+    parser.add_argument("--encoding", type=parse_encoding,
+                        help="the customers file's text encoding, e.g. latin-1 (default: a byte-order mark, else UTF-8)")
     parser.add_argument("--feed", type=Path, help="product feed for the layout's product slots")
     parser.add_argument(
         "--purchases", type=Path,
@@ -168,6 +171,13 @@ def prepare_for_preview(
         raise
 
 
+def customers_of(args: argparse.Namespace, report: Report | None = None) -> Iterator[Customer]:
+    """The customers of --customers, streamed, read in --encoding."""
+    from mailer.inputs.customers import iter_customers
+
+    return iter_customers(args.customers, report=report, encoding=getattr(args, "encoding", None))
+
+
 def existing_store(url: str) -> Store | None:
     """The queue store at ``url`` if it exists (a check never creates one)."""
     from mailer.store import open_store
@@ -182,7 +192,6 @@ def existing_store(url: str) -> Store | None:
 def personalise(prepared: PreparedCampaign, args: argparse.Namespace, report: Report, store: Store | None) -> None:
     """Fit the campaign's per-customer choices; products shown in each customer's
     last emails (the store's send log) are left out."""
-    from mailer.inputs.customers import iter_customers
 
     shown = None
     if store is not None and prepared.config.personalised:
@@ -190,7 +199,7 @@ def personalise(prepared: PreparedCampaign, args: argparse.Namespace, report: Re
 
         # Queued rows of other campaigns count as shown; this campaign's own do not.
         shown = SendLogShown(store, emails=prepared.config.rules.shown_emails, campaign=prepared.campaign.id)
-    prepared.personalise(report=report, customers=lambda: iter_customers(args.customers), shown=shown)
+    prepared.personalise(report=report, customers=lambda: customers_of(args), shown=shown)
 
 
 def check(
@@ -202,12 +211,11 @@ def check(
     """Every customer (default: all of --customers) through the campaign's
     choices, one message per variant rendered in full."""
     from mailer.check import check_campaign
-    from mailer.inputs.customers import iter_customers
 
     if customers is None:
         from mailer.progress import count_rows, counted
 
-        customers = counted(iter_customers(args.customers, report=report), "checking", total=count_rows(args.customers))
+        customers = counted(customers_of(args, report), "checking", total=count_rows(args.customers))
     return check_campaign(prepared, customers, report=report, feed_given=args.feed is not None)
 
 

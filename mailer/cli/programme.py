@@ -126,9 +126,8 @@ def entrants_for(
 
 def run_programme(args: argparse.Namespace) -> int:
     from mailer.campaign import load_campaign
-    from mailer.cli.check import resolve_project
+    from mailer.cli.check import customers_of, resolve_project
     from mailer.cli.run import prepare_checked
-    from mailer.inputs.customers import iter_customers
     from mailer.sending.delivery import queue_campaign
     from mailer.inputs.history import iter_purchases
     from mailer.personalise.programme_store import ProgrammeStore, run_day
@@ -195,7 +194,7 @@ def run_programme(args: argparse.Namespace) -> int:
             queued = queue_campaign(
                 store,
                 prepared,
-                (c for c in iter_customers(args.customers, report=report) if c.id in due),
+                (c for c in customers_of(args, report) if c.id in due),
                 rule=At(at),
                 quiet=None if args.no_quiet_hours or not project.quiet_hours else QuietHours(*project.quiet_hours),
                 caps=prepared.campaign.caps or project.caps,

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from mailer.cli.check import add_campaign_inputs, personalise, prepare_for_preview
+from mailer.cli.check import add_campaign_inputs, customers_of, personalise, prepare_for_preview
 from mailer.errors import ConfigError, MailerError
 
 if TYPE_CHECKING:
@@ -62,7 +62,6 @@ def parse_instant(text: str, option: str) -> datetime:
 
 def run(args: argparse.Namespace) -> int:
     from mailer.content.compose import for_recipient
-    from mailer.inputs.customers import iter_customers
     from mailer.progress import count_rows, counted
     from mailer.report import Report
 
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     written = failed = left_out = 0
     try:
         personalise(prepared, args, report, store)
-        customers = counted(iter_customers(args.customers, report=report), "rendering",
+        customers = counted(customers_of(args, report), "rendering",
                             total=count_rows(args.customers))  # fmt: skip
         for choice in prepared.choices(customers):
             if not choice.kept:

@@ -22,6 +22,7 @@ from mailer.sending import eventloop
 from mailer.cli.check import (
     add_campaign_inputs,
     check,
+    customers_of,
     personalise,
     prepare_from_args,
     print_result,
@@ -211,7 +212,6 @@ def prepare_checked(
 
 def run(args: argparse.Namespace) -> int:
     from mailer.check import check_transport
-    from mailer.inputs.customers import iter_customers
     from mailer.sending.delivery import queue_campaign
     from mailer.progress import count_rows, counted
     from mailer.progress import enabled as progress_enabled
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         message_class = args.message_class or settings.message_class or "promotional"
         queue_report = Report()
         held = programme_holds(campaign, project.state_dir, message_class)
-        customers = counted(iter_customers(args.customers, report=queue_report), "queueing",
+        customers = counted(customers_of(args, queue_report), "queueing",
                             total=count_rows(args.customers))  # fmt: skip
         queued = queue_campaign(
             store,
