@@ -35,6 +35,7 @@ list`` shows it too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -43,8 +44,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from mailer.errors import ConfigError, MailerError
 from mailer.store import Delivery, Outcome, Store
@@ -62,6 +64,7 @@ Mode = Literal["once", "until-idle", "forever"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,13 +270,23 @@ class GroupCommit(Generic[Item, Result]):
     waits for its own commit before going on.
     """
 
-    def __init__(self, run: Callable[[list[Item]], list[Result]], *, delay: float = 0.0, most: int = 256) -> None:
+    def __init__(
+        self,
+        run: Callable[[list[Item]], list[Result]],
+        *,
+        delay: float = 0.0,
+        most: int = 256,
+        call: StoreThread | None = None,
+    ) -> None:
         self._run = run
         self.delay = delay
         self.most = most
+        self._call = call
+        """Where ``run`` runs: the worker's store thread (``None``: on the event loop)."""
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._commits: set[asyncio.Task[None]] = set()
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue ``item``; the future resolves once its group is committed
@@ -281,7 +294,7 @@ class GroupCommit(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # A new run: whatever a previous, cancelled run left waiting belonged to its loop.
-            self._loop, self._pending, self._timer = loop, [], None
+            self._loop, self._pending, self._timer, self._commits = loop, [], None, set()
         future: asyncio.Future[Result] = loop.create_future()
         self._pending.append((item, future))
         if len(self._pending) >= self.most:
@@ -290,9 +303,12 @@ class GroupCommit(Generic[Item, Result]):
             self._timer = loop.call_later(self.delay, self._flush) if self.delay > 0 else loop.call_soon(self._flush)
         return future
 
-    def flush(self) -> None:
-        """Commit what is waiting now (a worker stopping records its last replies)."""
+    async def flush(self) -> None:
+        """Commit what is waiting now, and wait for every commit under way (a
+        worker stopping records its last replies)."""
         self._flush()
+        while self._commits:
+            await asyncio.gather(*self._commits, return_exceptions=True)
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -301,16 +317,67 @@ class GroupCommit(Generic[Item, Result]):
         batch, self._pending = self._pending, []
         if not batch:
             return
-        try:
-            results = self._run([item for item, _ in batch])
-        except BaseException as err:  # every waiter sees the store's error
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(err)
+        if self._call is None:
+            self._settle(batch, lambda: self._run([item for item, _ in batch]))
             return
+        assert self._loop is not None
+        task = self._loop.create_task(self._commit(batch))
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+
+    async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        assert self._call is not None
+        try:
+            results = await self._call(self._run, [item for item, _ in batch])
+        except BaseException as err:  # every waiter sees the store's error
+            self._fail(batch, err)
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            return
+        self._succeed(batch, results)
+
+    def _settle(self, batch: list[tuple[Item, asyncio.Future[Result]]], run: Callable[[], list[Result]]) -> None:
+        try:
+            results = run()
+        except BaseException as err:  # every waiter sees the store's error
+            self._fail(batch, err)
+            return
+        self._succeed(batch, results)
+
+    @staticmethod
+    def _fail(batch: list[tuple[Item, asyncio.Future[Result]]], err: BaseException) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(err)
+
+    @staticmethod
+    def _succeed(batch: list[tuple[Item, asyncio.Future[Result]]], results: list[Result]) -> None:
         for (_, future), result in zip(batch, results):
             if not future.done():
                 future.set_result(result)
+
+
+class StoreThread:
+    """Runs a worker's store calls on one thread of their own, in order, so a
+    database round trip (PostgreSQL over the network, SQLite waiting for a
+    lock) never stalls the event loop: the SMTP sessions in flight and the
+    heartbeat go on meanwhile. One thread keeps the store's single
+    connection used by one caller at a time."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def __call__(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-store")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Wait for the call under way, then end the thread."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 class Worker:
@@ -345,14 +412,17 @@ class Worker:
         self._holding: set[int] = set()  # rows claimed by this run and not yet done with
         self._pacing = asyncio.Lock()
         self._next_send = float("-inf")  # when the rate next allows a send (GCRA's theoretical arrival time)
+        self._db = StoreThread()
         shared_cap = options.per_domain if options.shared_per_domain else None
         self._marks: GroupCommit[tuple[int, str | None], str] = GroupCommit(
             lambda rows: list(store.mark_sending_many(rows, self.owner, now=self._stamp(), per_domain=shared_cap,
-                                                      lease_seconds=options.lease_seconds))
+                                                      lease_seconds=options.lease_seconds)),
+            call=self._db,
         )
         # Replies arrive one by one; a few milliseconds gather them into one commit.
         self._finishes: GroupCommit[tuple[int, Outcome], bool] = GroupCommit(
-            lambda rows: store.finish_many(rows, self.owner, now=self._stamp()), delay=options.group_commit
+            lambda rows: store.finish_many(rows, self.owner, now=self._stamp()), delay=options.group_commit,
+            call=self._db,
         )
 
     def stop(self, reason: str | None = None) -> None:
@@ -374,7 +444,8 @@ class Worker:
         log.info("worker %s: %s, sending through %s", self.owner, mode, self.transport.name)
         try:
             while not self.stopping:
-                claimed = self.store.claim(
+                claimed = await self._db(
+                    self.store.claim,
                     self.owner,
                     now=self._stamp(),
                     limit=self.options.batch or self.options.concurrency * 2,
@@ -391,27 +462,28 @@ class Worker:
                     break
                 if claimed.deliveries:
                     continue
-                in_flight, due, next_due = self.store.pending(now=self.clock())
+                in_flight, due, next_due = await self._db(self.store.pending, now=self.clock())
                 if mode == "until-idle" and not in_flight and not due:
                     break
                 await self._sleep(self._idle_wait(next_due))
         finally:
             # Replies already in hand are recorded even if this run was cancelled,
             # and rows it leased but never started go back to the queue.
-            self._finishes.flush()
-            rate = self.options.rate
-            if rate is not None and self._next_send > self.clock():
-                # The next worker on this transport starts where this one's sends really ended.
-                self.store.hold_token(self.transport.name, until=self._next_send, rate=rate.rate, burst=rate.burst,
-                                      now=self.clock())  # fmt: skip
-            if self._holding:
-                self.store.release(self.owner, sorted(self._holding), now=self._stamp())
-                self._holding.clear()
             heartbeat.cancel()
             try:
                 await heartbeat
             except asyncio.CancelledError:
                 pass
+            await self._finishes.flush()
+            rate = self.options.rate
+            if rate is not None and self._next_send > self.clock():
+                # The next worker on this transport starts where this one's sends really ended.
+                await self._db(self.store.hold_token, self.transport.name, until=self._next_send, rate=rate.rate,
+                               burst=rate.burst, now=self.clock())  # fmt: skip
+            if self._holding:
+                await self._db(self.store.release, self.owner, sorted(self._holding), now=self._stamp())
+                self._holding.clear()
+            self._db.close()
             self.troubles.flush()
             log.info("worker %s stopped%s: %s", self.owner,
                      f" by {self.stats.stopped_by}" if self.stats.stopped_by else "", self.stats)  # fmt: skip
@@ -437,8 +509,8 @@ class Worker:
                 continue
             try:
                 # Only the rows this run still works on: one it let go of must run out.
-                self.store.heartbeat(self.owner, now=self._stamp(), lease_seconds=self.options.lease_seconds,
-                                     ids=sorted(self._holding))  # fmt: skip
+                await self._db(self.store.heartbeat, self.owner, now=self._stamp(),
+                               lease_seconds=self.options.lease_seconds, ids=sorted(self._holding))  # fmt: skip
             except MailerError as err:  # a missed beat is survivable; the next one may succeed
                 log.warning("heartbeat failed: %s", err)
 
@@ -464,13 +536,13 @@ class Worker:
         (``lost`` when the lease was gone, ``released`` when stopping)."""
         store, owner = self.store, self.owner
         if self.stopping:
-            store.release(owner, [delivery.id], now=self._stamp())
+            await self._db(store.release, owner, [delivery.id], now=self._stamp())
             return self._count("released")
         try:
             envelope = self.renderer(delivery)
         except MailerError as err:
             reason = self.troubles.count("render", f"cannot render: {err}", logging.ERROR)
-            store.put_back(delivery.id, owner, state="failed", reason=reason, now=self._stamp())
+            await self._db(store.put_back, delivery.id, owner, state="failed", reason=reason, now=self._stamp())
             return self._count("failed")
         token_spent = False
         waiting_since = self.clock()
@@ -478,19 +550,19 @@ class Worker:
             async with self._domain(envelope.domain):
                 if self.options.rate is not None and not token_spent:
                     # Reserved even if the message then waits: a spent token can only slow us down.
-                    wait = store.reserve_token(
-                        self.transport.name, rate=self.options.rate.rate, burst=self.options.rate.burst,
-                        now=self.clock(),
+                    wait = await self._db(
+                        store.reserve_token, self.transport.name, rate=self.options.rate.rate,
+                        burst=self.options.rate.burst, now=self.clock(),
                     )  # fmt: skip
                     token_spent = True
                     if wait > 0:
                         await asyncio.sleep(wait)
-                paused = self._paused(envelope.domain)
+                paused = await self._paused(envelope.domain)
                 if paused is not None:
                     until, scope, reason = paused
-                    return self._postpone(delivery, until, f"{scope} paused: {reason}")
+                    return await self._postpone(delivery, until, f"{scope} paused: {reason}")
                 if self.stopping:
-                    store.release(owner, [delivery.id], now=self._stamp())
+                    await self._db(store.release, owner, [delivery.id], now=self._stamp())
                     return self._count("released")
                 started = await self._marks.submit((delivery.id, envelope.message_id or None))
                 if started == "sending":
@@ -503,8 +575,8 @@ class Worker:
             # Other workers are sending to this domain up to the shared cap: wait for a
             # slot, but not for long holding a place here; then let the row wait its turn.
             if self.clock() - waiting_since > self.options.domain_wait:
-                return self._postpone(delivery, self.clock() + self.options.poll_interval,
-                                      f"recipient domain {envelope.domain} busy (per-domain cap)")  # fmt: skip
+                return await self._postpone(delivery, self.clock() + self.options.poll_interval,
+                                            f"recipient domain {envelope.domain} busy (per-domain cap)")  # fmt: skip
             await self._sleep(self.rng.uniform(0.01, 0.05))
         reply = replies.get(delivery.address) or next(iter(replies.values()), Reply.dropped("no reply"))
         return await self._record(delivery, reply)
@@ -523,7 +595,7 @@ class Worker:
                 now = self.clock()
             self._next_send = max(self._next_send, now) + 1 / rate.rate
 
-    def _paused(self, domain: str) -> tuple[float, str, str | None] | None:
+    async def _paused(self, domain: str) -> tuple[float, str, str | None] | None:
         """``(until, scope, reason)`` while sending to ``domain`` is paused: the
         whole transport (a 421 backs the pool off) or that recipient domain (a
         5.7.x policy rejection says the domain's provider refuses our mail).
@@ -531,16 +603,16 @@ class Worker:
         (other workers' pauses reach us that late; our own at once)."""
         for key, scope in ((self.transport.name, "transport"), (domain_pause_key(self.transport.name, domain),
                                                                 f"sending to {domain}")):  # fmt: skip
-            pause = self._pause_of(key)
+            pause = await self._pause_of(key)
             if pause is not None:
                 return pause[0], scope, pause[2]
         return None
 
-    def _pause_of(self, key: str) -> tuple[float, int | None, str | None] | None:
+    async def _pause_of(self, key: str) -> tuple[float, int | None, str | None] | None:
         now = self.clock()
         checked, pause = self._pauses.get(key, (float("-inf"), None))
         if now >= checked + self.options.pause_check:
-            pause = self.store.paused(key, now=now)
+            pause = await self._db(self.store.paused, key, now=now)
             if len(self._pauses) > 10_000:  # one entry per domain met: keep it bounded
                 self._pauses.clear()
             self._pauses[key] = (now, pause)
@@ -548,13 +620,14 @@ class Worker:
             return None
         return pause
 
-    def _postpone(self, delivery: Delivery, until: float, reason: str) -> str:
+    async def _postpone(self, delivery: Delivery, until: float, reason: str) -> str:
         until += self.rng.uniform(0, self.options.poll_interval)
         if until >= delivery.expires_at:
-            self.store.put_back(delivery.id, self.owner, state="expired", reason=f"{reason}; expired", now=self._stamp())
+            await self._db(self.store.put_back, delivery.id, self.owner, state="expired", reason=f"{reason}; expired",
+                           now=self._stamp())  # fmt: skip
             return self._count("expired")
-        self.store.put_back(delivery.id, self.owner, state="deferred", not_before=until, reason=reason,
-                            now=self._stamp())
+        await self._db(self.store.put_back, delivery.id, self.owner, state="deferred", not_before=until, reason=reason,
+                       now=self._stamp())  # fmt: skip
         return self._count("deferred")
 
     async def _record(self, delivery: Delivery, reply: Reply) -> str:
@@ -565,13 +638,14 @@ class Worker:
         fields = {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text[:500], "reason": reason}
         name = self.transport.name
         if verdict.backoff_pool:
-            self.store.pause(name, until=now + max(self.options.pool_backoff, verdict.retry_after or 0.0),
-                             code=reply.code, reason=verdict.reason)
+            await self._db(self.store.pause, name, until=now + max(self.options.pool_backoff, verdict.retry_after or 0.0),
+                           code=reply.code, reason=verdict.reason)  # fmt: skip
             self._pauses.pop(name, None)
         if verdict.pause_pool:
             # A policy rejection is about our mail at the recipient's provider: only that domain waits.
             key = domain_pause_key(name, delivery.address.rpartition("@")[2])
-            self.store.pause(key, until=now + self.options.policy_pause, code=reply.code, reason=verdict.reason)
+            await self._db(self.store.pause, key, until=now + self.options.policy_pause, code=reply.code,
+                           reason=verdict.reason)  # fmt: skip
             self._pauses.pop(key, None)
             self.stats.policy_rejections.append(f"{delivery.address}: {verdict.reason}")
         if verdict.action == "sent":
