@@ -98,12 +98,22 @@ class UnsubscribeApp:
         return UnsubscribeASGI(self)
 
     def respond(self, method: str, path: str, content_type: str, body: bytes, *, length: int | None = None) -> Response:
-        """The response to one request, whatever the server interface."""
-        token = path.rstrip("/").rpartition("/")[2]
+        """The response to one request, whatever the server interface: a path
+        whose token follows ``preferences/`` is the preferences page
+        (:mod:`mailer.web.preferences`), any other the unsubscribe page."""
+        page, _, token = path.rstrip("/").rpartition("/")
         try:
             subject = self.signer.verify(token)
         except InvalidToken:
-            return self._page("400 Bad Request", "This unsubscribe link is not valid.")
+            return self._page("400 Bad Request", "This link is not valid.")
+        if page.rpartition("/")[2] == "preferences":
+            if (len(body) if length is None else length) > MAX_BODY:
+                return self._page("413 Content Too Large", "The request is too large.")
+            from mailer.web import preferences
+
+            status, text, form = preferences.respond(self.store, subject, method, form_fields(content_type, body))
+            extra = [("Allow", "GET, POST")] if status.startswith("405") else None
+            return self._page(status, text, form=form, extra=extra, title="Email preferences")
         if method in ("GET", "HEAD"):
             return self._page(
                 "200 OK",
@@ -125,10 +135,18 @@ class UnsubscribeApp:
         )
         return self._page("200 OK", f"You are unsubscribed and will get no more marketing email from {self.shop}.")
 
-    def _page(self, status: str, text: str, *, form: str = "", extra: list[tuple[str, str]] | None = None) -> Response:
+    def _page(
+        self,
+        status: str,
+        text: str,
+        *,
+        form: str = "",
+        extra: list[tuple[str, str]] | None = None,
+        title: str = "Unsubscribe",
+    ) -> Response:
         page = (
             "<!doctype html><meta charset=utf-8><meta name=robots content=noindex>"
-            f"<title>Unsubscribe</title><p>{html.escape(text)}</p>{form}"
+            f"<title>{html.escape(title)}</title><p>{html.escape(text)}</p>{form}"
         ).encode()
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
