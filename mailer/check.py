@@ -24,7 +24,7 @@ from mailer.personalise.choices import Choice
 from mailer.prepared import PreparedCampaign
 from mailer.report import Report
 
-__all__ = ["CheckResult", "Finding", "check_campaign", "check_queued", "check_transport"]
+__all__ = ["CampaignCheck", "CheckResult", "Finding", "check_campaign", "check_queued", "check_transport"]
 
 EXAMPLES = 3
 """How many examples (customers, rows) a finding names."""
@@ -81,46 +81,69 @@ def check_campaign(
 ) -> CheckResult:
     """Check ``prepared`` for every customer of ``customers`` (streamed; the
     campaign must have been personalised already if it personalises)."""
-    result = CheckResult()
-    _check_feed(prepared, result, feed_given=feed_given)
-    empty: dict[str, list[str]] = {}
-    empty_count: Counter[str] = Counter()
-    failed: dict[tuple[str, bool, str, str, str], str] = {}
-    currencies: set[str] = set()
+    check = CampaignCheck(prepared, report=report, feed_given=feed_given)
     for choice in prepared.choices(customers):
+        check.see(choice)
+    return check.finish()
+
+
+class CampaignCheck:
+    """The check of one campaign, fed one choice at a time: ``mailer run``
+    checks each customer as it queues them (rows stay ``planned``, not
+    claimable, until :meth:`finish` finds no error), so the customers file
+    is read once. The feed is checked at once (:attr:`result` has it)."""
+
+    def __init__(self, prepared: PreparedCampaign, *, report: Report, feed_given: bool = True) -> None:
+        self.prepared = prepared
+        self.report = report
+        self.result = CheckResult()
+        _check_feed(prepared, self.result, feed_given=feed_given)
+        self._empty: dict[str, list[str]] = {}
+        self._empty_count: Counter[str] = Counter()
+        self._failed: dict[tuple[str, bool, str, str, str], str] = {}
+        self._currencies: set[str] = set()
+
+    def see(self, choice: Choice) -> Choice:
+        """Check one customer's choice (returned, to pass a stream through)."""
+        result, prepared = self.result, self.prepared
         result.customers += 1
         if not choice.kept:
-            continue
+            return choice
         result.kept += 1
         customer = choice.customer
-        currencies.add(customer.currency)
+        self._currencies.add(customer.currency)
         for group in prepared.empty_groups(choice):
-            empty_count[group] += 1
-            if len(empty.setdefault(group, [])) < EXAMPLES:
-                empty[group].append(customer.id)
+            self._empty_count[group] += 1
+            if len(self._empty.setdefault(group, [])) < EXAMPLES:
+                self._empty[group].append(customer.id)
         # A layout may branch on the segment: each one met is rendered too.
         key = (choice.layout or prepared.campaign.layout, choice.offer, customer.locale, customer.currency,
                choice.segment or "")  # fmt: skip
         result.variants[key] += 1
         if result.variants[key] == 1:
-            _render_one(prepared, choice, key, result, failed)
-    for group, count in empty_count.items():
-        message = (
-            f"{count} of {result.kept} email(s) would show no product in slot group {group!r} "
-            f"(e.g. customer(s) {', '.join(empty[group])})"
-        )
-        if count >= result.kept:
-            result.error("empty-grid", f"{message}; fix the feed or [selection], or declare optional_slots = "
-                                       f"[{group!r}] in the layout's .toml if it shows something else then")  # fmt: skip
-        else:
-            result.warning("empty-grid", f"{message}; those customers are left out, not sent an empty grid")
-    _check_rates(prepared, currencies, result)
-    if result.customers == 0:
-        result.error("no-customers", "the customers file has no readable customer")
-    elif result.kept == 0:
-        result.error("empty-audience", f"none of the {result.customers} customer(s) is in the campaign's audience")
-    _summarise_skipped(report, result)
-    return result
+            _render_one(prepared, choice, key, result, self._failed)
+        return choice
+
+    def finish(self) -> CheckResult:
+        """What the whole stream comes to."""
+        result = self.result
+        for group, count in self._empty_count.items():
+            message = (
+                f"{count} of {result.kept} email(s) would show no product in slot group {group!r} "
+                f"(e.g. customer(s) {', '.join(self._empty[group])})"
+            )
+            if count >= result.kept:
+                result.error("empty-grid", f"{message}; fix the feed or [selection], or declare optional_slots = "
+                                           f"[{group!r}] in the layout's .toml if it shows something else then")  # fmt: skip
+            else:
+                result.warning("empty-grid", f"{message}; those customers are left out, not sent an empty grid")
+        _check_rates(self.prepared, self._currencies, result)
+        if result.customers == 0:
+            result.error("no-customers", "the customers file has no readable customer")
+        elif result.kept == 0:
+            result.error("empty-audience", f"none of the {result.customers} customer(s) is in the campaign's audience")
+        _summarise_skipped(self.report, result)
+        return result
 
 
 def _check_feed(prepared: PreparedCampaign, result: CheckResult, *, feed_given: bool) -> None:

@@ -110,6 +110,12 @@ def test_undefined_template_variable_queues_nothing(tmp_path: Path, capsys: pyte
     out = capsys.readouterr().out
     assert "does not render" in out and "nickname" in out
     assert queued_rows(tmp_path) == 0
+    # The rows planned while checking went, and so did the snapshot: fixed, it queues as it is now.
+    assert open_store(tmp_path / "queue.sqlite3").get_campaign("autumn-newsletter-2026") is None
+    path.write_text(path.read_text(encoding="utf-8").replace("{{ recipient.nickname.upper() }}", "{{ recipient.first_name }}"),
+                    encoding="utf-8")  # fmt: skip
+    assert main(args) == 0
+    assert open_store(tmp_path / "queue.sqlite3").counts() == {"sent": 30}
 
 
 @pytest.mark.parametrize("url", ["smpt://relay.shop.test:587", "smtp://relay.shop.test:notaport", "relay.shop.test"])

@@ -837,3 +837,16 @@ def test_a_store_from_before_the_capped_state_is_migrated(store: Store) -> None:
         assert again.counts() == {"capped": 2, "failed": 1}
     finally:
         again.close()
+
+
+def test_discarding_planned_rows_leaves_queued_ones_and_forgets_an_empty_campaign(store: Store) -> None:
+    store.put_campaign("autumn", "snapshot", now=0.0)
+    store.enqueue([NewDelivery("autumn", "C1", "c1@shop.test", not_before=0.0)], now=0)
+    store.enqueue([NewDelivery("autumn", f"P{i}", f"p{i}@shop.test", not_before=0.0, state="planned") for i in range(3)],
+                  now=0)  # fmt: skip
+    assert store.discard_planned("autumn") == 3
+    assert store.counts("autumn") == {"queued": 1} and store.get_campaign("autumn") == "snapshot"
+    store.put_campaign("winter", "snapshot", now=0.0)
+    store.enqueue([NewDelivery("winter", "W1", "w1@shop.test", not_before=0.0, state="planned")], now=0)
+    assert store.discard_planned("winter") == 1
+    assert store.get_campaign("winter") is None  # nothing of it is queued: it keeps no snapshot

@@ -34,6 +34,9 @@ from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+
+    from mailer.project import Project
+    from mailer.sending.delivery import Queued
     from datetime import time as TimeOfDay
 
     from mailer.campaign import Campaign, DeliverySettings
@@ -210,10 +213,66 @@ def prepare_checked(
     return prepared
 
 
+def _check_and_queue(
+    args: argparse.Namespace, store: Store, prepared: PreparedCampaign, report: Report, project: Project
+) -> Queued | None:
+    """Check every customer as they are queued, in one pass over the customers
+    file: rows wait ``planned`` (no worker takes them) until the whole check
+    has passed, then become claimable; on an error they are deleted, and so
+    is the campaign's snapshot if nothing else of it was queued. ``None``
+    (after printing why) when the check finds an error."""
+    from mailer.check import CampaignCheck
+    from mailer.progress import count_rows, counted
+    from mailer.report import Report
+    from mailer.sending.delivery import queue_campaign
+
+    campaign = prepared.campaign
+    checking = CampaignCheck(prepared, report=report, feed_given=args.feed is not None)
+    if not checking.result.ok:  # the feed alone says no: read no customer
+        print_result(checking.result)
+        print(f"mailer: campaign {campaign.id!r} not queued: {len(checking.result.errors)} error(s)", file=sys.stderr)
+        return None
+    settings = campaign.delivery
+    message_class = args.message_class or settings.message_class or "promotional"
+    queue_report = Report()
+    held = programme_holds(campaign, project.state_dir, message_class)
+    customers = counted(customers_of(args, report), "checking and queueing", total=count_rows(args.customers))
+    if held:
+        customers = (c for c in customers if not _held(c.id, held, queue_report))
+    # Rows an interrupted run left planned were never checked to the end: they are planned again.
+    store.discard_planned(campaign.id)
+    queued = queue_campaign(
+        store,
+        prepared,
+        customers,
+        choices=(checking.see(choice) for choice in prepared.choices(customers)),
+        state="planned",
+        rule=_rule(args, settings, campaign.send_date),
+        quiet=_quiet(args, settings, project.quiet_hours),
+        message_class=message_class,
+        expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
+        on_cap=args.on_cap or settings.on_cap or "defer",
+        priority=settings.priority or 0,
+        report=queue_report,
+        caps=campaign.caps or project.caps,
+    )
+    result = checking.finish()
+    print_result(result)
+    if not result.ok:
+        store.discard_planned(campaign.id)
+        print(f"mailer: campaign {campaign.id!r} not queued: {len(result.errors)} error(s)", file=sys.stderr)
+        return None
+    store.release_planned(campaign.id)
+    print(f"queued {queued.added} message(s) for campaign {campaign.id!r}"
+          + (f"; {queued.capped} capped" if queued.capped else "")
+          + (f"; {queued.left_out} outside the audience" if queued.left_out else ""))  # fmt: skip
+    for line in queue_report.lines()[:20]:
+        print(f"  {line}")
+    return queued
+
+
 def run(args: argparse.Namespace) -> int:
     from mailer.check import check_transport
-    from mailer.sending.delivery import queue_campaign
-    from mailer.progress import count_rows, counted
     from mailer.progress import enabled as progress_enabled
     from mailer.report import Report
     from mailer.store import open_store
@@ -225,40 +284,24 @@ def run(args: argparse.Namespace) -> int:
     # The project's caps ([caps] in mailer.toml) hold when planning and again when a worker claims.
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=project.caps)
     try:
-        prepared = prepare_checked(args, store, report, campaign_file=args.campaign)
-        if prepared is None:
-            return 2
-        if args.dry_run:
+        prepared = prepare_from_args(args, report, campaign_file=args.campaign, store=store)
+        try:
+            personalise(prepared, args, report, store)
+            if args.dry_run:
+                result = check(prepared, args, report)
+                print_result(result)
+                if not result.ok:
+                    print(f"mailer: campaign {prepared.campaign.id!r} would not send: {len(result.errors)} error(s)",
+                          file=sys.stderr)  # fmt: skip
+                    return 2
+                print(f"campaign {prepared.campaign.id!r} checked; nothing queued (--dry-run)")
+                return 0
+            queued = _check_and_queue(args, store, prepared, report, project)
+        finally:
             prepared.close()
-            print(f"campaign {prepared.campaign.id!r} checked; nothing queued (--dry-run)")
-            return 0
+        if queued is None:
+            return 2
         campaign = prepared.campaign
-        settings = campaign.delivery
-        rule = _rule(args, settings, campaign.send_date)
-        message_class = args.message_class or settings.message_class or "promotional"
-        queue_report = Report()
-        held = programme_holds(campaign, project.state_dir, message_class)
-        customers = counted(customers_of(args, queue_report), "queueing",
-                            total=count_rows(args.customers))  # fmt: skip
-        queued = queue_campaign(
-            store,
-            prepared,
-            (c for c in customers if not _held(c.id, held, queue_report)) if held else customers,
-            rule=rule,
-            quiet=_quiet(args, settings, project.quiet_hours),
-            message_class=message_class,
-            expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
-            on_cap=args.on_cap or settings.on_cap or "defer",
-            priority=settings.priority or 0,
-            report=queue_report,
-            caps=campaign.caps or project.caps,
-        )
-        prepared.close()
-        print(f"queued {queued.added} message(s) for campaign {campaign.id!r}"
-              + (f"; {queued.capped} capped" if queued.capped else "")
-              + (f"; {queued.left_out} outside the audience" if queued.left_out else ""))  # fmt: skip
-        for line in queue_report.lines()[:20]:
-            print(f"  {line}")
         if args.queue_only:
             return 0
 

@@ -98,6 +98,16 @@ VALUES (%(campaign)s, %(recipient)s, %(address)s, %(message_class)s,
         %(not_before)s, %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(domain)s, %(now)s)
 ON CONFLICT (campaign, recipient) DO NOTHING;
 
+-- name: discard_planned
+-- Planned rows of a campaign that will not be sent after all (its check
+-- failed while it was being queued): they go, as if never queued.
+DELETE FROM deliveries WHERE campaign = %(campaign)s AND state = 'planned';
+
+-- name: forget_unqueued_campaign
+-- A campaign none of whose rows is left keeps no snapshot: queueing it again
+-- starts from the files as they are then.
+DELETE FROM campaigns WHERE id = %(campaign)s AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign = %(campaign)s);
+
 -- name: release_planned
 -- Planned rows of a campaign become claimable (or paused, or cancelled, as
 -- the campaign is).

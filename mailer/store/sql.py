@@ -132,6 +132,18 @@ class SQLStore:
             added += flush(chunk)
         return added
 
+    def discard_planned(self, campaign: str) -> int:
+        """Delete a campaign's ``planned`` rows (and its snapshot, if no row of it
+        is left); returns how many rows went."""
+        q = self._q
+
+        def body(db: Any) -> int:
+            gone = int(db.execute(q["discard_planned"].sql, {"campaign": campaign}).rowcount)
+            db.execute(q["forget_unqueued_campaign"].sql, {"campaign": campaign})
+            return gone
+
+        return self._transaction(body)
+
     def release_planned(self, campaign: str, *, now: float | None = None) -> int:
         """Make a campaign's ``planned`` rows claimable."""
         now = time.time() if now is None else now
