@@ -158,3 +158,16 @@ def test_a_promotion_leaves_customers_in_the_welcome_series_alone(
     assert "in the welcome programme (active)" in capsys.readouterr().out
     # A transactional message is not held back: the same campaign now reaches them too.
     assert newsletter("--class", "transactional") - sent == in_welcome
+
+
+def test_simulated_days_deliver_each_step_on_its_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run day by day with delivery: the day drives the sends too, so the
+    lifecycle cap counts each step on its own day, not on the real clock."""
+    for offset in (0, 3, 7):
+        assert programme(tmp_path, "welcome", DAY + timedelta(days=offset), "--no-quiet-hours") == 0
+    rows = open_store(tmp_path / "queue.sqlite3").deliveries()
+    by_campaign: dict[str, set[str]] = {}
+    for row in rows:
+        by_campaign.setdefault(row.campaign.rsplit("-", 3)[0], set()).add(row.state)
+    assert by_campaign == {"welcome-1": {"sent"}, "welcome-2": {"sent"}, "welcome-3": {"sent"}}
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3 * 72

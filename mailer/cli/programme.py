@@ -16,8 +16,9 @@ purchase history; for ``reactivation``, the lapsed programme's non-targets.
 from __future__ import annotations
 
 import argparse
-import sys
 import csv
+import sys
+import time
 from collections import defaultdict
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -209,7 +210,12 @@ def run_programme(args: argparse.Namespace) -> int:
             print(f"  {line}")
         if args.queue_only:
             return 0
-        stats = eventloop.run(deliver(args, store, "until-idle"))
+        # A simulated day delivers on that day's clock too, so caps count each step on its own day.
+        clock = None
+        if args.day:
+            started, offset = time.time(), at.timestamp()
+            clock = lambda: offset + (time.time() - started)  # noqa: E731
+        stats = eventloop.run(deliver(args, store, "until-idle", clock=clock))
         print(f"delivered: {stats}")
         if stats.stopped_by == "SIGINT":
             print("interrupted", file=sys.stderr)

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 from mailer.sending import eventloop
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mailer.store import Store
     from mailer.sending.worker import WorkerOptions, WorkerStats
 
@@ -89,16 +91,19 @@ def worker_options(args: argparse.Namespace) -> WorkerOptions:
     )
 
 
-async def deliver(args: argparse.Namespace, store: Store, mode: str) -> WorkerStats:
+async def deliver(
+    args: argparse.Namespace, store: Store, mode: str, *, clock: Callable[[], float] | None = None
+) -> WorkerStats:
     """Run a worker on ``store`` with the command line's options; SIGTERM and
-    SIGINT drain it."""
+    SIGINT drain it. ``clock`` (a simulated day's) stamps what it does
+    instead of the store's own clock."""
     from mailer.sending.delivery import CampaignRenderer
     from mailer.transports import open_transport
     from mailer.sending.worker import Worker
 
     transport = open_transport(args.transport)
     renderer = CampaignRenderer(store, key_file=getattr(args, "secret_file", None))
-    worker = Worker(store, transport, renderer, options=worker_options(args))
+    worker = Worker(store, transport, renderer, options=worker_options(args), clock=clock)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
