@@ -79,13 +79,7 @@ def resolve_project(args: argparse.Namespace) -> Project:
     the nearest ``mailer.toml`` above), with the command line's settings
     over it. Sets ``args.store``, ``args.transport`` and ``args.state_dir``
     to the resolved values, so every later step uses the project's state."""
-    from mailer.cli.worker import DEFAULT_STORE, DEFAULT_TRANSPORT
     from mailer.project import from_args
-
-    def given(name: str, default: str, env: str) -> str | None:
-        value = getattr(args, name, None)
-        # add_store_option and add_delivery_options fill in their default: that is not a choice.
-        return None if value in (None, default) and env not in os.environ else value
 
     settings = argparse.Namespace(
         project=getattr(args, "project", None),
@@ -93,8 +87,8 @@ def resolve_project(args: argparse.Namespace) -> Project:
         layouts=getattr(args, "layouts", None),
         locales=getattr(args, "locales", None),
         secret_file=getattr(args, "secret_file", None),
-        store=given("store", DEFAULT_STORE, "MAILER_STORE"),
-        transport=given("transport", DEFAULT_TRANSPORT, "MAILER_TRANSPORT"),
+        store=getattr(args, "store", None),
+        transport=getattr(args, "transport", None),
     )
     project = from_args(settings)
     args.store = project.store

@@ -50,14 +50,20 @@ def _file_name(customer_id: str) -> str:
 
 
 def parse_instant(text: str, option: str) -> datetime:
-    """An ISO 8601 instant with its offset (``Z`` allowed)."""
+    """An option's ISO 8601 instant with its offset (``Z`` allowed), as
+    :func:`mailer.inputs.history.parse_instant` reads history files.
+
+    >>> parse_instant("2026-11-24T09:00", "--at")
+    Traceback (most recent call last):
+    ...
+    mailer.errors.ConfigError: --at: '2026-11-24T09:00' has no UTC offset (add Z or e.g. +02:00)
+    """
+    from mailer.inputs.history import parse_instant as read_instant
+
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return read_instant(text)
     except ValueError as err:
-        raise ConfigError(f"{option} {text!r}: not an ISO 8601 date and time") from err
-    if when.tzinfo is None:
-        raise ConfigError(f"{option} {text!r}: give a UTC offset, e.g. Z or +01:00")
-    return when
+        raise ConfigError(f"{option}: {err}") from None
 
 
 def run(args: argparse.Namespace) -> int:

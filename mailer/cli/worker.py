@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -30,24 +29,20 @@ if TYPE_CHECKING:
     from mailer.store import Store
     from mailer.sending.worker import WorkerOptions, WorkerStats
 
-DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"
-DEFAULT_TRANSPORT = "outbox:.mailer/outbox"
-
-
 def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """``--store``; left out, the project decides (see :mod:`mailer.project`)."""
     parser.add_argument(
         "--store",
-        default=os.environ.get("MAILER_STORE", DEFAULT_STORE),
-        help=f"queue database (default: $MAILER_STORE or {DEFAULT_STORE})",
+        help="queue database (default: $MAILER_STORE, else the project's: store in mailer.toml, "
+        "else sqlite:<state_dir>/queue.sqlite3)",
     )
 
 
 def add_delivery_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transport",
-        default=os.environ.get("MAILER_TRANSPORT", DEFAULT_TRANSPORT),
         help="outbox:DIR, smtp://[user:pass@]host[:port][?starttls=1&pool=N] or smtps://… "
-        f"(default: $MAILER_TRANSPORT or {DEFAULT_TRANSPORT})",
+        "(default: $MAILER_TRANSPORT, else the project's: transport in mailer.toml, else outbox:<state_dir>/outbox)",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="messages in flight at once (default 8)")
     parser.add_argument("--rate", type=float, help="at most this many messages per second through the transport")
