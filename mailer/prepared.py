@@ -255,10 +255,6 @@ class PreparedCampaign:
                 names.append(name)
         return names
 
-    def offers(self) -> list[bool]:
-        """The offer variants the campaign may send (with the offer, and without it)."""
-        return [True] if self.config.offer_to == "everyone" else [True, False]
-
     def slots_for(self, layout: str | None) -> Mapping[str, int]:
         """A layout's slot groups and their product counts (``None``: the campaign's)."""
         with self._named_sources():

@@ -274,15 +274,15 @@ class GroupCommit(Generic[Item, Result]):
         self,
         run: Callable[[list[Item]], list[Result]],
         *,
+        call: StoreThread,
         delay: float = 0.0,
         most: int = 256,
-        call: StoreThread | None = None,
     ) -> None:
         self._run = run
+        self._call = call
+        """Where ``run`` runs: the worker's store thread, off the event loop."""
         self.delay = delay
         self.most = most
-        self._call = call
-        """Where ``run`` runs: the worker's store thread (``None``: on the event loop)."""
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -317,41 +317,21 @@ class GroupCommit(Generic[Item, Result]):
         batch, self._pending = self._pending, []
         if not batch:
             return
-        if self._call is None:
-            self._settle(batch, lambda: self._run([item for item, _ in batch]))
-            return
         assert self._loop is not None
         task = self._loop.create_task(self._commit(batch))
         self._commits.add(task)
         task.add_done_callback(self._commits.discard)
 
     async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
-        assert self._call is not None
         try:
             results = await self._call(self._run, [item for item, _ in batch])
         except BaseException as err:  # every waiter sees the store's error
-            self._fail(batch, err)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
             if isinstance(err, asyncio.CancelledError):
                 raise
             return
-        self._succeed(batch, results)
-
-    def _settle(self, batch: list[tuple[Item, asyncio.Future[Result]]], run: Callable[[], list[Result]]) -> None:
-        try:
-            results = run()
-        except BaseException as err:  # every waiter sees the store's error
-            self._fail(batch, err)
-            return
-        self._succeed(batch, results)
-
-    @staticmethod
-    def _fail(batch: list[tuple[Item, asyncio.Future[Result]]], err: BaseException) -> None:
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(err)
-
-    @staticmethod
-    def _succeed(batch: list[tuple[Item, asyncio.Future[Result]]], results: list[Result]) -> None:
         for (_, future), result in zip(batch, results):
             if not future.done():
                 future.set_result(result)
@@ -421,8 +401,9 @@ class Worker:
         )
         # Replies arrive one by one; a few milliseconds gather them into one commit.
         self._finishes: GroupCommit[tuple[int, Outcome], bool] = GroupCommit(
-            lambda rows: store.finish_many(rows, self.owner, now=self._stamp()), delay=options.group_commit,
+            lambda rows: store.finish_many(rows, self.owner, now=self._stamp()),
             call=self._db,
+            delay=options.group_commit,
         )
 
     def stop(self, reason: str | None = None) -> None:
