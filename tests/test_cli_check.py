@@ -359,3 +359,20 @@ def test_a_latin_1_customers_file_is_read_with_encoding_and_hinted_without(
     assert lost < 30 and "--encoding latin-1" in out
     assert main([*args, "--encoding", "latin-1"]) == 0
     assert "checked 30 customer(s)" in capsys.readouterr().out
+
+
+def test_an_unreadable_customers_file_leaves_no_campaign_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = with_option(run_args(tmp_path, "--no-quiet-hours"), "--customers", str(tmp_path / "nope.csv"))
+    assert main(args) == 2
+    assert "nope.csv" in capsys.readouterr().err
+    store = open_store(tmp_path / "queue.sqlite3")
+    assert store.counts() == {} and store.get_campaign("autumn-newsletter-2026") is None
+    store.close()
+    # A later run with other content is not told the campaign was queued before.
+    path = campaign_copy(tmp_path, **{"New in for you": "Fresh for you"})
+    args = run_args(tmp_path, "--no-quiet-hours")
+    args[1] = str(path)
+    assert main(args) == 0
+    assert "queued already" not in capsys.readouterr().out

@@ -106,12 +106,15 @@ def prepare_from_args(
     campaign_file: Path | None,
     campaign_id: str | None = None,
     store: Store | None = None,
+    discard_unfinished: bool = False,
 ) -> PreparedCampaign:
     """The campaign prepared from the command line's inputs, in its project
     (``campaign_file`` may name a campaign of the project's ``campaigns``
     folder). A campaign ``store`` holds already keeps the content it was first
     queued with: it is prepared from that snapshot (and a change since is
-    pointed out), so preview, check and new rows match what is queued."""
+    pointed out), so preview, check and new rows match what is queued. With
+    ``discard_unfinished`` (about to queue), rows an interrupted run left
+    planned go first, and with them a snapshot nothing else was queued with."""
     from mailer.sending.delivery import stored_snapshot
     from mailer.prepared import PreparedCampaign, prepare
     from mailer.tokens import Signer, load_signing_key
@@ -136,6 +139,8 @@ def prepare_from_args(
         key_file=project.secret_file,
         report=report,
     )
+    if store is not None and discard_unfinished:
+        store.discard_planned(prepared.campaign.id)
     stored = stored_snapshot(store, prepared.campaign.id) if store is not None else None
     if stored is None or stored.digest == prepared.snapshot.digest:
         return prepared

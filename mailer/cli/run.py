@@ -239,23 +239,25 @@ def _check_and_queue(
     customers = counted(customers_of(args, report), "checking and queueing", total=count_rows(args.customers))
     if held:
         customers = (c for c in customers if not _held(c.id, held, queue_report))
-    # Rows an interrupted run left planned were never checked to the end: they are planned again.
-    store.discard_planned(campaign.id)
-    queued = queue_campaign(
-        store,
-        prepared,
-        customers,
-        choices=(checking.see(choice) for choice in prepared.choices(customers)),
-        state="planned",
-        rule=_rule(args, settings, campaign.send_date),
-        quiet=_quiet(args, settings, project.quiet_hours),
-        message_class=message_class,
-        expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
-        on_cap=args.on_cap or settings.on_cap or "defer",
-        priority=settings.priority or 0,
-        report=queue_report,
-        caps=campaign.caps or project.caps,
-    )
+    try:
+        queued = queue_campaign(
+            store,
+            prepared,
+            customers,
+            choices=(checking.see(choice) for choice in prepared.choices(customers)),
+            state="planned",
+            rule=_rule(args, settings, campaign.send_date),
+            quiet=_quiet(args, settings, project.quiet_hours),
+            message_class=message_class,
+            expiry=(args.expiry or settings.expiry_hours or 24.0) * 3600,
+            on_cap=args.on_cap or settings.on_cap or "defer",
+            priority=settings.priority or 0,
+            report=queue_report,
+            caps=campaign.caps or project.caps,
+        )
+    except Exception:  # e.g. an unreadable customers file: nothing of this run stays, snapshot included
+        store.discard_planned(campaign.id)
+        raise
     result = checking.finish()
     print_result(result)
     if not result.ok:
@@ -284,7 +286,8 @@ def run(args: argparse.Namespace) -> int:
     # The project's caps ([caps] in mailer.toml) hold when planning and again when a worker claims.
     store = open_store(args.store, dead_sending="queued" if args.at_least_once else "unknown", caps=project.caps)
     try:
-        prepared = prepare_from_args(args, report, campaign_file=args.campaign, store=store)
+        prepared = prepare_from_args(args, report, campaign_file=args.campaign, store=store,
+                                     discard_unfinished=not args.dry_run)  # fmt: skip
         try:
             personalise(prepared, args, report, store)
             if args.dry_run:
