@@ -217,6 +217,8 @@ class Project:
         given = Path(name)
         if given.is_file():
             return given
+        if given.suffix == ".toml" or len(given.parts) > 1:  # a file's path, not a campaign's name
+            raise ConfigError(f"{os.fspath(name)}: no such campaign file")
         candidates = [self.campaigns / f"{name}.toml", self.campaigns / os.fspath(name) / "campaign.toml"]
         for candidate in candidates:
             if candidate.is_file():

@@ -377,3 +377,10 @@ def test_a_campaign_is_found_by_name(tmp_path: Path) -> None:
     assert project.campaign_path("winter") == shop / "campaigns" / "winter" / "campaign.toml"
     with pytest.raises(ConfigError, match="no campaign 'spring'"):
         project.campaign_path("spring")
+
+
+def test_a_missing_campaign_file_is_named_as_given(tmp_path: Path) -> None:
+    project = resolve(cwd=make_project(tmp_path / "shop"), environ=NO_ENV)
+    for given in ("nope.toml", "drafts/autumn"):
+        with pytest.raises(ConfigError, match=f"^{given}: no such campaign file$"):
+            project.campaign_path(given)
