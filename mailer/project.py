@@ -139,12 +139,20 @@ SETTINGS: tuple[Setting, ...] = (
             "and the message classes exempt from them; a [caps] table is the whole policy"),
     Setting("brand", None, None, "{}",
             "defaults for every campaign's [brand] (shop, logo, home, address, ...)"),
+    Setting("caniemail", "--caniemail", "MAILER_CANIEMAIL", '""',
+            "caniemail.com's data file (https://www.caniemail.com/api/data.json): the preview and mailer lint "
+            "then say which HTML and CSS features the target clients lack (default: none, no such checks)"),
+    Setting("clients", None, None, '["gmail", "outlook", "apple-mail", "yahoo"]',
+            "the mail clients the project's email must work in, as caniemail names them: a family "
+            "(gmail) or a family and platform (outlook.windows); the latest tested version of each counts"),
+    Setting("seeds", None, None, "[]",
+            "the seed list: addresses the preview's test send goes to"),
 )
 # fmt: on
 """Every setting, in the order ``mailer.toml`` shows them."""
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
-_PATH_KEYS = ("state_dir", "secret_file", "layouts", "locales", "campaigns")
+_PATH_KEYS = ("state_dir", "secret_file", "layouts", "locales", "campaigns", "caniemail")
 _OVERRIDABLE = tuple(s.key for s in SETTINGS if s.option or s.env)
 _CAP_SPANS = {"daily": DAY, "weekly": WEEK, "monthly": 30 * DAY}
 
@@ -193,6 +201,9 @@ class Project:
     quiet_hours: QuietTimes = (time(21), time(8))
     caps: Caps = field(default_factory=Caps)
     brand: Mapping[str, str] = field(default_factory=dict)
+    caniemail: Path | None = None
+    clients: tuple[str, ...] = ("gmail", "outlook", "apple-mail", "yahoo")
+    seeds: tuple[str, ...] = ()
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -342,12 +353,24 @@ def _brand_value(value: object, *, path: str, key: str) -> dict[str, str]:
     return dict(value)
 
 
+def _names_value(value: object, *, path: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _expected('a list of text such as ["a", "b"]', value, path=path, key=key)
+    if key == "seeds":
+        for address in value:
+            if "@" not in address or any(c in address for c in "\r\n<>, "):
+                raise SettingError(f"{address!r} is not an e-mail address", path=path, key=key)
+    return tuple(v.strip() for v in value)
+
+
 def _parse(key: str, value: object, *, base: Path, path: str) -> Any:
     """One setting's value, checked; relative paths are relative to ``base``."""
     if key == "store":
         return _store_value(value, base=base, path=path, key=key)
     if key == "transport":
         return _transport_value(value, base=base, path=path, key=key)
+    if key == "caniemail" and value == "":
+        return None  # no data: no client-support checks
     if key in _PATH_KEYS:
         found = _path_value(value, base=base, path=path, key=key)
         if key in ("layouts", "locales") and not found.is_dir():
@@ -359,6 +382,8 @@ def _parse(key: str, value: object, *, base: Path, path: str) -> Any:
         return parse_caps(value, path=path, key=key)
     if key == "brand":
         return _brand_value(value, path=path, key=key)
+    if key in ("clients", "seeds"):
+        return _names_value(value, path=path, key=key)
     raise SettingError(f"unknown key; known: {', '.join(_BY_KEY)}", path=path, key=key)
 
 
@@ -378,7 +403,7 @@ def parse_config(data: Mapping[str, Any], *, path: str | PathLike[str]) -> Proje
     >>> parse_config({"layout": "layouts"}, path="/shop/mailer.toml")
     Traceback (most recent call last):
     ...
-    mailer.project.SettingError: /shop/mailer.toml: layout: unknown key; known: state_dir, store, transport, secret_file, layouts, locales, campaigns, quiet_hours, caps, brand
+    mailer.project.SettingError: /shop/mailer.toml: layout: unknown key; known: state_dir, store, transport, secret_file, layouts, locales, campaigns, quiet_hours, caps, brand, caniemail, clients, seeds
     """
     config = Path(os.path.abspath(path))
     return _build(config.parent, config, [_file_layer(data, config)])
@@ -417,6 +442,9 @@ def _build(root: Path, config_file: Path | None, layers: Iterable[Layer]) -> Pro
         quiet_hours=values.get("quiet_hours", (time(21), time(8))),
         caps=values.get("caps", Caps()),
         brand=values.get("brand", {}),
+        caniemail=values.get("caniemail"),
+        clients=values.get("clients", ("gmail", "outlook", "apple-mail", "yahoo")),
+        seeds=values.get("seeds", ()),
         origins=origins,
     )
 
@@ -432,6 +460,7 @@ def resolve(
     secret_file: str | PathLike[str] | None = None,
     layouts: str | PathLike[str] | None = None,
     locales: str | PathLike[str] | None = None,
+    caniemail: str | PathLike[str] | None = None,
 ) -> Project:
     """Find the project and resolve its settings: ``mailer.toml``, then the
     environment (``environ``, default ``os.environ``), then these options
@@ -450,7 +479,7 @@ def resolve(
     layers += [(f"${_BY_KEY[key].env}", {key: _parse(key, value, base=here, path=f"${_BY_KEY[key].env}")})
                for key, value in from_env.items()]  # fmt: skip
     options = {"state_dir": state_dir, "store": store, "transport": transport, "secret_file": secret_file,
-               "layouts": layouts, "locales": locales}  # fmt: skip
+               "layouts": layouts, "locales": locales, "caniemail": caniemail}  # fmt: skip
     for key, value in options.items():
         if value is not None:
             option = _BY_KEY[key].option or key
@@ -487,7 +516,7 @@ def add_setting_options(parser: argparse.ArgumentParser, *keys: str) -> None:
 def from_args(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> Project:
     """:func:`resolve` with the ``--project`` and setting options a command parsed."""
     options = {key: getattr(args, key, None) for key in ("state_dir", "store", "transport", "secret_file",
-                                                         "layouts", "locales")}  # fmt: skip
+                                                         "layouts", "locales", "caniemail")}  # fmt: skip
     return resolve(getattr(args, "project", None), environ=environ, **options)
 
 

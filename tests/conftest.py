@@ -91,3 +91,14 @@ def prepared_sample(state_dir: Path, campaign: Path | None = None, **options: An
         key_file=state_dir / "secret",
         **options,
     )
+
+
+def copy_project(target: Path) -> Path:
+    """A copy of the repository's project (layouts, catalogs, fixtures,
+    mailer.toml) in ``target``, for tests that edit its files."""
+    import shutil
+
+    for name in ("layouts", "locales", "fixtures"):
+        shutil.copytree(ROOT / name, target / name)
+    shutil.copy(ROOT / "mailer.toml", target / "mailer.toml")
+    return target

@@ -87,3 +87,24 @@ def test_out_dash_writes_one_mbox_stream_and_the_summary_to_stderr(
     assert len(box) == 30 and all(message["Message-ID"] for message in box)
     assert b"rendered 30 message(s)" in captured.err
     assert not list(tmp_path.glob("*.eml"))
+
+
+def test_html_writes_each_html_part_as_a_plain_file(tmp_path: Path) -> None:
+    eml, html = tmp_path / "eml", tmp_path / "html"
+    assert main(render_args(eml)) == 0
+    arguments = render_args(html)
+    arguments[arguments.index("--out")] = "--html"
+    assert main(arguments) == 0
+    pages = sorted(html.glob("*.html"))
+    assert len(pages) == 30 and not list(html.glob("*.eml"))
+    for page, message in zip(pages, sorted(eml.glob("*.eml"))):
+        assert page.stem == message.stem
+        parsed = BytesParser(policy=policy.default).parsebytes(message.read_bytes())
+        part = parsed.get_body(("html",)).get_content()
+        assert page.read_bytes().decode("utf-8").splitlines() == part.splitlines()
+    assert (html / "selection.jsonl").is_file() and (html / "report.json").is_file()
+
+
+def test_out_and_html_cannot_both_be_given(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main([*render_args(tmp_path / "a"), "--html", str(tmp_path / "b")]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err

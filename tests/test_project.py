@@ -353,6 +353,7 @@ def test_the_settings_table_lists_the_environment_variables() -> None:
         "secret_file": "MAILER_SECRET_FILE",
         "layouts": "MAILER_LAYOUTS",
         "locales": "MAILER_LOCALES",
+        "caniemail": "MAILER_CANIEMAIL",
     }
     table = settings_table()
     assert len(table.splitlines()) == 2 + len(SETTINGS)

@@ -89,6 +89,7 @@ def resolve_project(args: argparse.Namespace) -> Project:
         secret_file=getattr(args, "secret_file", None),
         store=getattr(args, "store", None),
         transport=getattr(args, "transport", None),
+        caniemail=getattr(args, "caniemail", None),
     )
     project = from_args(settings)
     args.store = project.store

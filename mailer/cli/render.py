@@ -24,6 +24,7 @@ from mailer.cli.check import add_campaign_inputs, customers_of, personalise, pre
 from mailer.errors import ConfigError, MailerError
 
 if TYPE_CHECKING:
+    from mailer.content.compose import ComposedMessage
     from mailer.report import Report
 
 
@@ -36,8 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--campaign", type=Path, help="campaign TOML file (default: a placeholder campaign for --layout)")
     add_campaign_inputs(parser)
-    parser.add_argument("--out", required=True, type=Path,
+    output = parser.add_mutually_exclusive_group(required=True)
+    output.add_argument("--out", type=Path,
                         help="directory for the .eml files, or - for one mbox stream on standard output")
+    output.add_argument("--html", type=Path, metavar="DIR",
+                        help="directory for each message's HTML part as a plain .html file "
+                             "(for testing tools such as Litmus or Email on Acid)")
     parser.add_argument("--at", help="the instant the messages are for (ISO 8601 with offset; "
                         "default: the campaign's send_date if still to come, else now)")
     parser.set_defaults(func=run)
@@ -78,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
     prepared, store = prepare_for_preview(args, report, campaign_file=args.campaign)
     at = at or prepared.send_instant()
     to_stdout = str(args.out) == "-"
-    sink = MboxSink(sys.stdout.buffer) if to_stdout else FolderSink(args.out)
+    folder = args.out if args.out is not None else args.html
+    sink: FolderSink | MboxSink = (
+        MboxSink(sys.stdout.buffer) if to_stdout else FolderSink(folder, html=args.html is not None)
+    )
     written = failed = left_out = 0
     try:
         personalise(prepared, args, report, store)
@@ -102,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             row = {"customer": choice.customer.id, "layout": choice.layout or prepared.campaign.layout,
                    "offer": choice.offer, "segment": choice.segment, "slots": prepared.preview(choice)}
-            sink.write(message.customer_id, message.data, row)
+            sink.write(message, row)
             written += 1
             for warning in message.warnings:
                 report.add(ConfigError(f"{message.customer_id}: {warning}"))
@@ -113,12 +121,12 @@ def run(args: argparse.Namespace) -> int:
         prepared.close()
     # With the messages on standard output, the summary goes to standard error.
     tell = sys.stderr if to_stdout else sys.stdout
-    where = "standard output (mbox)" if to_stdout else str(Path(args.out).resolve())
+    where = "standard output (mbox)" if to_stdout else str(Path(folder).resolve())
     print(f"rendered {written} message(s) with layout {prepared.campaign.layout!r} into {where}", file=tell)
     if left_out:
         print(f"left out {left_out} customer(s) outside the campaign's audience", file=tell)
     if report:
-        details = "" if to_stdout else f"; details in {(Path(args.out) / 'report.json').resolve()}"
+        details = "" if to_stdout else f"; details in {(Path(folder) / 'report.json').resolve()}"
         print(f"skipped or flagged {report.count} row(s){details}:", file=tell)
         for kind, (count, examples) in report.summary().items():
             print(f"  {count} × {kind}", file=tell)
@@ -130,17 +138,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 class FolderSink:
-    """One ``.eml`` per message, ``selection.jsonl`` (products and why) and ``report.json``."""
+    """One ``.eml`` per message (with ``html``: its HTML part as ``.html``),
+    ``selection.jsonl`` (products and why) and ``report.json``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, html: bool = False) -> None:
         self.folder = folder
+        self.html = html
         folder.mkdir(parents=True, exist_ok=True)
         self._selection = (folder / "selection.jsonl").open("w", encoding="utf-8")
 
-    def write(self, customer_id: str, data: bytes, row: dict[str, object]) -> None:
+    def write(self, message: ComposedMessage, row: dict[str, object]) -> None:
         self._selection.write(json.dumps(row, ensure_ascii=False) + "\n")
-        target = self.folder / _file_name(customer_id)
-        partial = target.with_suffix(".eml.part")
+        name = _file_name(message.customer_id)
+        if self.html:
+            target, data = self.folder / f"{name[:-4]}.html", message.html.encode("utf-8")
+        else:
+            target, data = self.folder / name, message.data
+        partial = target.with_name(target.name + ".part")
         partial.write_bytes(data)
         os.replace(partial, target)
 
@@ -156,8 +170,8 @@ class MboxSink:
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
 
-    def write(self, customer_id: str, data: bytes, row: dict[str, object]) -> None:
-        body = _FROM_LINE.sub(rb">\1", data.replace(b"\r\n", b"\n"))
+    def write(self, message: ComposedMessage, row: dict[str, object]) -> None:
+        body = _FROM_LINE.sub(rb">\1", message.data.replace(b"\r\n", b"\n"))
         self.stream.write(b"From mailer@localhost " + time.asctime(time.gmtime()).encode() + b"\n" + body)
         if not body.endswith(b"\n"):
             self.stream.write(b"\n")

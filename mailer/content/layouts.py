@@ -544,6 +544,7 @@ class LayoutLibrary:
         self._structures: dict[str, tuple[dict[Path, str], _Tokenised]] = {}
         self._tokenised: dict[str, _Tokenised] = {}
         self._compiled: dict[tuple[str, str | None, str | None], CompiledLayout] = {}
+        self._tags: dict[tuple[int, str], ParsedTag | None] = {}
         self._lock = threading.RLock()
         self.compilations = 0
         """How many times MJML + CSS inlining ran (for tests and benchmarks)."""
@@ -735,8 +736,8 @@ class LayoutLibrary:
             description=tokenised.description,
         )
 
-    @staticmethod
     def _folds(
+        self,
         env: jinja2.Environment,
         tokenised: str,
         tags: list[_Tag],
@@ -746,8 +747,6 @@ class LayoutLibrary:
     ) -> dict[int, str]:
         """The tags of one part that render the same for every recipient, and
         what they render to (escaped for HTML when ``env`` autoescapes)."""
-        from jinja2 import meta, nodes
-
         folds: dict[int, str] = {}
         allowed: set[str] = set()
         if constants is not None:
@@ -763,16 +762,14 @@ class LayoutLibrary:
                 text = translate(message)
                 folded = str(markupsafe.escape(text)) if env.autoescape else text
             elif allowed:
-                try:
-                    tree = env.parse(tag.text)
-                except jinja2.TemplateSyntaxError:
+                parsed = _parsed_tag(env, tag.text, self._tags)
+                if parsed is None:
                     continue  # reported with its location when the whole template compiles
-                if not meta.find_undeclared_variables(tree) <= allowed or any(
-                    f.name in _ZONED_FILTERS for f in tree.find_all(nodes.Filter)
-                ):
+                names, zoned, template = parsed
+                if zoned or not names <= allowed:
                     continue
                 try:
-                    rendered = env.from_string(tag.text).render({**constants, "l10n": l10n})  # type: ignore[dict-item]
+                    rendered = template.render({**constants, "l10n": l10n})  # type: ignore[dict-item]
                 except jinja2.TemplateError:
                     continue  # left dynamic: it fails per recipient, with its location
                 folded = rendered
@@ -809,6 +806,37 @@ _L10N_SHARED = frozenset(
     {"money", "number", "percent", "convert", "gettext", "ngettext", "pgettext", "npgettext", "locale", "currency"}
 )
 """What a cached fragment may use of the localiser: the same for a whole locale and currency."""
+
+
+ParsedTag = tuple[frozenset[str], bool, jinja2.Template]
+"""A tag's free names, whether it shows a zoned time, and its compiled template."""
+_TAG_CACHE_LIMIT = 20_000
+
+
+def _parsed_tag(
+    env: jinja2.Environment, text: str, cache: dict[tuple[int, str], ParsedTag | None]
+) -> ParsedTag | None:
+    """:data:`ParsedTag` of one tag (``None``: it does not parse). The same for
+    every locale and currency, so a layout's tags are compiled once, not once
+    per pair (``cache`` is the library's)."""
+    from jinja2 import meta, nodes
+
+    key = (id(env), text)  # the library's environments live as long as its cache
+    if key in cache:
+        return cache[key]
+    try:
+        tree = env.parse(text)
+        found: ParsedTag | None = (
+            frozenset(meta.find_undeclared_variables(tree)),
+            any(f.name in _ZONED_FILTERS for f in tree.find_all(nodes.Filter)),
+            env.from_string(tree),
+        )
+    except jinja2.TemplateSyntaxError:
+        found = None
+    if len(cache) >= _TAG_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = found
+    return found
 
 
 def _digest_of(constants: Mapping[str, Any], l10n: Any) -> str:
