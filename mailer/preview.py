@@ -486,6 +486,7 @@ class Preview:
             findings.extend(Finding("composer", text) for text in message.warnings
                             if "Gmail" not in text)  # fmt: skip
             findings.extend(self._lint(prepared, layout_name, person, message))
+            findings = [f for f in findings if f.rule not in self.project.lint_ignore]
             products = self._products(prepared, choice)
         headers = _headers(message.data)
         return Rendering(
@@ -572,7 +573,8 @@ class Preview:
             findings.extend(lint_mjml(text, path=path))
         unsubscribe = [url for url in _angle_urls(_header(message.data, "List-Unsubscribe")) if url.startswith("http")]
         findings.extend(lint_html(message.html, unsubscribe_urls=unsubscribe, size_limit=GMAIL_CLIP_BYTES,
-                                  support=self.support, clients=self.clients))  # fmt: skip
+                                  support=self.support, clients=self.clients,
+                                  ignore_features=self.project.lint_ignore))  # fmt: skip
         from mailer.content.catalogs import Catalogs
 
         language = customer.locale.partition("_")[0]

@@ -147,6 +147,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(gmail) or a family and platform (outlook.windows); the latest tested version of each counts"),
     Setting("seeds", None, None, "[]",
             "the seed list: addresses the preview's test send goes to"),
+    Setting("lint_ignore", None, None, "[]",
+            "checks the preview and mailer lint leave out: rule names (image-alt, untranslated, ...) or "
+            "caniemail feature names (css-margin, html-style, ...) the project accepts"),
 )
 # fmt: on
 """Every setting, in the order ``mailer.toml`` shows them."""
@@ -204,6 +207,7 @@ class Project:
     caniemail: Path | None = None
     clients: tuple[str, ...] = ("gmail", "outlook", "apple-mail", "yahoo")
     seeds: tuple[str, ...] = ()
+    lint_ignore: tuple[str, ...] = ()
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -382,7 +386,7 @@ def _parse(key: str, value: object, *, base: Path, path: str) -> Any:
         return parse_caps(value, path=path, key=key)
     if key == "brand":
         return _brand_value(value, path=path, key=key)
-    if key in ("clients", "seeds"):
+    if key in ("clients", "seeds", "lint_ignore"):
         return _names_value(value, path=path, key=key)
     raise SettingError(f"unknown key; known: {', '.join(_BY_KEY)}", path=path, key=key)
 
@@ -403,7 +407,7 @@ def parse_config(data: Mapping[str, Any], *, path: str | PathLike[str]) -> Proje
     >>> parse_config({"layout": "layouts"}, path="/shop/mailer.toml")
     Traceback (most recent call last):
     ...
-    mailer.project.SettingError: /shop/mailer.toml: layout: unknown key; known: state_dir, store, transport, secret_file, layouts, locales, campaigns, quiet_hours, caps, brand, caniemail, clients, seeds
+    mailer.project.SettingError: /shop/mailer.toml: layout: unknown key; known: state_dir, store, transport, secret_file, layouts, locales, campaigns, quiet_hours, caps, brand, caniemail, clients, seeds, lint_ignore
     """
     config = Path(os.path.abspath(path))
     return _build(config.parent, config, [_file_layer(data, config)])
@@ -445,6 +449,7 @@ def _build(root: Path, config_file: Path | None, layers: Iterable[Layer]) -> Pro
         caniemail=values.get("caniemail"),
         clients=values.get("clients", ("gmail", "outlook", "apple-mail", "yahoo")),
         seeds=values.get("seeds", ()),
+        lint_ignore=values.get("lint_ignore", ()),
         origins=origins,
     )
 

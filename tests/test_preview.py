@@ -202,3 +202,32 @@ def test_a_layout_error_is_a_layout_error(preview: Preview, project_dir: Path) -
     with pytest.raises(LayoutError):
         preview.render(customer="C0001", campaign=CAMPAIGN)
 
+
+
+def test_lint_ignore_leaves_out_rules_the_project_accepts(project_dir: Path) -> None:
+    (project_dir / "mailer.toml").write_text((project_dir / "mailer.toml").read_text() + 'lint_ignore = ["untranslated"]\n')
+    preview = Preview(resolve(cwd=project_dir, environ={}), customers=project_dir / "fixtures/customers.csv",
+                      feed=project_dir / "fixtures/products.xml", signer=Signer(b"k" * 32))
+    try:
+        findings = preview.render(customer="C0001", campaign=CAMPAIGN, locale="nl_NL").findings
+        assert not any(f.rule == "untranslated" for f in findings)
+    finally:
+        preview.close()
+
+
+def test_client_support_findings_come_from_caniemail_and_can_be_ignored(project_dir: Path) -> None:
+    from tests.conftest import shared_path
+
+    data = shared_path("caniemail/caniemail.json")
+    project = resolve(cwd=project_dir, environ={})
+    preview = Preview(project, customers=project_dir / "fixtures/customers.csv", caniemail=data,
+                      feed=project_dir / "fixtures/products.xml", signer=Signer(b"k" * 32))  # fmt: skip
+    support = [f for f in preview.render(customer="C0001", campaign=CAMPAIGN).findings if f.rule == "client-support"]
+    assert any("@media" in f.message and f.clients for f in support)
+    preview.close()
+    (project_dir / "mailer.toml").write_text((project_dir / "mailer.toml").read_text() + 'lint_ignore = ["css-at-media"]\n')
+    preview = Preview(resolve(cwd=project_dir, environ={}), customers=project_dir / "fixtures/customers.csv",
+                      caniemail=data, feed=project_dir / "fixtures/products.xml", signer=Signer(b"k" * 32))  # fmt: skip
+    support = [f for f in preview.render(customer="C0001", campaign=CAMPAIGN).findings if f.rule == "client-support"]
+    assert support and not any("@media" in f.message for f in support)
+    preview.close()
