@@ -62,6 +62,8 @@ __all__ = ["CUSTOMER_LIMIT", "Preview", "PreviewError", "Rendering"]
 CUSTOMER_LIMIT = 200_000
 """Customers a preview keeps in memory for its picker (the first rows of the file)."""
 
+_TEMPLATE_TAG = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", re.S)
+_URL_ATTRIBUTE = re.compile(r"""\b(src|href)\s*=\s*["']([^"'<>]+)""", re.I)
 _INCLUDE = re.compile(r"""\b(?:include|import|extends|from)\s+["']([^"']+)["']""")
 
 
@@ -83,6 +85,7 @@ class Rendering:
     campaign: str | None
     layout: str
     customer: Customer
+    """The customer as rendered: in the locale and currency asked for."""
     segment: str | None
     message: ComposedMessage
     preheader: str
@@ -91,6 +94,8 @@ class Rendering:
     version: str
     elapsed_ms: float
     headers: tuple[tuple[str, str], ...] = field(default=())
+    own: Customer | None = None
+    """The customer as the customers file has them (``None``: as rendered)."""
 
     @property
     def size(self) -> int:
@@ -102,7 +107,7 @@ class Rendering:
         return {
             "campaign": self.campaign,
             "layout": self.layout,
-            "customer": customer_json(self.customer, self.segment),
+            "customer": customer_json(self.own or self.customer, self.segment),
             "locale": self.customer.locale,
             "currency": self.customer.currency,
             "subject": self.message.subject,
@@ -282,6 +287,7 @@ class Preview:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
             subject = data.get("subject")
             title = subject.get("en", next(iter(subject.values()), "")) if isinstance(subject, dict) else subject
+            title = _TEMPLATE_TAG.sub("", str(title or "")).strip(" ,")
             campaigns.append({"id": data["id"], "file": self.relative(path), "layout": data["layout"],
                               "title": str(title or data["id"])})  # fmt: skip
         customers = self.customers()
@@ -423,9 +429,10 @@ class Preview:
                 return cached.prepared
             data_version = self._fingerprint([*self._data_files(), *([campaign_file] if campaign_file else [])])
             report = Report()
+            rates = self.rates if campaign_file is not None else self.rates or self._campaign_rates()
             prepared = prepare(
                 campaign_file, feed=self.feed, layouts_dir=self.project.layouts, locales_dir=self.project.locales,
-                signer=self.signer, layout=layout, purchases=self.purchases, rates=self.rates,
+                signer=self.signer, layout=layout, purchases=self.purchases, rates=rates,
                 brand=self.project.brand, key_file=self.project.secret_file, report=report,
             )  # fmt: skip
             old = cached.prepared if cached is not None else None
@@ -438,6 +445,15 @@ class Preview:
                 old.close()
             self._prepared[key] = _Prepared(prepared, version, data_version)
             return prepared
+
+    def _campaign_rates(self) -> Path | None:
+        """The rates table a layout alone converts prices with: the first the
+        project's campaigns name (``--rates`` wins)."""
+        for path in self.campaign_files():
+            named = tomllib.loads(path.read_text(encoding="utf-8")).get("rates")
+            if isinstance(named, str) and (path.parent / named).is_file():
+                return path.parent / named
+        return None
 
     def render(
         self,
@@ -455,8 +471,9 @@ class Preview:
         :class:`~mailer.errors.LayoutError` (naming the file and line); an
         unknown customer, campaign or layout a :class:`PreviewError`.
         """
-        person = self._with_market(self.customer(customer), locale, currency)
-        return self.render_customer(person, campaign=campaign, layout=layout)
+        own = self.customer(customer)
+        rendering = self.render_customer(self._with_market(own, locale, currency), campaign=campaign, layout=layout)
+        return dataclasses.replace(rendering, own=own)
 
     def render_customer(self, person: Customer, *, campaign: str | None = None, layout: str | None = None) -> Rendering:
         """:meth:`render` for a customer who need not be in the customers file."""
@@ -487,7 +504,7 @@ class Preview:
                             if "Gmail" not in text)  # fmt: skip
             findings.extend(self._lint(prepared, layout_name, person, message))
             findings = [f for f in findings if f.rule not in self.project.lint_ignore]
-            products = self._products(prepared, choice)
+            products = self._products(prepared, choice, person)
         headers = _headers(message.data)
         return Rendering(
             campaign=self.relative(self.campaign_path(campaign)) if campaign else None,
@@ -555,13 +572,20 @@ class Preview:
             changes["currency"] = code
         return dataclasses.replace(customer, **changes) if changes else customer
 
-    def _products(self, prepared: PreparedCampaign, choice: Choice) -> dict[str, list[dict[str, str]]]:
+    def _products(
+        self, prepared: PreparedCampaign, choice: Choice, customer: Customer
+    ) -> dict[str, list[dict[str, str]]]:
+        """Each slot group's products, their price as the email shows it, and why each was chosen."""
+        from mailer.content.views import product_fields
+
         why = prepared.preview(choice)
+        l10n = prepared.composer(choice).localisers.get(customer.locale, customer.currency, customer.timezone)
+        at = prepared.send_instant()
         shown: dict[str, list[dict[str, str]]] = {}
         for group, products in prepared.products(choice).items():
             reasons = {entry.get("id"): entry.get("reason", "") for entry in why.get(group, [])}
-            shown[group] = [{"id": p.id, "title": p.title, "price": str(p.price), "reason": reasons.get(p.id, "")}
-                            for p in products]  # fmt: skip
+            shown[group] = [{"id": p.id, "title": p.title, "price": product_fields(p, l10n, at)["price"],
+                             "reason": reasons.get(p.id, "")} for p in products]  # fmt: skip
         return shown
 
     def _lint(
@@ -572,9 +596,17 @@ class Preview:
         for path, text in sources.items():
             findings.extend(lint_mjml(text, path=path))
         unsubscribe = [url for url in _angle_urls(_header(message.data, "List-Unsubscribe")) if url.startswith("http")]
-        findings.extend(lint_html(message.html, unsubscribe_urls=unsubscribe, size_limit=GMAIL_CLIP_BYTES,
-                                  support=self.support, clients=self.clients,
-                                  ignore_features=self.project.lint_ignore))  # fmt: skip
+        in_html = lint_html(message.html, unsubscribe_urls=unsubscribe, size_limit=GMAIL_CLIP_BYTES,
+                            support=self.support, clients=self.clients, ignore_features=self.project.lint_ignore)
+        campaign_file = prepared.campaign.source
+        if campaign_file is not None and campaign_file.is_file():
+            sources = {**sources, self.relative(campaign_file): campaign_file.read_text(encoding="utf-8")}
+        in_sources = " ".join(f.element or "" for f in findings if f.rule == "image-alt")
+        for finding in in_html:
+            url = _URL_ATTRIBUTE.search(finding.element or "")
+            if finding.rule == "image-alt" and url and url.group(2) in in_sources:
+                continue  # the layout's <mj-image> without alt was reported at its own line
+            findings.append(_traced(finding, sources))
         from mailer.content.catalogs import Catalogs
 
         language = customer.locale.partition("_")[0]
@@ -669,6 +701,26 @@ class Preview:
             for cached in self._prepared.values():
                 cached.prepared.close()
             self._prepared.clear()
+
+
+def _traced(finding: Finding, sources: Mapping[str, str]) -> Finding:
+    """A finding about the rendered HTML pointed at the source file and line
+    that wrote its element's URL, where one of ``sources`` holds it literally."""
+    if finding.path is not None or not finding.element:
+        return finding
+    match = _URL_ATTRIBUTE.search(finding.element)
+    if match is None or len(match.group(2)) < 8:
+        return finding
+    import html
+
+    url = html.unescape(match.group(2))
+    for path, text in sources.items():
+        at = text.find(url)
+        if at >= 0:
+            where = f" (rendered HTML line {finding.line})" if finding.line else ""
+            return dataclasses.replace(finding, path=path, line=text.count("\n", 0, at) + 1,
+                                       message=finding.message + where)  # fmt: skip
+    return finding
 
 
 def _chain(locale: str) -> tuple[str, ...]:

@@ -231,3 +231,34 @@ def test_client_support_findings_come_from_caniemail_and_can_be_ignored(project_
     support = [f for f in preview.render(customer="C0001", campaign=CAMPAIGN).findings if f.rule == "client-support"]
     assert support and not any("@media" in f.message for f in support)
     preview.close()
+
+
+def test_products_show_the_price_as_the_email_does_and_the_customer_as_the_file_has_them(preview: Preview) -> None:
+    answer = preview.render(customer="C0022", campaign=CAMPAIGN, locale="da_DK").to_json()
+    assert answer["locale"] == "da_DK" and answer["customer"]["locale"] == "fr_CH"
+    prices = [p["price"] for p in answer["products"]["picks"]]
+    assert prices and all("CHF" in price for price in prices)
+    assert all(price in answer["html"] for price in prices)
+
+
+def test_campaign_titles_are_their_subject_without_template_tags(preview: Preview) -> None:
+    titles = {c["file"]: c["title"] for c in preview.summary()["campaigns"]}
+    assert titles[CAMPAIGN] == "New in for you"
+
+
+def test_a_layout_alone_converts_prices_with_a_campaigns_rates(preview: Preview) -> None:
+    rendering = preview.render(customer="C0008", layout="newsletter")
+    assert rendering.customer.currency == "DKK" and "kr." in rendering.message.html
+
+
+def test_a_finding_in_the_html_points_at_the_layout_line_that_wrote_it(preview: Preview, project_dir: Path) -> None:
+    layout = project_dir / "layouts/welcome.mjml"
+    lines = layout.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "</mj-body>" in line)
+    lines.insert(at, '<mj-section><mj-column><mj-button href="http://shop.test/insecure-sale">Sale</mj-button>'
+                     "</mj-column></mj-section>\n")  # fmt: skip
+    layout.write_text("".join(lines), encoding="utf-8")
+    findings = preview.render(customer="C0001", layout="welcome").findings
+    [insecure] = [f for f in findings if f.rule == "https-links"]
+    assert (insecure.path, insecure.line) == ("layouts/welcome.mjml", at + 1)
+    assert "rendered HTML line" in insecure.message

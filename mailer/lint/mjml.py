@@ -27,11 +27,13 @@ MJML_TAGS: frozenset[str] = frozenset(
 """The tags of MJML 4."""
 
 _HIDDEN = re.compile(r"\{#.*?#\}|\[#.*?#\]|\{%.*?%\}|\[%.*?%\]|\{\{.*?\}\}|\[\[.*?\]\]|<!--.*?-->", re.S)
+_ALT = re.compile(r"\salt\s*=", re.I)
 _TAG = re.compile(r"<(/?)(mj-[A-Za-z0-9_-]*|mjml[A-Za-z0-9_-]+)(?=[\s/>]|$)[^>]*>?")
 
 
 def lint_mjml(source: str, *, path: str | None = None) -> list[Finding]:
-    """An ``mjml-unknown-tag`` error for each tag MJML 4 does not know.
+    """An ``mjml-unknown-tag`` error for each tag MJML 4 does not know, and an
+    ``image-alt`` warning for each ``<mj-image>`` without ``alt``.
 
     >>> [f.message for f in lint_mjml('<mj-section>\\n  <mj-txt align="center">{{ _("Hi") }}</mj-txt>\\n</mj-section>')]
     ['unknown MJML tag <mj-txt> (did you mean <mj-text>?)']
@@ -39,12 +41,23 @@ def lint_mjml(source: str, *, path: str | None = None) -> list[Finding]:
     1
     >>> lint_mjml("[# <mj-nope> #]{{ '<mj-nope>' }}<!-- <mj-nope> -->")
     []
+    >>> [(f.rule, f.line) for f in lint_mjml('<mj-image src="a.png" />\\n<mj-image src="b.png" alt="" />')]
+    [('image-alt', 1)]
     """
     text = _HIDDEN.sub(lambda match: "\n" * match.group(0).count("\n"), source)
     findings: list[Finding] = []
     opened: set[str] = set()
     for match in _TAG.finditer(text):
         closing, name = match.group(1), match.group(2)
+        if name == "mj-image" and not closing and not _ALT.search(match.group(0)):
+            findings.append(Finding(
+                "image-alt",
+                "<mj-image> has no alt attribute: with images off (the default in many clients) and for "
+                'screen readers it says nothing; give a description, or alt="" for a decorative image',
+                line=text.count("\n", 0, match.start()) + 1,
+                path=path,
+                element=snippet(match.group(0)),
+            ))  # fmt: skip
         if name in MJML_TAGS:
             continue
         if closing and name in opened:

@@ -112,7 +112,7 @@ def test_every_subpackage_is_listed_for_the_wheel() -> None:
 def test_the_wheel_holds_every_module_layout_catalog_and_query_file(wheel: Path) -> None:
     names = set(ZipFile(wheel).namelist())
     expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mailer").rglob("*")
-                if p.is_file() and p.suffix in (".py", ".sql")}  # fmt: skip
+                if p.is_file() and (p.suffix in (".py", ".sql") or p.parent.name == "static")}  # fmt: skip
     for folder in ("layouts", "locales"):
         expected |= {f"mailer/shipped/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / folder).rglob("*")
                      if p.is_file() and not p.name.startswith(".")}  # fmt: skip
@@ -156,6 +156,9 @@ def test_the_installed_command_scaffolds_a_project_that_renders(installed: Path,
                            "--customers", str(FIXTURES / "customers.csv"), "--out", "out", cwd=tmp_path / "shop")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(list((tmp_path / "shop" / "out").glob("*.eml"))) == 30
+    result = run_installed(installed, "lint", "--feed", str(FIXTURES / "products.xml"), cwd=tmp_path / "shop")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 error(s)" in result.stdout
 
 
 def test_the_installed_command_runs_the_quick_start(installed: Path, tmp_path: Path) -> None:

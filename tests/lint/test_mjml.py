@@ -42,7 +42,7 @@ def test_without_a_close_tag_known_tags_are_listed() -> None:
 
 
 def test_every_mjml4_tag_is_known() -> None:
-    source = "\n".join(f"<{tag}></{tag}>" for tag in sorted(MJML_TAGS))
+    source = "\n".join(f'<{tag} alt=""></{tag}>' for tag in sorted(MJML_TAGS))
     assert len(MJML_TAGS) == 37 and lint_mjml(source) == []
 
 
@@ -75,3 +75,14 @@ def test_names_that_only_start_like_mjml_tags_are_unknown() -> None:
 
 def test_unterminated_template_tags_do_not_crash() -> None:
     assert lint_mjml("<mj-text>{{ name </mj-text>{% if") == []
+
+
+def test_an_mj_image_without_alt_is_found_at_its_line() -> None:
+    source = '<mj-column>\n  <mj-image src="https://s.test/hero.png"\n    href="{{ content.link }}" />\n</mj-column>'
+    [finding] = lint_mjml(source, path="layouts/x.mjml")
+    assert (finding.rule, finding.line, finding.path) == ("image-alt", 2, "layouts/x.mjml")
+    assert "https://s.test/hero.png" in (finding.element or "")
+
+
+def test_an_mj_image_with_alt_or_empty_alt_is_fine() -> None:
+    assert lint_mjml('<mj-image src="a.png" alt="{{ _(\'Hero\') }}" /><mj-image src="b.png" alt="" />') == []

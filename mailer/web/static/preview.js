@@ -11,6 +11,7 @@ const SEARCH_DELAY_MS = 200;
 const SEARCH_LIMIT = 20;
 const RETRY_MAX_MS = 10000;
 const COMPARE_FRAME_HEIGHT = 900;
+const IMAGES_WAIT_MS = 10000;
 
 const TABS = ["html", "text", "headers", "source", "products", "compare"];
 
@@ -435,10 +436,13 @@ const frameSizer = new ResizeObserver((entries) => {
 
 // The root element's own height, not scrollHeight: that is never less than the
 // frame's, so a frame could grow but never shrink back for a shorter email.
+// While a new email's images load it may be shorter than it will be; the frame
+// does not shrink until then, or the page would jump up under the reader.
 function fitFrame(frame) {
   const doc = frame.contentDocument;
   if (!doc?.documentElement) return;
-  const height = Math.ceil(doc.documentElement.getBoundingClientRect().height);
+  let height = Math.ceil(doc.documentElement.getBoundingClientRect().height);
+  if (frame.dataset.loading) height = Math.max(height, parseFloat(frame.style.height) || 0);
   if (height > 0) frame.style.height = `${height}px`;
   const box = frame.closest(".compare-frame-box");
   if (box) box.style.height = `${Math.ceil(height * scaleOf(box))}px`;
@@ -451,6 +455,14 @@ const observed = new WeakMap();
 function showInFrame(frame, html) {
   const before = frame.contentDocument;
   const scroll = frame.contentWindow ? { x: frame.contentWindow.scrollX, y: frame.contentWindow.scrollY } : null;
+  const loaded = () => {
+    clearTimeout(Number(frame.dataset.loading));
+    delete frame.dataset.loading;
+    fitFrame(frame);
+  };
+  clearTimeout(Number(frame.dataset.loading));
+  frame.dataset.loading = String(setTimeout(loaded, IMAGES_WAIT_MS));
+  frame.addEventListener("load", loaded, { once: true });
   frame.srcdoc = frameDocument(html);
   return new Promise((resolve) => {
     const started = performance.now();
