@@ -402,7 +402,9 @@ class Preview:
                 path = by_name.get(step.name)
                 if path is None:
                     continue
-                customer = next((segments[s] for s in targets.get(programme.name, ()) if s in segments), None)
+                customers = self._customers
+                customer = next((segments[s] for s in targets.get(programme.name, ()) if s in segments),
+                                customers[0] if customers and not segments else None)  # fmt: skip
                 steps.append({
                     "label": f"{programme.name}: {step.name} (day {step.day})",
                     "campaign": self.relative(path),

@@ -262,3 +262,14 @@ def test_a_finding_in_the_html_points_at_the_layout_line_that_wrote_it(preview: 
     [insecure] = [f for f in findings if f.rule == "https-links"]
     assert (insecure.path, insecure.line) == ("layouts/welcome.mjml", at + 1)
     assert "rendered HTML line" in insecure.message
+
+
+def test_without_purchases_each_programme_step_still_has_a_customer(project_dir: Path) -> None:
+    preview = Preview(resolve(cwd=project_dir, environ={}), customers=project_dir / "fixtures/customers.csv",
+                      feed=project_dir / "fixtures/products.xml", signer=Signer(b"k" * 32))
+    try:
+        picks = preview.picks(campaign=CAMPAIGN)
+        assert picks["segments"] == [] and picks["steps"]
+        assert all(step["customer"]["id"] == "C0001" for step in picks["steps"])
+    finally:
+        preview.close()
