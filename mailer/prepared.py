@@ -258,7 +258,7 @@ class PreparedCampaign:
     def slots_for(self, layout: str | None) -> Mapping[str, int]:
         """A layout's slot groups and their product counts (``None``: the campaign's)."""
         with self._named_sources():
-            return self.variants(layout, True).layout.slots
+            return self.variants(layout, True).slots
 
     @contextlib.contextmanager
     def _named_sources(self) -> Iterator[None]:
@@ -364,7 +364,7 @@ class PreparedCampaign:
 
     def products(self, choice: Choice) -> dict[str, list[Product]]:
         """What each slot group of the choice's layout shows."""
-        groups = self.composer(choice).layout.slots
+        groups = self.composer(choice).slots
         chosen = choice.products if choice.products is not None else self.slots
         return {g: list(ps[: groups[g]]) for g, ps in chosen.items() if g in groups}
 
@@ -390,7 +390,7 @@ class PreparedCampaign:
         """The slot groups of the choice's layout that would show no product
         (and that the layout does not declare optional)."""
         shown = self.products(choice)
-        groups = self.composer(choice).layout.slots
+        groups = self.composer(choice).slots
         return [g for g, n in groups.items() if n and not shown.get(g) and g not in self.optional_slots]
 
 

@@ -164,7 +164,17 @@ class Composer:
             reply_to=reply_address,
             reply_to_name=reply_name,
         )
-        self.layout = self.layouts.get(campaign.layout)
+        # Checks the layout exists and its structure compiles (MJML, slots) now;
+        # its Jinja templates compile per locale and currency, when first used.
+        self.slots: Mapping[str, int] = self.layouts.slots(campaign.layout)
+        self._layout: CompiledLayout | None = None
+
+    @property
+    def layout(self) -> CompiledLayout:
+        """The campaign's layout compiled without a locale (compiled on first use)."""
+        if self._layout is None:
+            self._layout = self.layouts.get(self.campaign.layout)
+        return self._layout
 
     # -- shared per (locale, currency) ---------------------------------------------------------
 

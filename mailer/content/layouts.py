@@ -588,6 +588,12 @@ class LayoutLibrary:
                 self._compiled[key] = compiled
             return compiled
 
+    def slots(self, name: str) -> Mapping[str, int]:
+        """Layout ``name``'s slot groups and their product counts, from its
+        structure alone (MJML compiled, no Jinja template: cheaper than :meth:`get`)."""
+        with self._lock:
+            return self._tokenise(name).slots
+
     def _tokenise(self, name: str) -> _Tokenised:
         cached = self._structures.get(name)
         if cached is not None and all(
