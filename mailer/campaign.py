@@ -51,6 +51,9 @@ options override it)::
     expiry_hours = 24
     priority = 0
     return_path = "bounces@example-shop.test"
+    dkim_selector = "mail2026"       # DKIM-sign each message (sending straight to MX) with
+    dkim_key = "dkim/mail2026.pem"   #   this key (PEM, relative to this file); d= is the
+                                     #   From domain unless dkim_domain = "..." says otherwise
 
 Text values under ``[subject]``, ``[preheader]`` and ``[content]`` are either
 one string or a table of languages; a recipient gets the first match along
@@ -122,10 +125,17 @@ class DeliverySettings:
     expiry_hours: float | None = None
     priority: int | None = None
     return_path: str | None = None
+    dkim_selector: str | None = None
+    """DKIM ``s=``; messages are signed when it and ``dkim_key`` are given."""
+    dkim_domain: str | None = None
+    """DKIM ``d=`` in ASCII (``None``: the From domain)."""
+    dkim_key: Path | None = None
+    """The DKIM private key (a PEM file); read when the campaign is queued and sent."""
 
 
 _DELIVERY_KEYS = ("class", "at", "window", "day", "best_hour", "quiet_hours", "on_cap", "expiry_hours",
-                  "priority", "return_path")  # fmt: skip
+                  "priority", "return_path", "dkim_selector", "dkim_domain", "dkim_key")  # fmt: skip
+_DKIM_KEYS = ("dkim_selector", "dkim_domain", "dkim_key")
 
 
 def parse_times(text: object, where: str) -> tuple[time, time]:
@@ -200,7 +210,36 @@ def parse_delivery(table: Mapping[str, Any], *, base: Path | None = None) -> Del
         if "@" not in address or any(c in address for c in "\r\n<> "):
             raise ConfigError(f"delivery.return_path: a bare address such as bounces@shop.test, got {address!r}")
         values["return_path"] = address
+    if any(key in table for key in _DKIM_KEYS):
+        values.update(_parse_dkim(table, base))
     return DeliverySettings(**values)
+
+
+def _parse_dkim(table: Mapping[str, Any], base: Path | None) -> dict[str, Any]:
+    """``dkim_selector``, ``dkim_domain`` and ``dkim_key`` (the key file is
+    relative to ``base``; it is read when the campaign is queued, not here).
+
+    >>> sorted(_parse_dkim({"dkim_selector": "mail", "dkim_key": "k.pem"}, Path("/shop")).items())
+    [('dkim_key', PosixPath('/shop/k.pem')), ('dkim_selector', 'mail')]
+    >>> _parse_dkim({"dkim_domain": "shop.test"}, None)
+    Traceback (most recent call last):
+    ...
+    mailer.errors.ConfigError: delivery: DKIM signing needs both dkim_selector and dkim_key (dkim_domain defaults to the From domain)
+    """
+    from mailer.content.dkim import check_domain, check_selector  # only campaigns that sign load cryptography
+
+    if "dkim_selector" not in table or "dkim_key" not in table:
+        raise ConfigError("delivery: DKIM signing needs both dkim_selector and dkim_key "
+                          "(dkim_domain defaults to the From domain)")  # fmt: skip
+    values: dict[str, Any] = {"dkim_selector": check_selector(table["dkim_selector"], "delivery.dkim_selector")}
+    if "dkim_domain" in table:
+        values["dkim_domain"] = check_domain(table["dkim_domain"], "delivery.dkim_domain")
+    key = table["dkim_key"]
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigError(f"delivery.dkim_key: the private key's PEM file, got {key!r}")
+    path = Path(key).expanduser()
+    values["dkim_key"] = path if base is None or path.is_absolute() else base / path
+    return values
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,41 @@ def test_language_choice_follows_the_chain() -> None:
     assert pick_language({"sv": "Hej", "en": "Hi"}, ("sv_FI", "sv", "en")) == "Hej"
     assert pick_language({"en": "Hi"}, ("da_DK", "da")) == "Hi"
     assert pick_language({"fr": "Salut"}, ("da",), default="en") == "Salut"
+
+
+def test_dkim_settings_resolve_the_key_beside_the_campaign(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[links]", '[delivery]\ndkim_selector = "mail2026"\ndkim_key = "keys/dkim.pem"\n[links]')
+    delivery = load_campaign(write(tmp_path, text)).delivery
+    assert (delivery.dkim_selector, delivery.dkim_key, delivery.dkim_domain) == ("mail2026", tmp_path / "keys/dkim.pem",
+                                                                                None)  # fmt: skip
+
+
+def test_dkim_domain_is_kept_in_ascii(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[links]", '[delivery]\ndkim_selector = "s1"\ndkim_key = "/etc/dkim.pem"\n'
+                           'dkim_domain = "Bücher.example"\n[links]')  # fmt: skip
+    delivery = load_campaign(write(tmp_path, text)).delivery
+    assert (delivery.dkim_domain, delivery.dkim_key) == ("xn--bcher-kva.example", Path("/etc/dkim.pem"))
+
+
+def test_a_campaign_without_dkim_settings_does_not_sign() -> None:
+    delivery = load_campaign(FIXTURES / "campaign.toml").delivery
+    assert (delivery.dkim_selector, delivery.dkim_key, delivery.dkim_domain) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('dkim_selector = "s1"', "DKIM signing needs both dkim_selector and dkim_key"),
+        ('dkim_key = "dkim.pem"', "DKIM signing needs both dkim_selector and dkim_key"),
+        ('dkim_domain = "shop.test"', "DKIM signing needs both dkim_selector and dkim_key"),
+        ('dkim_selector = "my selector"\ndkim_key = "dkim.pem"', "delivery.dkim_selector: expected DNS labels"),
+        ('dkim_selector = "s1"\ndkim_key = ""', "delivery.dkim_key: the private key's PEM file"),
+        ('dkim_selector = "s1"\ndkim_key = "k.pem"\ndkim_domain = "shop"', "delivery.dkim_domain: expected a domain"),
+        ('dkim_key_file = "k.pem"', "unknown key(s) ['dkim_key_file']"),
+    ],
+)
+def test_bad_dkim_settings_name_the_file_and_key(tmp_path: Path, table: str, message: str) -> None:
+    path = write(tmp_path, MINIMAL.replace("[links]", f"[delivery]\n{table}\n[links]"))
+    with pytest.raises(ConfigError) as caught:
+        load_campaign(path)
+    assert message in str(caught.value) and str(path) in str(caught.value)

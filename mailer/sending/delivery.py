@@ -25,6 +25,7 @@ from mailer.campaign import Campaign
 from mailer.sending.caps import Caps, check_class
 from mailer.inputs.customers import Customer
 from mailer.errors import ConfigError, MailerError
+from mailer.content.dkim import DkimSigner
 from mailer.content.mime import message_id
 from mailer.personalise.choices import Choice
 from mailer.sending.plan import At, QuietHours, Rule, plan
@@ -71,6 +72,21 @@ def sending_domain(campaign: Campaign) -> str:
     return address.rpartition("@")[2]
 
 
+def dkim_signer(campaign: Campaign) -> DkimSigner | None:
+    """The signer of a campaign whose ``[delivery]`` says to DKIM-sign (``None``
+    when it does not): ``d=`` is ``dkim_domain``, else the From domain. A key
+    that does not load is a :class:`~mailer.errors.ConfigError` naming the
+    campaign and the key file."""
+    settings = campaign.delivery
+    if settings.dkim_selector is None or settings.dkim_key is None:
+        return None
+    try:
+        domain = settings.dkim_domain or sending_domain(campaign)
+        return DkimSigner(settings.dkim_key, domain=domain, selector=settings.dkim_selector)
+    except ConfigError as err:
+        raise ConfigError(f"campaign {campaign.id!r}: {err}") from None
+
+
 def stored_snapshot(store: Store, campaign_id: str) -> Snapshot | None:
     """The content a campaign was first queued with, if it was."""
     text = store.get_campaign(campaign_id)
@@ -107,6 +123,7 @@ def queue_campaign(
     """
     check_class(message_class)
     campaign = prepared.campaign
+    dkim_signer(campaign)  # a DKIM key that does not load is refused now, not once per queued row
     kept = store.put_campaign(campaign.id, prepared.snapshot.to_text())
     if Snapshot.from_text(kept).digest != prepared.snapshot.digest:
         raise ConfigError(
@@ -242,7 +259,9 @@ def choice_from_payload(payload: dict[str, Any], prepared: PreparedCampaign) -> 
 
 class CampaignRenderer:
     """Renders queued rows from the snapshot their campaign was queued with;
-    one :class:`~mailer.prepared.PreparedCampaign` per campaign, built on first use."""
+    one :class:`~mailer.prepared.PreparedCampaign` per campaign, built on first use.
+    A campaign whose ``[delivery]`` names a DKIM key has each message signed
+    with it (the key file is read once, when the campaign is prepared)."""
 
     def __init__(self, store: Store, *, key_file: str | Path | None = None) -> None:
         self.store = store
@@ -250,6 +269,7 @@ class CampaignRenderer:
         """The link-signing key of this machine's project, used when the key file
         the campaign was queued with is not here (another machine)."""
         self._campaigns: dict[str, PreparedCampaign] = {}
+        self._dkim: dict[str, DkimSigner | None] = {}
         self._broken: dict[str, MailerError] = {}
 
     def prepared(self, campaign_id: str) -> PreparedCampaign:
@@ -280,7 +300,13 @@ class CampaignRenderer:
         if (key_file is None or not Path(key_file).is_file()) and self.key_file is not None:
             key_file = str(self.key_file)
         key = load_signing_key(path=key_file, create=False) if key_file else load_signing_key(create=False)
-        return PreparedCampaign.from_snapshot(snapshot, signer=Signer(key))
+        prepared = PreparedCampaign.from_snapshot(snapshot, signer=Signer(key))
+        try:
+            self._dkim[campaign_id] = dkim_signer(prepared.campaign)  # the key file the campaign names, read once
+        except MailerError:
+            prepared.close()
+            raise
+        return prepared
 
     def __call__(self, delivery: Delivery) -> Envelope:
         prepared = self.prepared(delivery.campaign)
@@ -292,9 +318,12 @@ class CampaignRenderer:
         at = payload.get("at")
         when = datetime.fromtimestamp(at, UTC) if at is not None else None
         message = prepared.compose(choice, at=when)
-        return Envelope(prepared.sender, (delivery.address,), message.data, message.message_id)
+        dkim = self._dkim.get(delivery.campaign)
+        data = dkim.sign(message.data) if dkim is not None else message.data
+        return Envelope(prepared.sender, (delivery.address,), data, message.message_id)
 
     def close(self) -> None:
         for prepared in self._campaigns.values():
             prepared.close()
         self._campaigns.clear()
+        self._dkim.clear()

@@ -97,3 +97,90 @@ def test_the_volume_dial_applies_when_planning_and_is_kept_for_workers(store: St
     assert [r.recipient for r in store.deliveries()] == [people[2].id]
     assert store.volume(people[0].id) == "only-important"
     assert sum("only important" in line for line in report.lines()) == 2
+
+
+# DKIM: a campaign whose [delivery] names a key has every message signed
+
+
+def dkim_campaign(tmp_path: Path, *, key: bool = True) -> Path:
+    """The sample campaign with DKIM settings, its key (Ed25519) in ``dkim/`` beside it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    text = (FIXTURES / "campaign.toml").read_text(encoding="utf-8")
+    text = text.replace('rates = "rates.csv"', f'rates = "{FIXTURES / "rates.csv"}"')
+    text = text.replace("[delivery]\n", '[delivery]\ndkim_selector = "mail2026"\ndkim_key = "dkim/mail2026.pem"\n')
+    path = tmp_path / "campaign.toml"
+    path.write_text(text, encoding="utf-8")
+    if key:
+        (tmp_path / "dkim").mkdir()
+        (tmp_path / "dkim" / "mail2026.pem").write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    return path
+
+
+def test_dkim_signed_messages_reach_the_outbox_and_verify(store: Store, tmp_path: Path) -> None:
+    import asyncio
+
+    import dkim
+
+    from mailer.content.dkim import DkimSigner
+    from mailer.sending.worker import Worker, WorkerOptions
+    from mailer.snapshot import Snapshot
+    from mailer.transports.outbox import OutboxTransport
+
+    campaign = dkim_campaign(tmp_path)
+    queued = queue_campaign(store, prepared_sample(tmp_path / "state", campaign), customers(6),
+                            rule=At(datetime.now(UTC)), quiet=None)  # fmt: skip
+    assert queued.added == 6
+    renderer = CampaignRenderer(store)
+    worker = Worker(store, OutboxTransport(tmp_path / "outbox", fsync=False), renderer,
+                    options=WorkerOptions(concurrency=2, lease_seconds=30, poll_interval=0.05))  # fmt: skip
+    asyncio.run(worker.run("until-idle"))
+    renderer.close()
+    assert store.counts() == {"sent": 6}
+    # The record a shop publishes: d= is the From domain, as nothing else is said.
+    signer = DkimSigner(tmp_path / "dkim/mail2026.pem", domain="example-shop.test", selector="mail2026")
+    record = signer.dns_record().encode()
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"mail2026._domainkey.example-shop.test." else None
+
+    sent = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(sent) == 6
+    for eml in sent:
+        data = eml.read_bytes()
+        assert data.startswith(b"DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example-shop.test;")
+        assert dkim.verify(data, dnsfunc=dns), eml.name
+    # The store keeps where the key is, never the key.
+    snapshot = Snapshot.from_text(store.get_campaign(CAMPAIGN.id) or "")
+    assert 'dkim_key = "dkim/mail2026.pem"' in snapshot.campaign_text
+    key_body = b"".join((tmp_path / "dkim/mail2026.pem").read_bytes().splitlines()[1:-1]).decode()
+    assert key_body not in repr(snapshot)
+
+
+def test_a_campaign_without_dkim_settings_is_sent_unsigned(store: Store, tmp_path: Path) -> None:
+    queue_campaign(store, sample(tmp_path), customers(1), rule=At(datetime(2030, 1, 1, tzinfo=UTC)), quiet=None)
+    envelope = CampaignRenderer(store)(store.deliveries()[0])
+    assert not envelope.data.startswith(b"DKIM-Signature:")  # type: ignore[union-attr]
+
+
+def test_a_dkim_key_that_does_not_load_is_refused_when_queueing(store: Store, tmp_path: Path) -> None:
+    campaign = dkim_campaign(tmp_path, key=False)
+    with pytest.raises(ConfigError, match=rf"campaign '{CAMPAIGN.id}': {tmp_path}/dkim/mail2026.pem: cannot read"):
+        queue_campaign(store, prepared_sample(tmp_path / "state", campaign), customers(2),
+                       rule=At(datetime(2030, 1, 1, tzinfo=UTC)), quiet=None)  # fmt: skip
+    assert store.deliveries() == [] and store.get_campaign(CAMPAIGN.id) is None
+
+
+def test_a_dkim_key_gone_before_sending_fails_every_row_naming_the_file(store: Store, tmp_path: Path) -> None:
+    campaign = dkim_campaign(tmp_path)
+    queue_campaign(store, prepared_sample(tmp_path / "state", campaign), customers(2),
+                   rule=At(datetime(2030, 1, 1, tzinfo=UTC)), quiet=None)  # fmt: skip
+    (tmp_path / "dkim/mail2026.pem").write_text("garbage\n")
+    renderer = CampaignRenderer(store)
+    for row in store.deliveries():
+        with pytest.raises(ConfigError, match=r"dkim/mail2026.pem: not a PEM private key"):
+            renderer(row)
+    with pytest.raises(ConfigError, match=r"dkim/mail2026.pem: not a PEM private key"):
+        renderer.prepared(CAMPAIGN.id)  # refused once for all its rows, not prepared again per row
