@@ -273,3 +273,14 @@ def test_without_purchases_each_programme_step_still_has_a_customer(project_dir:
         assert all(step["customer"]["id"] == "C0001" for step in picks["steps"])
     finally:
         preview.close()
+
+
+def test_a_block_never_closed_is_reported_where_it_opens(preview: Preview, project_dir: Path) -> None:
+    layout = project_dir / "layouts/newsletter.mjml"
+    lines = layout.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "<mj-body" in line) + 1
+    layout.write_text("".join(lines[:at] + ["{% if recipient.first_name %}\n"] + lines[at:]), encoding="utf-8")
+    status, answer = preview.render_json(customer="C0001", campaign=CAMPAIGN)
+    assert status == 422
+    assert (answer["file"], answer["line"]) == ("layouts/newsletter.mjml", at + 1)
+    assert "{% if %} is never closed" in answer["message"]

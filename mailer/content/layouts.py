@@ -406,7 +406,10 @@ def _bound_names(env: jinja2.Environment, source: str) -> set[str]:
     parameters): a tag reading one of them is never constant."""
     from jinja2 import nodes
 
-    tree = env.parse(source)
+    try:
+        tree = env.parse(source)
+    except jinja2.TemplateSyntaxError:
+        return set()  # the whole template's compile reports it, with its location
     return {
         node.name for node in tree.find_all(nodes.Name) if node.ctx in ("store", "param")
     }
@@ -793,13 +796,48 @@ class LayoutLibrary:
             check_fragments(env, env.parse(source), name, lines)
             return env.from_string(source)
         except jinja2.TemplateSyntaxError as err:
-            origin = lines.locate(err.lineno)
+            message, line = err.message or str(err), err.lineno
+            unclosed = _unclosed_block(env, source) if "end of template" in message else None
+            if unclosed is not None:
+                tag, line = unclosed
+                message = f"{{% {tag} %}} is never closed with {{% end{tag} %}}"
+            origin = lines.locate(line)
             raise LayoutSyntaxError(
-                err.message or str(err),
+                message,
                 layout=name,
                 path=origin.path if origin else None,
                 line=origin.line if origin else None,
             ) from err
+
+
+_BLOCK_TAGS = frozenset({"if", "for", "with", "macro", "call", "filter", "block", "trans", "autoescape", "cached"})
+
+
+def _unclosed_block(env: jinja2.Environment, source: str) -> tuple[str, int] | None:
+    """The innermost block tag ``source`` opens and never closes, and its line
+    (Jinja reports such an error at the end of the template, not where the tag is).
+
+    >>> from jinja2 import Environment
+    >>> _unclosed_block(Environment(), "a\\n{% if x %}\\n{% for y in z %}{% endfor %}\\nb")
+    ('if', 2)
+    """
+    stack: list[tuple[str, int]] = []
+    expect_name = False
+    try:
+        for line, kind, value in env.lex(source):
+            if kind == "block_begin":
+                expect_name = True
+                continue
+            if expect_name and kind == "name":
+                if value in _BLOCK_TAGS:
+                    stack.append((value, line))
+                elif value.startswith("end") and stack and stack[-1][0] == value[3:]:
+                    stack.pop()
+            if kind != "whitespace":
+                expect_name = False
+    except jinja2.TemplateSyntaxError:
+        return None
+    return stack[-1] if stack else None
 
 
 _FRAGMENT_ALLOWED = frozenset(
