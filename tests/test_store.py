@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from mailer.content.mime import message_id
+from mailer.feedback import parse_feedback
+from mailer.feedback.rules import find_message, message_key
 from mailer.sending.caps import DAY, Caps, Window
-from mailer.store import NewDelivery, Outcome, ReasonCount, Store, StoreBusy, StoreError, open_store
+from mailer.store import FeedbackEvent, NewDelivery, Outcome, ReasonCount, Store, StoreBusy, StoreError, open_store
 from mailer.store.queries import load_queries
 from mailer.store.sqlite import SQLiteStore
+from tests.conftest import shared_path
+from tests.support.bounce_mail import SIGNER, arf, delay, delivered_to, dsn, out_of_office, soft, verp
 
 
 POSTGRES_DSN = os.environ.get("MAILER_TEST_POSTGRES_DSN")
@@ -850,3 +855,300 @@ def test_discarding_planned_rows_leaves_queued_ones_and_forgets_an_empty_campaig
     store.enqueue([NewDelivery("winter", "W1", "w1@shop.test", not_before=0.0, state="planned")], now=0)
     assert store.discard_planned("winter") == 1
     assert store.get_campaign("winter") is None  # nothing of it is queued: it keeps no snapshot
+
+
+# -- bounces, complaints and auto-replies that arrive later ------------------------------------------
+
+
+def send(store: Store, recipient: str, *, campaign: str = "autumn", day: float = 0.0, address: str | None = None) -> str:
+    """Queue one message and have the server accept it on ``day``; returns its Message-ID."""
+    at = day * DAY
+    mid = message_id(campaign, recipient, "shop.test")
+    store.enqueue([NewDelivery(campaign, recipient, address or f"{recipient.lower()}@example.com", not_before=at,
+                               expires_at=at + DAY, message_id=mid)], now=at)  # fmt: skip
+    (d,) = store.claim("w", now=at, limit=1).deliveries
+    assert store.mark_sending(d.id, "w", now=at, message_id=mid) == "sending"
+    assert store.finish(d.id, "w", Outcome("sent", code=250, reason="accepted"), now=at)
+    return mid
+
+
+def read(store: Store, data: bytes, *, day: float = 0.0, dry_run: bool = False) -> FeedbackEvent:
+    """Apply one feedback message as it came back on ``day``."""
+    feedback = parse_feedback(data)
+    return store.apply_feedback(feedback, find_message(feedback, SIGNER), now=day * DAY + 3600, dry_run=dry_run,
+                                source="test")  # fmt: skip
+
+
+def suppressed(store: Store) -> dict[str, str]:
+    return {s.value: s.reason for s in store.suppressions()}
+
+
+def test_rows_are_found_by_the_key_of_their_message_id(store: Store) -> None:
+    mid = message_id("autumn", "C1", "shop.test")
+    store.enqueue([new("C1", message_id=mid), new("C2")], now=0)
+    rows = {r["recipient"]: r["message_key"] for r in store._db.execute("SELECT recipient, message_key FROM deliveries")}  # type: ignore[attr-defined]
+    assert rows == {"C1": message_key(mid), "C2": None}
+    later = message_id("autumn", "C2", "shop.test")
+    (d,) = [d for d in store.claim("w", now=1, limit=5).deliveries if d.recipient == "C2"]
+    store.mark_sending(d.id, "w", now=1, message_id=later)
+    found = store._db.execute(store.query("message_by_key").sql, {"key": message_key(later)})  # type: ignore[attr-defined]
+    assert found.fetchone()["recipient"] == "C2"
+
+
+def test_a_hard_bounce_suppresses_the_messages_address_as_a_reply_at_send_time_would(store: Store) -> None:
+    mid = send(store, "C1")
+    send(store, "C2")
+    event = read(store, dsn("c1@example.com", mid, to=verp(mid)))
+    assert (event.outcome, event.suppression, event.campaign, event.recipient, event.status) == (
+        "suppressed", "hard-bounce", "autumn", "C1", "5.1.1")
+    assert suppressed(store) == {"c1@example.com": "hard-bounce"}
+    assert store.is_suppressed(address="C1@Example.com") and not store.is_suppressed(address="c2@example.com")
+    assert store.get("autumn", "C1").state == "sent"  # type: ignore[union-attr]  # it was accepted; the bounce came later
+
+
+def test_a_complaint_suppresses_and_counts_towards_the_complaint_rate(store: Store) -> None:
+    mid = send(store, "C1")
+    send(store, "C2")
+    event = read(store, arf("c1@example.com", mid, return_path=verp(mid)))
+    assert (event.kind, event.outcome, event.suppression) == ("complaint", "suppressed", "complaint")
+    assert suppressed(store) == {"c1@example.com": "complaint"}
+    read(store, arf("c1@example.com", mid, return_path=verp(mid)))  # the same complaint twice counts once
+    (count,) = store.complaint_counts()
+    assert (count.campaign, count.domain, count.delivered, count.complaints) == ("autumn", "shop.test", 2, 1)
+
+
+def test_a_complaint_whose_report_withholds_the_address_suppresses_the_messages(store: Store) -> None:
+    mid = send(store, "C1")
+    assert read(store, arf("c1@example.com", mid, return_path=verp(mid), rcpt_to=False)).suppression == "complaint"
+    assert suppressed(store) == {"c1@example.com": "complaint"}
+
+
+def test_three_soft_bounces_over_eight_days_suppress(store: Store) -> None:
+    events = []
+    for day in (0, 4, 8):
+        mid = send(store, "C1", campaign=f"c{day}", day=day)
+        events.append(read(store, soft("c1@example.com", mid, to=verp(mid)), day=day))
+    assert [e.outcome for e in events] == ["counted", "counted", "suppressed"]
+    assert events[-1].suppression == "soft-bounce" and "3 soft bounces over 8 days" in events[-1].reason
+    assert suppressed(store) == {"c1@example.com": "soft-bounce"}
+
+
+def test_two_soft_bounces_do_not_suppress(store: Store) -> None:
+    for day in (0, 8):
+        mid = send(store, "C1", campaign=f"c{day}", day=day)
+        assert read(store, soft("c1@example.com", mid, to=verp(mid)), day=day).outcome == "counted"
+    assert suppressed(store) == {}
+
+
+def test_a_delivery_between_soft_bounces_starts_the_count_again(store: Store) -> None:
+    for day in (0, 3, 5, 8):
+        mid = send(store, "C1", campaign=f"c{day}", day=day)
+        if day != 5:  # the message of day 5 was delivered: nothing came back
+            read(store, soft("c1@example.com", mid, to=verp(mid)), day=day)
+    assert suppressed(store) == {}
+
+
+def test_several_reports_about_one_message_count_as_one_soft_bounce(store: Store) -> None:
+    first = send(store, "C1", campaign="c0", day=0)
+    for _ in range(3):
+        read(store, delay("c1@example.com", first, to=verp(first)), day=0)
+    later = send(store, "C1", campaign="c8", day=8)
+    assert read(store, soft("c1@example.com", later, to=verp(later)), day=8).outcome == "counted"
+    assert suppressed(store) == {}
+
+
+def test_a_bounce_with_a_forged_token_suppresses_nobody(store: Store) -> None:
+    from mailer.feedback import VerpSigner
+
+    mid = send(store, "C1")
+    forged = verp(mid, VerpSigner(b"not-the-shops-key-0123456789abcdef"))
+    event = read(store, dsn("c1@example.com", mid, to=forged))
+    assert (event.outcome, event.matched, event.campaign) == ("unmatched", None, None)
+    assert "does not verify" in event.reason and suppressed(store) == {}
+
+
+def test_a_bounce_naming_our_message_id_alone_suppresses_nobody(store: Store) -> None:
+    mid = send(store, "C1")
+    assert read(store, dsn("c1@example.com", mid, to=None)).outcome == "unmatched"
+    assert suppressed(store) == {}
+
+
+def test_a_bounce_to_one_customers_verp_address_naming_another_suppresses_neither(store: Store) -> None:
+    eve = send(store, "E1")
+    send(store, "C1")
+    event = read(store, dsn("c1@example.com", eve, to=verp(eve)))
+    assert (event.recipient, event.outcome) == ("E1", "counted")  # at most a soft bounce for the sender's own
+    assert suppressed(store) == {}
+
+
+def test_a_complaint_by_message_id_alone_suppresses_only_that_messages_recipient(store: Store) -> None:
+    ann, bob = send(store, "C1"), send(store, "C2")
+    assert read(store, arf("c2@example.com", ann, return_path=None)).outcome == "unmatched"  # Bob named on Ann's message
+    assert read(store, arf("c1@example.com", message_id("autumn", "C9", "shop.test"), return_path=None)).outcome == "unmatched"
+    assert suppressed(store) == {}
+    event = read(store, arf("c2@example.com", bob, return_path=None))
+    assert (event.outcome, event.matched, event.recipient) == ("suppressed", "message-id", "C2")
+    assert suppressed(store) == {"c2@example.com": "complaint"}
+
+
+def test_a_complaint_by_message_id_about_a_message_not_sent_suppresses_nobody(store: Store) -> None:
+    mid = message_id("autumn", "C1", "shop.test")
+    store.enqueue([new("C1", message_id=mid)], now=0)
+    assert read(store, arf("c1@shop.test", mid, return_path=None)).outcome == "unmatched"
+    assert suppressed(store) == {}
+
+
+def test_an_auto_reply_to_the_verp_address_changes_nothing(store: Store) -> None:
+    mid = send(store, "C1")
+    event = read(store, out_of_office("c1@example.com", to=verp(mid)))
+    assert (event.kind, event.outcome, event.recipient) == ("auto-reply", "ignored", "C1")
+    assert suppressed(store) == {}
+
+
+@pytest.mark.parametrize("folder", ["dsn/rfc3834-", "not-bounces/"])
+def test_real_auto_replies_and_not_bounces_never_suppress(store: Store, folder: str) -> None:
+    """Each is delivered to the VERP address of a message sent to the very address it names."""
+    files = sorted(p for p in shared_path("bounces").glob("*/*.eml") if f"{p.parent.name}/{p.name}".startswith(folder))
+    assert files
+    for i, path in enumerate(files):
+        data = path.read_bytes()
+        named = parse_feedback(data)
+        address = (named.addresses or (named.sender,) or ("x@example.com",))[0] or "x@example.com"
+        mid = send(store, f"R{i}", campaign=f"real{i}", address=address)
+        event = read(store, delivered_to(data, verp(mid)))
+        # An auto-reply means the message arrived; a look-alike at most counts one soft bounce.
+        assert event.outcome == ("ignored" if folder.startswith("dsn/") else event.outcome), path.name
+        assert event.outcome != "suppressed", path.name
+    assert suppressed(store) == {}
+
+
+def test_real_hard_bounces_suppress_the_address_they_report(store: Store) -> None:
+    """Real bounces (the corpus' RFC 3464 and servers' own forms), each
+    delivered to the VERP address of a message sent to the address it
+    reports bad: that address, and nobody else, is suppressed."""
+    checked = 0
+    for i, path in enumerate(sorted(shared_path("bounces/dsn").glob("*.eml"))):
+        if not path.name.startswith(("rfc3464-", "lhost-")):
+            continue
+        data = path.read_bytes()
+        feedback = parse_feedback(data)
+        bad = [r.address for r in feedback.recipients if r.action == "suppress"]
+        if feedback.kind != "hard" or not bad:
+            continue
+        mid = send(store, f"R{i}", campaign=f"real{i}", address=bad[0])
+        event = read(store, delivered_to(data, verp(mid)))
+        assert (event.outcome, event.suppression, event.recipient) == ("suppressed", "hard-bounce", f"R{i}"), path.name
+        assert suppressed(store) == {bad[0]: "hard-bounce"}, path.name
+        store.unsuppress(address=bad[0])  # type: ignore[attr-defined]  # the corpus reuses addresses
+        checked += 1
+    assert checked > 50
+
+
+def test_real_complaints_suppress_the_complainant(store: Store) -> None:
+    checked = 0
+    for i, path in enumerate(sorted(shared_path("bounces/dsn").glob("arf-*.eml"))):
+        data = path.read_bytes()
+        feedback = parse_feedback(data)
+        if feedback.kind != "complaint":
+            continue
+        address = feedback.addresses[0] if feedback.addresses else f"r{i}@example.com"
+        mid = send(store, f"R{i}", campaign=f"real{i}", address=address)
+        event = read(store, delivered_to(data, verp(mid)))
+        assert (event.outcome, event.suppression) == ("suppressed", "complaint"), path.name
+        assert suppressed(store) == {address.lower(): "complaint"}, path.name
+        store.unsuppress(address=address)  # type: ignore[attr-defined]  # the corpus reuses addresses
+        checked += 1
+    assert checked > 5
+
+
+def test_a_dry_run_says_what_would_be_done_and_writes_nothing(store: Store) -> None:
+    mid = send(store, "C1")
+    event = read(store, dsn("c1@example.com", mid, to=verp(mid)), dry_run=True)
+    assert (event.outcome, event.suppression) == ("suppressed", "hard-bounce")
+    assert suppressed(store) == {} and store.feedback_events() == []
+
+
+def test_every_feedback_read_is_kept_as_an_event(store: Store) -> None:
+    ann, bob = send(store, "C1"), send(store, "C2", campaign="winter", day=1)
+    read(store, dsn("c1@example.com", ann, to=verp(ann)), day=2)
+    read(store, soft("c2@example.com", bob, to=verp(bob)), day=3)
+    read(store, out_of_office("c2@example.com", to=verp(bob)), day=4)
+    read(store, b"Subject: hello\n\nnot a bounce\n", day=5)
+    events = store.feedback_events()
+    assert [(e.kind, e.outcome, e.campaign, e.address) for e in events] == [
+        ("hard", "suppressed", "autumn", "c1@example.com"), ("soft", "counted", "winter", "c2@example.com"),
+        ("auto-reply", "ignored", "winter", "c2@example.com"), ("not-feedback", "unmatched", None, None)]  # fmt: skip
+    assert all(e.source == "test" and e.reason for e in events)
+    assert [e.kind for e in store.feedback_events(kind="soft")] == ["soft"]
+    assert [e.kind for e in store.feedback_events(since=4 * DAY)] == ["auto-reply", "not-feedback"]
+    assert [e.kind for e in store.feedback_events(campaign="winter", limit=1)] == ["soft"]
+
+
+def test_a_campaign_paused_with_a_reason_shows_it_until_resumed(store: Store) -> None:
+    store.enqueue([new("C1", expires_at=1e12)], now=0)
+    assert store.pause_campaign("autumn", reason="complaint rate too high", now=1) == 1
+    (summary,) = store.campaigns("autumn")
+    assert (summary.status, summary.hold_reason) == ("paused", "complaint rate too high")
+    assert store.claim("w", now=2).deliveries == []
+    store.resume_campaign("autumn", now=3)
+    store.pause_campaign("autumn", now=4)  # an operator's pause gives no reason
+    assert store.campaigns("autumn")[0].hold_reason is None
+
+
+def test_soft_bounce_is_a_suppression_reason(store: Store) -> None:
+    assert store.suppress(address="ann@example.com", reason="soft-bounce", detail="3 soft bounces") == 1
+    assert suppressed(store) == {"ann@example.com": "soft-bounce"}
+
+
+def test_a_store_from_before_feedback_is_migrated(store: Store) -> None:
+    """Opening a store whose rows have no message key, whose holds have no
+    reason, whose suppressions know no soft bounces and which keeps no
+    feedback adds them all, each row's key filled in from its Message-ID."""
+    mid = message_id("autumn", "C1", "shop.test")
+    store.enqueue([new("C1", message_id=mid, expires_at=1e12)], now=0)
+    store.suppress(address="old@example.com", reason="hard-bounce", now=0)
+    store.pause_campaign("autumn", now=0)
+    old_reasons = "'unsubscribed', 'hard-bounce', 'complaint', 'manual'"
+    db = store._db  # type: ignore[attr-defined]
+    if store.backend == "sqlite":
+        db.executescript(f"""
+            DROP TABLE feedback_events;
+            DROP INDEX deliveries_message_key;
+            ALTER TABLE deliveries DROP COLUMN message_key;
+            ALTER TABLE campaign_holds DROP COLUMN reason;
+            ALTER TABLE suppressions RENAME TO kept;
+            CREATE TABLE suppressions (
+                kind   TEXT NOT NULL CHECK (kind IN ('address', 'recipient')),
+                value  TEXT NOT NULL,
+                reason TEXT NOT NULL CHECK (reason IN ({old_reasons})),
+                detail TEXT,
+                at     REAL NOT NULL,
+                PRIMARY KEY (kind, value)
+            );
+            INSERT INTO suppressions SELECT * FROM kept;
+            DROP TABLE kept;
+        """)
+    else:
+        db.execute("DROP TABLE feedback_events")
+        db.execute("ALTER TABLE deliveries DROP COLUMN message_key")
+        db.execute("ALTER TABLE campaign_holds DROP COLUMN reason")
+        db.execute("ALTER TABLE suppressions DROP CONSTRAINT suppressions_reason_check")
+        db.execute(f"ALTER TABLE suppressions ADD CONSTRAINT suppressions_reason_check CHECK (reason IN ({old_reasons}))")
+    with pytest.raises(Exception):
+        db.execute("INSERT INTO suppressions (kind, value, reason, at) VALUES ('address', 'x@y.test', 'soft-bounce', 0)")
+    again = another_handle(store)
+    try:
+        assert again.counts() == {"paused": 1} and again.campaigns()[0].hold_reason is None
+        row = again._db.execute("SELECT message_key FROM deliveries").fetchone()  # type: ignore[attr-defined]
+        assert row["message_key"] == message_key(mid)
+        assert again.suppress(address="ann@example.com", reason="soft-bounce", now=1) == 1
+        assert {s.value: s.reason for s in again.suppressions()} == {"old@example.com": "hard-bounce",
+                                                                      "ann@example.com": "soft-bounce"}  # fmt: skip
+        assert again.feedback_events() == []
+        if store.backend == "sqlite":
+            names = {r["name"] for r in again._db.execute("SELECT name FROM sqlite_schema")}  # type: ignore[attr-defined]
+            assert {"deliveries_message_key", "feedback_events_delivery"} <= names and "kept" not in names
+            assert "suppressions_before_soft_bounces" not in names
+    finally:
+        again.close()
+

@@ -2,9 +2,12 @@
 
 ``list`` shows every campaign the queue knows, with its status and messages
 per state; ``show ID`` one campaign's messages per state and the reasons they
-gave, grouped and counted, most common first. ``pause ID`` stops workers
-taking its messages until ``resume ID``; ``cancel ID`` never sends its unsent
-messages, and cannot be undone. Messages already being sent always finish.
+gave, grouped and counted, most common first, and its complaint rate (with a
+warning past 0.1%). ``pause ID`` stops workers taking its messages until
+``resume ID``; ``cancel ID`` never sends its unsent messages, and cannot be
+undone. Messages already being sent always finish. A campaign whose
+complaint rate passed 0.3% was paused by ``mailer bounces read``, which says
+why here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from mailer.cli.worker import add_store_option
 from mailer.errors import ConfigError
 
 if TYPE_CHECKING:
+    from mailer.feedback.rules import ComplaintCount, ComplaintRate, FeedbackPolicy
     from mailer.store import CampaignSummary, ReasonCount, Store
 
 
@@ -76,6 +80,7 @@ def summary_json(summary: CampaignSummary, reasons: Iterable[ReasonCount] = ()) 
     return {
         "campaign": summary.id,
         "status": summary.status,
+        "hold_reason": summary.hold_reason,
         "created": iso(summary.created_at),
         "states": dict(summary.counts),
         "total": summary.total,
@@ -84,11 +89,49 @@ def summary_json(summary: CampaignSummary, reasons: Iterable[ReasonCount] = ()) 
 
 
 def summary_lines(summary: CampaignSummary, reasons: Iterable[ReasonCount] = ()) -> list[str]:
-    """A campaign in a line, then its reasons, one indented line each."""
+    """A campaign in a line, why it is held when no operator held it, then
+    its reasons, one indented line each."""
     created = f", stored {iso(summary.created_at)}" if summary.created_at is not None else ""
     lines = [f"campaign {summary.id} ({summary.status}{created}): {counts_text(summary.counts)}"]
-    lines += [f"  {r.count:>7}  {r.state:<10} {r.reason}" for r in reasons]
+    if summary.hold_reason:
+        lines.append(f"  {summary.status}: {summary.hold_reason}")
+    lines += reason_lines(reasons)
     return lines
+
+
+def reason_lines(reasons: Iterable[ReasonCount]) -> list[str]:
+    return [f"  {r.count:>7}  {r.state:<10} {r.reason}" for r in reasons]
+
+
+def complaint_rates_of(
+    counts: Iterable[ComplaintCount], campaigns: Iterable[str] | None = None
+) -> list[ComplaintRate]:
+    """The complaint rates worth showing: of ``campaigns`` (all when
+    ``None``) and of the sending domains they use, those with complaints."""
+    from mailer.feedback.rules import complaint_rates
+
+    counts = list(counts)
+    wanted = None if campaigns is None else set(campaigns)
+    domains = {c.domain for c in counts if wanted is None or c.campaign in wanted}
+    return [r for r in complaint_rates(counts) if r.complaints
+            and (r.name in domains if r.scope == "domain" else wanted is None or r.name in wanted)]  # fmt: skip
+
+
+def rate_line(rate: ComplaintRate, policy: FeedbackPolicy) -> str:
+    """A complaint rate in a line, ``warning:`` first when it calls for one.
+
+    >>> from mailer.feedback.rules import ComplaintRate, FeedbackPolicy
+    >>> rate_line(ComplaintRate("domain", "shop.test", 2, 1000), FeedbackPolicy())
+    'warning: sending domain shop.test: complaint rate 0.2% (2 of 1,000 delivered): above 0.1%, the most Gmail and Yahoo allow bulk senders'
+    """
+    level = rate.level(policy)
+    whose = f"campaign {rate.name}" if rate.scope == "campaign" else f"sending domain {rate.name}"
+    return f"{'warning: ' if level in ('warning', 'pause') else ''}{whose}: {rate.describe(policy)}"
+
+
+def rate_json(rate: ComplaintRate, policy: FeedbackPolicy) -> dict[str, Any]:
+    return {"scope": rate.scope, "name": rate.name, "complaints": rate.complaints, "delivered": rate.delivered,
+            "rate": rate.rate, "level": rate.level(policy), "text": rate.describe(policy)}  # fmt: skip
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -112,18 +155,25 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from mailer.feedback.rules import FeedbackPolicy
     from mailer.store import open_store
 
     store = open_store(args.store)
     try:
         summary = known_campaign(store, args.campaign)
         reasons = store.reasons(args.campaign, top=max(args.top, 0))
+        rates = complaint_rates_of(store.complaint_counts(), [args.campaign])
     finally:
         store.close()
+    policy = FeedbackPolicy()
     if args.json:
-        print(json.dumps(summary_json(summary, reasons), ensure_ascii=False))
+        shown = summary_json(summary, reasons)
+        shown["complaint_rates"] = [rate_json(r, policy) for r in rates]
+        print(json.dumps(shown, ensure_ascii=False))
         return 0
-    print(summary_lines(summary)[0])
+    print("\n".join(summary_lines(summary)))
+    for rate in rates:
+        print(rate_line(rate, policy))
     print("state        count")
     from mailer.store import STATES
 
@@ -132,7 +182,7 @@ def run_show(args: argparse.Namespace) -> int:
             print(f"{state:<12} {summary.counts[state]:>5}")
     if reasons:
         print("reasons, most common first:")
-        print("\n".join(summary_lines(summary, reasons)[1:]))
+        print("\n".join(reason_lines(reasons)))
     return 0
 
 

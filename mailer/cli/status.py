@@ -1,6 +1,8 @@
 """``mailer status``: messages per state and per reply class, from the queue,
 then each campaign's messages per state and the reasons they gave, grouped and
-counted (``mailer campaign show ID`` lists more of them)."""
+counted (``mailer campaign show ID`` lists more of them), and the complaint
+rates of campaigns and sending domains that drew complaints, with a warning
+past 0.1% (a campaign past 0.3% is paused, and says why)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from mailer.cli.campaigns import summary_json, summary_lines
+from mailer.cli.campaigns import complaint_rates_of, rate_json, rate_line, summary_json, summary_lines
 from mailer.cli.queue import iso
 from mailer.cli.worker import add_store_option
 
@@ -29,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
+    from mailer.feedback.rules import FeedbackPolicy
     from mailer.store import open_store
 
     store = open_store(args.store)
@@ -39,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
         campaigns = store.campaigns(args.campaign)
         reasons = store.reasons(args.campaign, top=max(args.reasons, 0))
         suppressed = len(store.suppressions())
+        counts = store.complaint_counts()
     finally:
         store.close()
+    policy = FeedbackPolicy()
+    rates = complaint_rates_of(counts, None if args.campaign is None else [args.campaign])
     by_campaign: dict[str, list[ReasonCount]] = {}
     for reason in reasons:
         by_campaign.setdefault(reason.campaign, []).append(reason)
@@ -52,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         "next_due": iso(next_due),
         "suppressed": suppressed,
         "campaigns": [summary_json(c, by_campaign.get(c.id, ())) for c in campaigns],
+        "complaint_rates": [rate_json(r, policy) for r in rates],
     }
     if args.json:
         print(json.dumps(result, sort_keys=True, ensure_ascii=False))
@@ -66,4 +73,6 @@ def run(args: argparse.Namespace) -> int:
           + (f", next due {result['next_due']}" if next_due is not None else ""))  # fmt: skip
     for summary in campaigns:
         print("\n".join(summary_lines(summary, by_campaign.get(summary.id, ()))))
+    for rate in rates:
+        print(rate_line(rate, policy))
     return 0

@@ -2,7 +2,9 @@
 
 Serves the WSGI app of :mod:`mailer.web.unsubscribe` with the standard
 library's server: fine behind a reverse proxy for modest traffic; for more,
-run ``mailer.web.unsubscribe:UnsubscribeApp`` under any WSGI server.
+run ``mailer.web.unsubscribe:UnsubscribeApp`` under any WSGI server. With
+``$MAILER_FEEDBACK_TOKEN`` set, it also takes bounces and complaints at
+``POST /feedback`` (``Authorization: Bearer <token>``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mailer.store import open_store
     from mailer.tokens import Signer, load_signing_key
-    from mailer.web.unsubscribe import UnsubscribeApp
+    from mailer.web.unsubscribe import UnsubscribeApp, feedback_token_from_env
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format: str, *values: object) -> None:  # noqa: A002 - the base class's name
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     store = open_store(args.store)
     try:
-        app = UnsubscribeApp(store, Signer(load_signing_key(path=args.secret_file)))
+        app = UnsubscribeApp(store, Signer(load_signing_key(path=args.secret_file)),
+                             feedback_token=feedback_token_from_env())  # fmt: skip
         try:
             server = make_server(args.host, args.port, app, handler_class=QuietHandler)
         except OSError as err:  # the port is taken, or not ours to take

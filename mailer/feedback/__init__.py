@@ -13,22 +13,31 @@ and ``ses`` (Amazon SES notifications), over ``message`` (a message taken
 apart), ``fields`` (report field blocks) and ``addresses``. ``records``
 holds the :class:`Feedback` record, ``maildir`` the one edge that reads
 files.
+
+What feedback then does to the mail we send is decided by ``rules`` (pure:
+matching by VERP token, suppressing, runs of soft bounces, complaint rates)
+and applied to a store by ``apply`` (:class:`FeedbackBatch`).
 """
 
 from __future__ import annotations
 
+from mailer.feedback.apply import CampaignPaused, FeedbackBatch
 from mailer.feedback.arf import ArfReport
 from mailer.feedback.maildir import mark_processed, read_maildir
 from mailer.feedback.parse import parse_feedback
 from mailer.feedback.records import Feedback, Kind, RecipientReport
+from mailer.feedback.rules import FeedbackPolicy, verp_sender
 from mailer.feedback.status import Action, Cause
 from mailer.feedback.verp import VerpSigner, parse_verp, verp_address
 
 __all__ = [
     "Action",
     "ArfReport",
+    "CampaignPaused",
     "Cause",
     "Feedback",
+    "FeedbackBatch",
+    "FeedbackPolicy",
     "Kind",
     "RecipientReport",
     "VerpSigner",
@@ -37,4 +46,5 @@ __all__ = [
     "parse_verp",
     "read_maildir",
     "verp_address",
+    "verp_sender",
 ]

@@ -26,6 +26,7 @@ from mailer.sending.caps import Caps, check_class
 from mailer.inputs.customers import Customer
 from mailer.errors import ConfigError, MailerError
 from mailer.content.dkim import DkimSigner
+from mailer.feedback import VerpSigner, verp_sender
 from mailer.content.mime import message_id
 from mailer.personalise.choices import Choice
 from mailer.sending.plan import At, QuietHours, Rule, plan
@@ -93,6 +94,14 @@ def stored_snapshot(store: Store, campaign_id: str) -> Snapshot | None:
     return Snapshot.from_text(text) if text is not None else None
 
 
+def uses_verp(prepared: PreparedCampaign) -> bool:
+    """Whether messages leave with a VERP envelope sender (a signed token of
+    the message in the return path, so bounces that come back later name it):
+    when the campaign has a return path of its own (``--return-path`` or
+    ``[delivery] return_path``), whose mailbox must take ``+`` sub-addresses."""
+    return bool(prepared.snapshot.return_path or prepared.campaign.delivery.return_path)
+
+
 def queue_campaign(
     store: Store,
     prepared: PreparedCampaign,
@@ -124,6 +133,11 @@ def queue_campaign(
     check_class(message_class)
     campaign = prepared.campaign
     dkim_signer(campaign)  # a DKIM key that does not load is refused now, not once per queued row
+    if uses_verp(prepared):  # a return path with no room for the token is refused now, too
+        try:
+            verp_sender(prepared.sender, "<" + "0" * 32 + "@check>", VerpSigner(bytes(32)))
+        except MailerError as err:
+            raise ConfigError(f"return path {prepared.sender!r}: {err}") from err
     kept = store.put_campaign(campaign.id, prepared.snapshot.to_text())
     if Snapshot.from_text(kept).digest != prepared.snapshot.digest:
         raise ConfigError(
@@ -270,6 +284,7 @@ class CampaignRenderer:
         the campaign was queued with is not here (another machine)."""
         self._campaigns: dict[str, PreparedCampaign] = {}
         self._dkim: dict[str, DkimSigner | None] = {}
+        self._verp: dict[str, VerpSigner | None] = {}
         self._broken: dict[str, MailerError] = {}
 
     def prepared(self, campaign_id: str) -> PreparedCampaign:
@@ -303,6 +318,7 @@ class CampaignRenderer:
         prepared = PreparedCampaign.from_snapshot(snapshot, signer=Signer(key))
         try:
             self._dkim[campaign_id] = dkim_signer(prepared.campaign)  # the key file the campaign names, read once
+            self._verp[campaign_id] = VerpSigner(key) if uses_verp(prepared) else None
         except MailerError:
             prepared.close()
             raise
@@ -320,10 +336,13 @@ class CampaignRenderer:
         message = prepared.compose(choice, at=when)
         dkim = self._dkim.get(delivery.campaign)
         data = dkim.sign(message.data) if dkim is not None else message.data
-        return Envelope(prepared.sender, (delivery.address,), data, message.message_id)
+        verp = self._verp.get(delivery.campaign)
+        sender = verp_sender(prepared.sender, message.message_id, verp) if verp is not None else prepared.sender
+        return Envelope(sender, (delivery.address,), data, message.message_id)
 
     def close(self) -> None:
         for prepared in self._campaigns.values():
             prepared.close()
         self._campaigns.clear()
         self._dkim.clear()
+        self._verp.clear()

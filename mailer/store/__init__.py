@@ -19,13 +19,18 @@ campaign's waiting rows are ``paused`` (no worker claims them) until it
 resumes; a cancelled one's unsent rows are ``cancelled``; ``failed`` rows can
 be put back in the queue (:meth:`Store.retry_failed`), ``unknown`` ones settled
 (:meth:`Store.settle_unknown`). Rows already being sent always finish.
+
+Bounces, complaints and auto-replies that come back later as mail are
+applied by :meth:`Store.apply_feedback` under the rules of
+:mod:`mailer.feedback.rules` and kept as :class:`FeedbackEvent` rows; a
+campaign whose complaint rate is too high is paused with the reason.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from mailer.sending.caps import Caps, Sent
 from mailer.errors import StoreBusy, StoreError
@@ -38,13 +43,20 @@ from mailer.store.records import (
     CampaignSummary,
     Claimed,
     Delivery,
+    FeedbackEvent,
+    FeedbackOutcome,
     Hold,
     NewDelivery,
     Outcome,
     ReasonCount,
     State,
     Suppression,
+    SuppressionReason,
 )
+
+if TYPE_CHECKING:
+    from mailer.feedback.records import Feedback
+    from mailer.feedback.rules import ComplaintCount, FeedbackPolicy, Lookup
 
 __all__ = [
     "CAPPED",
@@ -55,6 +67,8 @@ __all__ = [
     "CampaignSummary",
     "Claimed",
     "Delivery",
+    "FeedbackEvent",
+    "FeedbackOutcome",
     "Hold",
     "NewDelivery",
     "Outcome",
@@ -64,6 +78,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "Suppression",
+    "SuppressionReason",
     "open_store",
 ]
 
@@ -120,7 +135,7 @@ class Store(Protocol):
         *,
         address: str | None = None,
         recipient: str | None = None,
-        reason: Literal["unsubscribed", "hard-bounce", "complaint", "manual"] = "unsubscribed",
+        reason: SuppressionReason = "unsubscribed",
         detail: str | None = None,
         now: float | None = None,
     ) -> int: ...
@@ -158,7 +173,7 @@ class Store(Protocol):
     def campaign_counts(self, campaign: str | None = None) -> dict[str, dict[str, int]]: ...
     def reasons(self, campaign: str | None = None, *, top: int | None = 10) -> list[ReasonCount]: ...
     def campaigns(self, campaign: str | None = None) -> list[CampaignSummary]: ...
-    def pause_campaign(self, campaign: str, *, now: float | None = None) -> int: ...
+    def pause_campaign(self, campaign: str, *, reason: str | None = None, now: float | None = None) -> int: ...
     def resume_campaign(self, campaign: str, *, now: float | None = None) -> int: ...
     def cancel_campaign(self, campaign: str, *, now: float | None = None) -> int: ...
     def retry_failed(
@@ -169,6 +184,21 @@ class Store(Protocol):
         expiry: float = DEFAULT_EXPIRY,
         now: float | None = None,
     ) -> int: ...
+    def apply_feedback(
+        self,
+        feedback: Feedback,
+        lookup: Lookup,
+        *,
+        policy: FeedbackPolicy = ...,
+        source: str | None = None,
+        dry_run: bool = False,
+        now: float | None = None,
+    ) -> FeedbackEvent: ...
+    def feedback_events(
+        self, *, kind: str | None = None, since: float | None = None, campaign: str | None = None,
+        limit: int | None = None,
+    ) -> list[FeedbackEvent]: ...  # fmt: skip
+    def complaint_counts(self) -> list[ComplaintCount]: ...
 
 
 DEFAULT_STORE = "sqlite:.mailer/queue.sqlite3"

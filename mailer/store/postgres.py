@@ -93,6 +93,14 @@ class PostgresStore(SQLStore):
                 with db.transaction():
                     db.execute(q["migrate_states"].sql)
                     db.execute(q["migrate_capped_rows"].sql)
+            if not state["has_message_key"]:
+                with db.transaction():
+                    db.execute(q["migrate_message_key"].sql)
+            if not state["has_hold_reason"]:
+                db.execute(q["migrate_hold_reason"].sql)
+            if not state["has_soft_bounce"]:
+                with db.transaction():
+                    db.execute(q["migrate_suppression_reasons"].sql)
         finally:
             db.execute(q["lock_schema_release"].sql)
 

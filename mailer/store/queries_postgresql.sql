@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     payload        TEXT    NOT NULL DEFAULT '{}',
     domain         TEXT    NOT NULL DEFAULT '',
     updated_at     DOUBLE PRECISION,
+    message_key    TEXT,
     UNIQUE (campaign, recipient)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, not_before);
@@ -54,7 +55,7 @@ CREATE INDEX IF NOT EXISTS send_log_recipient ON send_log (recipient, at);
 CREATE TABLE IF NOT EXISTS suppressions (
     kind   TEXT NOT NULL CHECK (kind IN ('address', 'recipient')),
     value  TEXT NOT NULL,
-    reason TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'hard-bounce', 'complaint', 'manual')),
+    reason TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'hard-bounce', 'soft-bounce', 'complaint', 'manual')),
     detail TEXT,
     at     DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (kind, value)
@@ -82,20 +83,42 @@ CREATE TABLE IF NOT EXISTS campaigns (
 CREATE TABLE IF NOT EXISTS campaign_holds (
     campaign TEXT PRIMARY KEY,
     hold     TEXT NOT NULL CHECK (hold IN ('paused', 'cancelled')),
-    at       DOUBLE PRECISION NOT NULL
+    at       DOUBLE PRECISION NOT NULL,
+    reason   TEXT
 );
+CREATE TABLE IF NOT EXISTS feedback_events (
+    id             BIGSERIAL PRIMARY KEY,
+    at             DOUBLE PRECISION NOT NULL,
+    kind           TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    outcome        TEXT    NOT NULL CHECK (outcome IN ('suppressed', 'counted', 'ignored', 'unmatched')),
+    suppression    TEXT,
+    matched        TEXT,
+    delivery       BIGINT,
+    campaign       TEXT,
+    recipient      TEXT,
+    address        TEXT,
+    status         TEXT,
+    sending_domain TEXT,
+    reason         TEXT    NOT NULL,
+    source         TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_events_at ON feedback_events (at);
+CREATE INDEX IF NOT EXISTS feedback_events_delivery ON feedback_events (delivery, action);
+CREATE INDEX IF NOT EXISTS feedback_events_action ON feedback_events (action, campaign);
 
 -- name: enqueue
 -- Queue one message; a (campaign, recipient) pair already queued is left as
 -- it is, so planning a campaign twice never doubles a message. A message
 -- queued into a paused or cancelled campaign starts paused or cancelled.
 INSERT INTO deliveries (campaign, recipient, address, message_class, state, not_before,
-                        expires_at, priority, message_id, on_cap, payload, domain, updated_at)
+                        expires_at, priority, message_id, on_cap, payload, domain, updated_at, message_key)
 VALUES (%(campaign)s, %(recipient)s, %(address)s, %(message_class)s,
         CASE %(state)s::text
             WHEN 'queued' THEN coalesce((SELECT hold FROM campaign_holds WHERE campaign = %(campaign)s), 'queued')
             ELSE %(state)s END,
-        %(not_before)s, %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(domain)s, %(now)s)
+        %(not_before)s, %(expires_at)s, %(priority)s, %(message_id)s, %(on_cap)s, %(payload)s, %(domain)s, %(now)s,
+        %(message_key)s)
 ON CONFLICT (campaign, recipient) DO NOTHING;
 
 -- name: discard_planned
@@ -224,6 +247,7 @@ WHERE lease_owner = %(owner)s AND state IN ('leased', 'sending')
 -- cleared its owner) is still ours: it is renewed until %(deadline)s.
 UPDATE deliveries
 SET state = 'sending', attempts = attempts + 1, updated_at = %(now)s, message_id = coalesce(%(message_id)s, message_id),
+    message_key = coalesce(%(message_key)s, message_key),
     lease_deadline = CASE WHEN lease_deadline > %(now)s THEN lease_deadline ELSE %(deadline)s END
 WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s
   AND NOT EXISTS (SELECT 1 FROM suppressions
@@ -282,6 +306,8 @@ WHERE id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
 
 -- name: suppress
 -- Add an address or customer id to the suppression list (first reason wins).
+-- Replies seen while sending (a 5.1.1 at RCPT TO) and bounces, complaints
+-- and runs of soft bounces that come back later all suppress through here.
 INSERT INTO suppressions (kind, value, reason, detail, at)
 VALUES (%(kind)s, %(value)s, %(reason)s, %(detail)s, %(now)s)
 ON CONFLICT (kind, value) DO NOTHING;
@@ -442,7 +468,8 @@ SELECT pg_advisory_unlock(4242001);
 -- an up-to-date store is opened without taking any lock on its tables).
 SELECT
     to_regclass('deliveries_claim') IS NOT NULL AND to_regclass('deliveries_expiry') IS NOT NULL
-        AND to_regclass('campaigns') IS NOT NULL AND to_regclass('campaign_holds') IS NOT NULL AS has_tables,
+        AND to_regclass('campaigns') IS NOT NULL AND to_regclass('campaign_holds') IS NOT NULL
+        AND to_regclass('feedback_events_action') IS NOT NULL AS has_tables,
     EXISTS (SELECT 1 FROM pg_constraint
             WHERE conrelid = to_regclass('deliveries') AND contype = 'c'
               AND pg_get_constraintdef(oid) LIKE '%''capped''%') AS has_states,
@@ -451,7 +478,16 @@ SELECT
         AS has_products,
     EXISTS (SELECT 1 FROM information_schema.columns
             WHERE table_schema = current_schema() AND table_name = 'deliveries' AND column_name = 'domain')
-        AND to_regclass('deliveries_domain') IS NOT NULL AS has_domain;
+        AND to_regclass('deliveries_domain') IS NOT NULL AS has_domain,
+    EXISTS (SELECT 1 FROM information_schema.columns
+            WHERE table_schema = current_schema() AND table_name = 'deliveries' AND column_name = 'message_key')
+        AND to_regclass('deliveries_message_key') IS NOT NULL AS has_message_key,
+    EXISTS (SELECT 1 FROM information_schema.columns
+            WHERE table_schema = current_schema() AND table_name = 'campaign_holds' AND column_name = 'reason')
+        AS has_hold_reason,
+    EXISTS (SELECT 1 FROM pg_constraint
+            WHERE conrelid = to_regclass('suppressions') AND contype = 'c'
+              AND pg_get_constraintdef(oid) LIKE '%''soft-bounce''%') AS has_soft_bounce;
 
 -- name: migrate_states
 -- Stores made before campaigns could be paused or cancelled, or before
@@ -504,10 +540,10 @@ ORDER BY campaign, place;
 -- The campaigns whose spec is stored or that an operator held: when the spec
 -- was stored, and the hold (campaigns known only by their rows come from
 -- campaign_counts).
-SELECT id, max(created_at) AS created_at, max(hold) AS hold FROM (
-    SELECT id, created_at, NULL::text AS hold FROM campaigns
+SELECT id, max(created_at) AS created_at, max(hold) AS hold, max(reason) AS hold_reason FROM (
+    SELECT id, created_at, NULL::text AS hold, NULL::text AS reason FROM campaigns
     UNION ALL
-    SELECT campaign, NULL::double precision, hold FROM campaign_holds
+    SELECT campaign, NULL::double precision, hold, reason FROM campaign_holds
 ) AS known
 WHERE %(campaign)s::text IS NULL OR id = %(campaign)s
 GROUP BY id ORDER BY id;
@@ -517,9 +553,10 @@ GROUP BY id ORDER BY id;
 SELECT hold, at FROM campaign_holds WHERE campaign = %(campaign)s;
 
 -- name: hold_campaign
--- Pause or cancel a campaign (a cancel replaces a pause).
-INSERT INTO campaign_holds (campaign, hold, at) VALUES (%(campaign)s, %(hold)s, %(now)s)
-ON CONFLICT (campaign) DO UPDATE SET hold = excluded.hold, at = excluded.at;
+-- Pause or cancel a campaign (a cancel replaces a pause), with the reason
+-- when it was not an operator's doing (a complaint rate too high).
+INSERT INTO campaign_holds (campaign, hold, at, reason) VALUES (%(campaign)s, %(hold)s, %(now)s, %(reason)s)
+ON CONFLICT (campaign) DO UPDATE SET hold = excluded.hold, at = excluded.at, reason = excluded.reason;
 
 -- name: unhold_campaign
 -- Resume a paused campaign (a cancelled one stays cancelled).
@@ -563,3 +600,76 @@ WHERE state = 'failed'
 -- the start of the transaction): the one clock every worker sharing this
 -- store stamps with when it gives none, whatever its machine's clock says.
 SELECT extract(epoch FROM clock_timestamp())::double precision AS now;
+
+-- name: message_by_key
+-- The message a bounce or complaint names, by its key (the left part of its
+-- Message-ID, which a VERP token carries).
+SELECT id, campaign, recipient, address, message_id, state, coalesce(updated_at, not_before) AS sent_at
+FROM deliveries WHERE message_key = %(key)s ORDER BY id LIMIT 1;
+
+-- name: record_feedback
+-- Keep one bounce, complaint or auto-reply read: what it was, what it meant
+-- for the recipient of the message it names, and what was done.
+INSERT INTO feedback_events (at, kind, action, outcome, suppression, matched, delivery, campaign, recipient,
+                             address, status, sending_domain, reason, source)
+VALUES (%(now)s, %(kind)s, %(action)s, %(outcome)s, %(suppression)s, %(matched)s, %(delivery)s, %(campaign)s,
+        %(recipient)s, %(address)s, %(status)s, %(sending_domain)s, %(reason)s, %(source)s)
+RETURNING id;
+
+-- name: soft_bounce_history
+-- The messages sent to one customer at one address (found through the
+-- customer's index), in send order: each with whether a bounce came back
+-- for it later (hard: suppress; soft: count-soft). Messages a server
+-- accepted count, and any other a bounce names.
+SELECT d.id AS delivery, coalesce(d.updated_at, d.not_before) AS at,
+       EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.delivery = d.id AND e.action = 'suppress') AS hard,
+       EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.delivery = d.id AND e.action = 'count-soft') AS soft
+FROM deliveries AS d
+WHERE d.recipient = %(recipient)s AND lower(d.address) = lower(%(address)s)
+  AND (d.state = 'sent' OR EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.delivery = d.id))
+ORDER BY at, d.id;
+
+-- name: feedback_events
+-- The feedback read, oldest first: of one kind, since a time, of one
+-- campaign (each when given), at most %(limit)s.
+SELECT * FROM feedback_events
+WHERE (%(kind)s::text IS NULL OR kind = %(kind)s) AND (%(since)s::double precision IS NULL OR at >= %(since)s)
+  AND (%(campaign)s::text IS NULL OR campaign = %(campaign)s)
+ORDER BY at, id
+LIMIT %(limit)s;
+
+-- name: delivered_counts
+-- Messages the receiving servers accepted, per campaign and sending domain
+-- (the right part of their Message-ID): what complaint rates divide by.
+SELECT campaign, lower(rtrim(split_part(message_id, '@', 2), '>')) AS sending_domain, count(*) AS n
+FROM deliveries WHERE state = 'sent'
+GROUP BY campaign, lower(rtrim(split_part(message_id, '@', 2), '>'));
+
+-- name: complaint_counts
+-- Messages that drew a complaint, per campaign and sending domain (a
+-- message complained about twice counts once).
+SELECT campaign, sending_domain, count(DISTINCT delivery) AS n
+FROM feedback_events WHERE action = 'complaint' AND delivery IS NOT NULL
+GROUP BY campaign, sending_domain;
+
+-- name: migrate_message_key
+-- Stores made before rows could be found by their Message-ID's key gain the
+-- column, filled in with each row's key (the left part of its Message-ID,
+-- lower-cased), and its index.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS message_key TEXT;
+UPDATE deliveries SET message_key = lower(substr(message_id, 2, strpos(message_id, '@') - 2))
+WHERE message_key IS NULL AND message_id LIKE '<%@%>';
+CREATE INDEX IF NOT EXISTS deliveries_message_key ON deliveries (message_key);
+
+-- name: migrate_hold_reason
+-- Stores made before a campaign could be paused for its complaint rate gain
+-- the column that says why.
+ALTER TABLE campaign_holds ADD COLUMN IF NOT EXISTS reason TEXT;
+
+-- name: migrate_suppression_reasons
+-- Stores made before runs of soft bounces suppressed allow the new reason
+-- (every entry satisfies the narrower check this replaces, so it is not
+-- validated again).
+ALTER TABLE suppressions DROP CONSTRAINT IF EXISTS suppressions_reason_check;
+ALTER TABLE suppressions ADD CONSTRAINT suppressions_reason_check
+    CHECK (reason IN ('unsubscribed', 'hard-bounce', 'soft-bounce', 'complaint', 'manual')) NOT VALID;

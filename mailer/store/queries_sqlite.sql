@@ -8,7 +8,9 @@
 -- The tables. One row per (campaign, recipient) is the unit of delivery;
 -- the send log is what frequency caps count; suppressions are checked on
 -- every claim; buckets and pauses hold transport state shared by workers;
--- campaign holds are what operators paused or cancelled.
+-- campaign holds are what operators paused or cancelled (or what a complaint
+-- rate paused, with the reason); feedback events are the bounces, complaints
+-- and auto-replies read since, one row per message read.
 CREATE TABLE IF NOT EXISTS deliveries (
     id             INTEGER PRIMARY KEY,
     campaign       TEXT    NOT NULL,
@@ -33,6 +35,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     payload        TEXT    NOT NULL DEFAULT '{}',
     domain         TEXT    NOT NULL DEFAULT '',
     updated_at     REAL,
+    message_key    TEXT,
     UNIQUE (campaign, recipient)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, not_before);
@@ -55,7 +58,7 @@ CREATE INDEX IF NOT EXISTS send_log_recipient ON send_log (recipient, at);
 CREATE TABLE IF NOT EXISTS suppressions (
     kind   TEXT NOT NULL CHECK (kind IN ('address', 'recipient')),
     value  TEXT NOT NULL,
-    reason TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'hard-bounce', 'complaint', 'manual')),
+    reason TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'hard-bounce', 'soft-bounce', 'complaint', 'manual')),
     detail TEXT,
     at     REAL NOT NULL,
     PRIMARY KEY (kind, value)
@@ -83,19 +86,40 @@ CREATE TABLE IF NOT EXISTS campaigns (
 CREATE TABLE IF NOT EXISTS campaign_holds (
     campaign TEXT PRIMARY KEY,
     hold     TEXT NOT NULL CHECK (hold IN ('paused', 'cancelled')),
-    at       REAL NOT NULL
+    at       REAL NOT NULL,
+    reason   TEXT
 );
+CREATE TABLE IF NOT EXISTS feedback_events (
+    id             INTEGER PRIMARY KEY,
+    at             REAL    NOT NULL,
+    kind           TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    outcome        TEXT    NOT NULL CHECK (outcome IN ('suppressed', 'counted', 'ignored', 'unmatched')),
+    suppression    TEXT,
+    matched        TEXT,
+    delivery       INTEGER,
+    campaign       TEXT,
+    recipient      TEXT,
+    address        TEXT,
+    status         TEXT,
+    sending_domain TEXT,
+    reason         TEXT    NOT NULL,
+    source         TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_events_at ON feedback_events (at);
+CREATE INDEX IF NOT EXISTS feedback_events_delivery ON feedback_events (delivery, action);
+CREATE INDEX IF NOT EXISTS feedback_events_action ON feedback_events (action, campaign);
 
 -- name: enqueue
 -- Queue one message; a (campaign, recipient) pair already queued is left as
 -- it is, so planning a campaign twice never doubles a message. A message
 -- queued into a paused or cancelled campaign starts paused or cancelled.
 INSERT INTO deliveries (campaign, recipient, address, message_class, state, not_before,
-                        expires_at, priority, message_id, on_cap, payload, domain, updated_at)
+                        expires_at, priority, message_id, on_cap, payload, domain, updated_at, message_key)
 VALUES (:campaign, :recipient, :address, :message_class,
         CASE :state WHEN 'queued' THEN coalesce((SELECT hold FROM campaign_holds WHERE campaign = :campaign), 'queued')
                     ELSE :state END,
-        :not_before, :expires_at, :priority, :message_id, :on_cap, :payload, :domain, :now)
+        :not_before, :expires_at, :priority, :message_id, :on_cap, :payload, :domain, :now, :message_key)
 ON CONFLICT (campaign, recipient) DO NOTHING;
 
 -- name: discard_planned
@@ -217,6 +241,7 @@ WHERE lease_owner = :owner AND state IN ('leased', 'sending')
 -- cleared its owner) is still ours: it is renewed until :deadline.
 UPDATE deliveries
 SET state = 'sending', attempts = attempts + 1, updated_at = :now, message_id = coalesce(:message_id, message_id),
+    message_key = coalesce(:message_key, message_key),
     lease_deadline = CASE WHEN lease_deadline > :now THEN lease_deadline ELSE :deadline END
 WHERE id = :id AND state = 'leased' AND lease_owner = :owner
   AND NOT EXISTS (SELECT 1 FROM suppressions
@@ -266,6 +291,8 @@ WHERE id = :id AND state = 'leased' AND lease_owner = :owner;
 
 -- name: suppress
 -- Add an address or customer id to the suppression list (first reason wins).
+-- Replies seen while sending (a 5.1.1 at RCPT TO) and bounces, complaints
+-- and runs of soft bounces that come back later all suppress through here.
 INSERT INTO suppressions (kind, value, reason, detail, at)
 VALUES (:kind, :value, :reason, :detail, :now)
 ON CONFLICT (kind, value) DO NOTHING;
@@ -453,10 +480,10 @@ ORDER BY campaign, place;
 -- The campaigns whose spec is stored or that an operator held: when the spec
 -- was stored, and the hold (campaigns known only by their rows come from
 -- campaign_counts).
-SELECT id, max(created_at) AS created_at, max(hold) AS hold FROM (
-    SELECT id, created_at, NULL AS hold FROM campaigns
+SELECT id, max(created_at) AS created_at, max(hold) AS hold, max(reason) AS hold_reason FROM (
+    SELECT id, created_at, NULL AS hold, NULL AS reason FROM campaigns
     UNION ALL
-    SELECT campaign, NULL, hold FROM campaign_holds
+    SELECT campaign, NULL, hold, reason FROM campaign_holds
 ) AS known
 WHERE :campaign IS NULL OR id = :campaign
 GROUP BY id ORDER BY id;
@@ -466,9 +493,10 @@ GROUP BY id ORDER BY id;
 SELECT hold, at FROM campaign_holds WHERE campaign = :campaign;
 
 -- name: hold_campaign
--- Pause or cancel a campaign (a cancel replaces a pause).
-INSERT INTO campaign_holds (campaign, hold, at) VALUES (:campaign, :hold, :now)
-ON CONFLICT (campaign) DO UPDATE SET hold = excluded.hold, at = excluded.at;
+-- Pause or cancel a campaign (a cancel replaces a pause), with the reason
+-- when it was not an operator's doing (a complaint rate too high).
+INSERT INTO campaign_holds (campaign, hold, at, reason) VALUES (:campaign, :hold, :now, :reason)
+ON CONFLICT (campaign) DO UPDATE SET hold = excluded.hold, at = excluded.at, reason = excluded.reason;
 
 -- name: unhold_campaign
 -- Resume a paused campaign (a cancelled one stays cancelled).
@@ -518,8 +546,8 @@ SELECT sql LIKE '%''capped''%' AS current FROM sqlite_schema WHERE type = 'table
 ALTER TABLE deliveries RENAME TO deliveries_before_holds;
 
 -- name: migrate_states_copy
--- Every row moves to the new table, as it was; the old table goes, with its
--- indexes.
+-- Every row moves to the new table, as it was (its message key is filled in
+-- by migrate_message_key_fill); the old table goes, with its indexes.
 INSERT INTO deliveries (id, campaign, recipient, address, message_class, state, not_before, expires_at,
                         priority, attempts, lease_owner, lease_deadline, message_id, reply_code,
                         reply_enhanced, reply_text, reason, on_cap, payload, domain, updated_at)
@@ -538,3 +566,89 @@ UPDATE deliveries SET state = 'capped' WHERE state = 'failed' AND reason LIKE 'c
 -- The time now, in epoch seconds: the one clock every worker sharing this
 -- store stamps with when it gives none.
 SELECT (julianday('now') - 2440587.5) * 86400.0 AS now;
+
+-- name: message_by_key
+-- The message a bounce or complaint names, by its key (the left part of its
+-- Message-ID, which a VERP token carries).
+SELECT id, campaign, recipient, address, message_id, state, coalesce(updated_at, not_before) AS sent_at
+FROM deliveries WHERE message_key = :key ORDER BY id LIMIT 1;
+
+-- name: record_feedback
+-- Keep one bounce, complaint or auto-reply read: what it was, what it meant
+-- for the recipient of the message it names, and what was done.
+INSERT INTO feedback_events (at, kind, action, outcome, suppression, matched, delivery, campaign, recipient,
+                             address, status, sending_domain, reason, source)
+VALUES (:now, :kind, :action, :outcome, :suppression, :matched, :delivery, :campaign, :recipient,
+        :address, :status, :sending_domain, :reason, :source)
+RETURNING id;
+
+-- name: soft_bounce_history
+-- The messages sent to one customer at one address (found through the
+-- customer's index), in send order: each with whether a bounce came back
+-- for it later (hard: suppress; soft: count-soft). Messages a server
+-- accepted count, and any other a bounce names.
+SELECT d.id AS delivery, coalesce(d.updated_at, d.not_before) AS at,
+       EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.delivery = d.id AND e.action = 'suppress') AS hard,
+       EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.delivery = d.id AND e.action = 'count-soft') AS soft
+FROM deliveries AS d
+WHERE d.recipient = :recipient AND lower(d.address) = lower(:address)
+  AND (d.state = 'sent' OR EXISTS (SELECT 1 FROM feedback_events AS e WHERE e.delivery = d.id))
+ORDER BY at, d.id;
+
+-- name: feedback_events
+-- The feedback read, oldest first: of one kind, since a time, of one
+-- campaign (each when given), at most :limit.
+SELECT * FROM feedback_events
+WHERE (:kind IS NULL OR kind = :kind) AND (:since IS NULL OR at >= :since)
+  AND (:campaign IS NULL OR campaign = :campaign)
+ORDER BY at, id
+LIMIT :limit;
+
+-- name: delivered_counts
+-- Messages the receiving servers accepted, per campaign and sending domain
+-- (the right part of their Message-ID): what complaint rates divide by.
+SELECT campaign, lower(rtrim(substr(message_id, instr(message_id, '@') + 1), '>')) AS sending_domain, count(*) AS n
+FROM deliveries WHERE state = 'sent'
+GROUP BY campaign, sending_domain;
+
+-- name: complaint_counts
+-- Messages that drew a complaint, per campaign and sending domain (a
+-- message complained about twice counts once).
+SELECT campaign, sending_domain, count(DISTINCT delivery) AS n
+FROM feedback_events WHERE action = 'complaint' AND delivery IS NOT NULL
+GROUP BY campaign, sending_domain;
+
+-- name: migrate_message_key_column
+-- Stores made before rows could be found by their Message-ID's key gain the
+-- column (filled in by migrate_message_key_fill).
+ALTER TABLE deliveries ADD COLUMN message_key TEXT;
+
+-- name: migrate_message_key_fill
+-- Each row's key: the left part of its Message-ID, lower-cased.
+UPDATE deliveries SET message_key = lower(substr(message_id, 2, instr(message_id, '@') - 2))
+WHERE message_key IS NULL AND message_id LIKE '<%@%>';
+
+-- name: migrate_message_key_index
+-- Rows by their Message-ID's key (a bounce's VERP token names it).
+CREATE INDEX IF NOT EXISTS deliveries_message_key ON deliveries (message_key);
+
+-- name: migrate_hold_reason_column
+-- Stores made before a campaign could be paused for its complaint rate gain
+-- the column that says why.
+ALTER TABLE campaign_holds ADD COLUMN reason TEXT;
+
+-- name: migrate_suppressions_current
+-- Whether the suppression list allows every reason (stores made before runs
+-- of soft bounces suppressed do not).
+SELECT sql LIKE '%''soft-bounce''%' AS current FROM sqlite_schema WHERE type = 'table' AND name = 'suppressions';
+
+-- name: migrate_suppressions_rename
+-- SQLite cannot change a CHECK constraint: the old list steps aside, the
+-- schema then creates the new one.
+ALTER TABLE suppressions RENAME TO suppressions_before_soft_bounces;
+
+-- name: migrate_suppressions_copy
+-- Every entry moves to the new list, as it was; the old list goes.
+INSERT INTO suppressions (kind, value, reason, detail, at)
+SELECT kind, value, reason, detail, at FROM suppressions_before_soft_bounces;
+DROP TABLE suppressions_before_soft_bounces;

@@ -1,4 +1,5 @@
-"""The plain data the store takes and gives: deliveries, outcomes, suppressions.
+"""The plain data the store takes and gives: deliveries, outcomes,
+suppressions, and the feedback (bounces, complaints) read since.
 
 Times are UTC seconds since the epoch (``float``), as :func:`time.time`
 returns them; conversion to and from ``datetime`` happens at the edges.
@@ -45,7 +46,11 @@ Hold = Literal["paused", "cancelled"]
 """What an operator did to a campaign: workers claim none of its rows."""
 
 OnCap = Literal["defer", "drop"]
-SuppressionReason = Literal["unsubscribed", "hard-bounce", "complaint", "manual"]
+SuppressionReason = Literal["unsubscribed", "hard-bounce", "soft-bounce", "complaint", "manual"]
+"""Why an address or customer is suppressed: they unsubscribed, a server
+said the address is bad (at once, or in a bounce that came back later), a
+run of soft bounces with no delivery in between, a complaint, or an
+operator's say-so."""
 DeadSending = Literal["unknown", "queued"]
 """What a ``sending`` row whose worker died becomes: ``unknown`` (at most
 once, the default) or ``queued`` (at least once: it may be sent twice)."""
@@ -174,7 +179,8 @@ class ReasonCount:
 @dataclass(frozen=True, slots=True)
 class CampaignSummary:
     """A campaign the store knows: when its spec was stored (None: rows
-    only), whether it is held, and its rows per state.
+    only), whether it is held (and why, when no operator held it), and its
+    rows per state.
 
     >>> CampaignSummary("autumn", None, "paused", {"paused": 3}).status
     'paused'
@@ -184,6 +190,7 @@ class CampaignSummary:
     created_at: float | None
     hold: Hold | None
     counts: Mapping[str, int]
+    hold_reason: str | None = None
 
     @property
     def status(self) -> str:
@@ -193,3 +200,55 @@ class CampaignSummary:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+FeedbackOutcome = Literal["suppressed", "counted", "ignored", "unmatched"]
+"""What reading one feedback message did: suppressed the recipient of the
+message it names, counted a soft bounce (not yet a run), nothing (an
+auto-reply, a report that is no bounce), or nothing because it names no
+message this store sent (or its VERP token does not verify)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEvent:
+    """One bounce, complaint or auto-reply read, as the store keeps it.
+
+    ``kind`` is what the message was (:data:`mailer.feedback.Kind`),
+    ``action`` what it meant for the recipient of the message it names
+    (:data:`mailer.feedback.Action`), ``outcome`` what was done, and
+    ``suppression`` the suppression reason when it suppressed. ``matched``
+    says how the message was found (``verp``, ``message-id``; ``None``: it
+    was not); ``delivery``, ``campaign``, ``recipient`` (the customer id)
+    and ``sending_domain`` are that message's. ``address`` is the
+    recipient's address (when nothing matched, the first the report names),
+    ``status`` the RFC 3463 status, ``reason`` why, in a sentence;
+    ``source`` where it was read (a Maildir file, the webhook).
+
+    >>> FeedbackEvent(0, 0.0, "hard", "suppress", "suppressed", "hard-bounce", "verp", 1, "autumn", "C1",
+    ...               "ann@shop.test", "5.1.1", "shop.test", "bad mailbox", "maildir:1").suppressed
+    True
+    """
+
+    id: int
+    at: float
+    kind: str
+    action: str
+    outcome: str
+    suppression: str | None
+    matched: str | None
+    delivery: int | None
+    campaign: str | None
+    recipient: str | None
+    address: str | None
+    status: str | None
+    sending_domain: str | None
+    reason: str
+    source: str | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.outcome == "suppressed"
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> FeedbackEvent:
+        return cls(**{name: row[name] for name in cls.__slots__})

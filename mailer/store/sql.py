@@ -19,6 +19,8 @@ from typing import Any, Literal, TypeVar
 
 from mailer.sending import caps as caps_
 from mailer.errors import StoreError
+from mailer.feedback import rules
+from mailer.feedback.records import Feedback
 from mailer.store.queries import Query
 from mailer.store.records import (
     CAPPED,
@@ -29,10 +31,12 @@ from mailer.store.records import (
     Claimed,
     DeadSending,
     Delivery,
+    FeedbackEvent,
     NewDelivery,
     Outcome,
     ReasonCount,
     Suppression,
+    SuppressionReason,
 )
 from mailer.sending.throttle import hold, reserve
 
@@ -119,6 +123,7 @@ class SQLStore:
                     "expires_at": item.expires_at,
                     "priority": item.priority,
                     "message_id": item.message_id,
+                    "message_key": rules.message_key(item.message_id),
                     "on_cap": item.on_cap,
                     "payload": item.payload_json(),
                     "domain": item.address.rpartition("@")[2].lower(),
@@ -346,7 +351,8 @@ class SQLStore:
             results: list[Literal["sending", "suppressed", "lost", "busy"]] = []
             for delivery_id, message_id in items:
                 params = {"id": delivery_id, "owner": owner, "now": now, "message_id": message_id,
-                          "per_domain": per_domain, "deadline": now + lease_seconds}  # fmt: skip
+                          "message_key": rules.message_key(message_id), "per_domain": per_domain,
+                          "deadline": now + lease_seconds}  # fmt: skip
                 if db.execute(mark, params).rowcount:
                     results.append("sending")
                     continue
@@ -415,7 +421,7 @@ class SQLStore:
         *,
         address: str | None = None,
         recipient: str | None = None,
-        reason: Literal["unsubscribed", "hard-bounce", "complaint", "manual"] = "unsubscribed",
+        reason: SuppressionReason = "unsubscribed",
         detail: str | None = None,
         now: float | None = None,
     ) -> int:
@@ -672,17 +678,19 @@ class SQLStore:
         """The campaigns the store knows (its stored specs, its holds and its
         rows), oldest first, each with its rows per state; ``campaign`` picks one."""
         counts = self.campaign_counts(campaign)
-        known = {r["id"]: (r["created_at"], r["hold"]) for r in self._read("campaigns", {"campaign": campaign})}
-        summaries = [
-            CampaignSummary(name, *known.get(name, (None, None)), counts.get(name, {}))
-            for name in sorted(known.keys() | counts.keys())
-        ]
+        known = {r["id"]: r for r in self._read("campaigns", {"campaign": campaign})}
+        summaries = []
+        for name in sorted(known.keys() | counts.keys()):
+            row = known.get(name)
+            created, hold, why = (row["created_at"], row["hold"], row["hold_reason"]) if row else (None, None, None)
+            summaries.append(CampaignSummary(name, created, hold, counts.get(name, {}), hold_reason=why))
         return sorted(summaries, key=lambda c: (c.created_at is None, c.created_at or 0.0, c.id))
 
-    def pause_campaign(self, campaign: str, *, now: float | None = None) -> int:
+    def pause_campaign(self, campaign: str, *, reason: str | None = None, now: float | None = None) -> int:
         """Stop workers claiming ``campaign``'s rows until :meth:`resume_campaign`
-        (rows being sent finish); returns how many waiting rows were paused."""
-        return self._hold(campaign, "paused", "pause_rows", now)
+        (rows being sent finish); returns how many waiting rows were paused.
+        ``reason`` says why when no operator paused it (a complaint rate)."""
+        return self._hold(campaign, "paused", "pause_rows", now, reason)
 
     def cancel_campaign(self, campaign: str, *, now: float | None = None) -> int:
         """Never send ``campaign``'s unsent rows (they become ``cancelled``;
@@ -702,7 +710,7 @@ class SQLStore:
 
         return self._transaction(body)
 
-    def _hold(self, campaign: str, hold: str, rows: str, now: float | None) -> int:
+    def _hold(self, campaign: str, hold: str, rows: str, now: float | None, reason: str | None = None) -> int:
         now = time.time() if now is None else now
         q = self._q
 
@@ -710,7 +718,7 @@ class SQLStore:
             if hold == "paused":
                 self._refuse_cancelled(db, campaign, "paused")
             # The hold first: a claim that sees it skips the rows the update below has not reached.
-            db.execute(q["hold_campaign"].sql, {"campaign": campaign, "hold": hold, "now": now})
+            db.execute(q["hold_campaign"].sql, {"campaign": campaign, "hold": hold, "now": now, "reason": reason})
             return int(db.execute(q[rows].sql, {"campaign": campaign, "now": now}).rowcount)
 
         return self._transaction(body)
@@ -740,3 +748,118 @@ class SQLStore:
             "now": now,
         }
         return self._transaction(lambda db: int(db.execute(self._q["retry_failed"].sql, params).rowcount))
+
+    # -- feedback: bounces, complaints and auto-replies that arrive later ---------------------------
+
+    def apply_feedback(
+        self,
+        feedback: Feedback,
+        lookup: rules.Lookup,
+        *,
+        policy: rules.FeedbackPolicy = rules.FeedbackPolicy(),
+        source: str | None = None,
+        dry_run: bool = False,
+        now: float | None = None,
+    ) -> FeedbackEvent:
+        """Act on one feedback message, under :mod:`mailer.feedback.rules`,
+        in one transaction: find the message ``lookup`` names, judge what the
+        feedback means for its recipient, suppress them (through the same
+        statement a 5.1.1 reply at send time uses) when it is a hard bounce, a
+        complaint, or the soft bounce that completes a run, and keep the
+        feedback as an event either way. Returns the event kept; with
+        ``dry_run``, what would be kept, and nothing is written."""
+        q = self._q
+
+        def body(db: Any) -> FeedbackEvent:
+            at = self._now(db, now)
+            sent = None
+            if lookup.key is not None:
+                row = db.execute(q["message_by_key"].sql, {"key": lookup.key}).fetchone()
+                if row is not None:
+                    sent = rules.SentMessage(row["id"], row["campaign"], row["recipient"], row["address"],
+                                             row["message_id"], row["state"], float(row["sent_at"]))  # fmt: skip
+                    # Two readers of one customer's bounces count each other's soft bounces.
+                    self._lock(db, "lock_recipient", {"recipient": sent.recipient})
+            verdict = rules.judge(feedback, lookup, sent)
+            about = sent if verdict.matched else None  # the message it counts as naming
+            suppression: SuppressionReason | None = None
+            detail = verdict.detail
+            if about is None:
+                outcome = "unmatched"
+            elif verdict.action == "suppress":
+                suppression, outcome = "hard-bounce", "suppressed"
+            elif verdict.action == "complaint":
+                suppression, outcome = "complaint", "suppressed"
+            elif verdict.action == "count-soft":
+                run = rules.soft_bounce_run(self._soft_bounce_history(db, about), policy)
+                outcome = "counted" if run is None else "suppressed"
+                if run is not None:
+                    suppression, detail = "soft-bounce", f"{detail}; {run}"
+            else:
+                outcome = "ignored"
+            if suppression is not None and about is not None:
+                db.execute(q["suppress"].sql, {"kind": "address", "value": about.address.lower(), "reason": suppression,
+                                               "detail": detail[:500], "now": at})  # fmt: skip
+            values = {
+                "now": at, "kind": feedback.kind, "action": verdict.action, "outcome": outcome,
+                "suppression": suppression, "matched": verdict.matched,
+                "delivery": about.delivery if about else None, "campaign": about.campaign if about else None,
+                "recipient": about.recipient if about else None, "address": verdict.address, "status": verdict.status,
+                "sending_domain": about.sending_domain if about else None, "reason": detail, "source": source,
+            }  # fmt: skip
+            event_id = db.execute(q["record_feedback"].sql, values).fetchone()["id"]
+            event = FeedbackEvent.from_row({**values, "id": int(event_id), "at": at})
+            if dry_run:
+                raise _DryRun(event)
+            return event
+
+        try:
+            return self._transaction(body)
+        except _DryRun as rolled_back:
+            return rolled_back.event
+
+    def _soft_bounce_history(self, db: Any, sent: rules.SentMessage) -> list[rules.Sent]:
+        """What became of each message sent to ``sent``'s address, ``sent``
+        itself soft-bounced."""
+        rows = db.execute(self._q["soft_bounce_history"].sql, {"recipient": sent.recipient, "address": sent.address})
+        history = [
+            rules.Sent(r["delivery"], float(r["at"]), "hard" if r["hard"] else "soft" if r["soft"] else "delivered")
+            for r in rows
+        ]
+        return rules.with_soft_bounce(history, sent.delivery, sent.sent_at)
+
+    def feedback_events(
+        self,
+        *,
+        kind: str | None = None,
+        since: float | None = None,
+        campaign: str | None = None,
+        limit: int | None = None,
+    ) -> list[FeedbackEvent]:
+        """The feedback read, oldest first: of one ``kind``, ``since`` a time,
+        of one ``campaign`` (each when given), at most ``limit``."""
+        if limit is not None and limit < 0:
+            raise StoreError(f"limit must not be negative, got {limit}")
+        params = {"kind": kind, "since": since, "campaign": campaign, "limit": 2**62 if limit is None else limit}
+        return [FeedbackEvent.from_row(r) for r in self._read("feedback_events", params)]
+
+    def complaint_counts(self) -> list[rules.ComplaintCount]:
+        """Messages delivered (accepted by the receiving server) and how many
+        of them drew a complaint, per campaign and sending domain: what
+        :func:`mailer.feedback.rules.complaint_rates` judges. Reads every
+        delivered row, as :meth:`campaign_counts` does."""
+        counts: dict[tuple[str, str | None], list[int]] = {}
+        for row in self._read("delivered_counts"):
+            counts.setdefault((row["campaign"], row["sending_domain"]), [0, 0])[0] += int(row["n"])
+        for row in self._read("complaint_counts"):
+            counts.setdefault((row["campaign"], row["sending_domain"]), [0, 0])[1] += int(row["n"])
+        return [rules.ComplaintCount(c, d, delivered, complaints) for (c, d), (delivered, complaints) in sorted(
+            counts.items(), key=lambda item: (item[0][0], item[0][1] or ""))]  # fmt: skip
+
+
+class _DryRun(Exception):
+    """Rolls back a transaction whose effect was only to be shown."""
+
+    def __init__(self, event: FeedbackEvent) -> None:
+        super().__init__("dry run")
+        self.event = event

@@ -94,18 +94,36 @@ class SQLiteStore(SQLStore):
         db.execute(self._q["migrate_fill_domain"].sql)
         if not db.execute(self._q["migrate_states_current"].sql).fetchone()["current"]:
             self._widen_states()
+        if "message_key" not in {row["name"] for row in db.execute("PRAGMA table_info(deliveries)")}:
+            self._rebuild(lambda: "message_key" in {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")},
+                          ("migrate_message_key_column", "migrate_message_key_fill"))  # fmt: skip
+        db.execute(self._q["migrate_message_key_index"].sql)
+        if "reason" not in {row["name"] for row in db.execute("PRAGMA table_info(campaign_holds)")}:
+            db.execute(self._q["migrate_hold_reason_column"].sql)
+        if not db.execute(self._q["migrate_suppressions_current"].sql).fetchone()["current"]:
+            self._rebuild(lambda: db.execute(self._q["migrate_suppressions_current"].sql).fetchone()["current"],
+                          ("migrate_suppressions_rename", "schema", "migrate_suppressions_copy"))  # fmt: skip
 
     def _widen_states(self) -> None:
         """Rebuild the deliveries table of a store made before the ``paused``,
-        ``cancelled`` or ``capped`` states, in one transaction (a second
-        process opening the store meanwhile finds it done); rows a cap set
-        aside as ``failed`` become ``capped``."""
+        ``cancelled`` or ``capped`` states; rows a cap set aside as
+        ``failed`` become ``capped``."""
+        current = self._q["migrate_states_current"].sql
+        self._rebuild(
+            lambda: self._db.execute(current).fetchone()["current"],
+            ("migrate_states_rename", "schema", "migrate_states_copy", "schema", "migrate_domain_index",
+             "migrate_capped_rows", "migrate_message_key_fill"),
+        )  # fmt: skip
+
+    def _rebuild(self, done: Callable[[], object], steps: Iterable[str]) -> None:
+        """Run the named migration ``steps`` in one transaction unless
+        ``done()`` says, once the write lock is held, that they are not
+        needed (a second process opening the store meanwhile finds them done)."""
         db, q = self._db, self._q
         db.execute("BEGIN IMMEDIATE")
         try:
-            if not db.execute(q["migrate_states_current"].sql).fetchone()["current"]:
-                for name in ("migrate_states_rename", "schema", "migrate_states_copy", "schema", "migrate_domain_index",
-                             "migrate_capped_rows"):
+            if not done():
+                for name in steps:
                     for statement in _statements(q[name].sql):
                         db.execute(statement)
         except BaseException:
