@@ -7,18 +7,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailer.errors import ConfigError, CustomerError
 from mailer.report import Report
 from mailer.sto.history import History, history_from_rows, read_history
+from tests.support.history_reference import read_history_reference
+from tests.support.hostile_history import hostile_history
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "sto_history.csv"
 HEADER = "customer_id,timezone,sent_at,opened_at,clicked_at,machine_open\n"
 
 
 def read(text: str, **kwargs: object) -> tuple[History, Report]:
+    return read_bytes(text.encode(), **kwargs)
+
+
+def read_bytes(data: bytes, **kwargs: object) -> tuple[History, Report]:
     report = Report()
-    history = read_history(io.BytesIO(text.encode()), report=report, **kwargs)  # type: ignore[arg-type]
+    history = read_history(io.BytesIO(data), report=report, **kwargs)  # type: ignore[arg-type]
     return history, report
 
 
@@ -180,3 +188,96 @@ def test_from_arrays_rejects_a_bad_row_by_number() -> None:
             default_timezone="UTC",
         )
     assert err.value.line == 2
+
+
+ENGAGEMENTS = FIXTURE.parent / "engagements.csv"
+
+
+def assert_same_reading(path_or_data: Path | bytes, **kwargs: object) -> None:
+    """The columnar reader and the row-at-a-time reference agree: rows, values and every reported problem."""
+
+    def both(read):  # type: ignore[no-untyped-def]
+        report = Report()
+        source = io.BytesIO(path_or_data) if isinstance(path_or_data, bytes) else path_or_data
+        try:
+            return read(source, report=report, **kwargs), report
+        except (CustomerError, ConfigError) as err:
+            return (type(err), str(err)), None
+
+    (got, got_report), (want, want_report) = both(read_history), both(read_history_reference)
+    if isinstance(want, tuple) or isinstance(got, tuple):
+        assert got == want
+        return
+    assert got.customer_ids.dtype == want.customer_ids.dtype
+    assert got.customer_ids.tolist() == want.customer_ids.tolist()
+    for name in ("customer", "sent_minute", "open_minute", "click_minute", "machine_open", "open_delay", "click_delay"):
+        g, w = getattr(got, name), getattr(want, name)
+        assert g.dtype == w.dtype and np.array_equal(g, w, equal_nan=True), name
+    assert np.array(got.zones + ("",))[got.zone].tolist() == np.array(want.zones + ("",))[want.zone].tolist()
+    assert sorted(got.zones) == sorted(want.zones)
+    assert got_report is not None and want_report is not None
+    assert [(p.line, p.field, str(p)) for p in got_report.problems] == [  # type: ignore[attr-defined]
+        (p.line, p.field, str(p)) for p in want_report.problems  # type: ignore[attr-defined]
+    ]
+    assert got_report.count == want_report.count
+
+
+@pytest.mark.parametrize("path", [FIXTURE, ENGAGEMENTS], ids=["sto_history", "engagements"])
+@pytest.mark.parametrize("default_timezone", [None, "Europe/London"])
+@pytest.mark.parametrize("block_bytes", [64, 1000, 32 << 20])
+def test_fixtures_read_like_the_reference(path: Path, default_timezone: str | None, block_bytes: int) -> None:
+    assert_same_reading(path, default_timezone=default_timezone, block_bytes=block_bytes)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("hazards", ["all", "no quotes", "no quotes, lone CR"])
+@pytest.mark.parametrize("block_bytes", [64, 700, 1 << 20])
+def test_hostile_files_read_like_the_reference(seed: int, hazards: str, block_bytes: int) -> None:
+    data = hostile_history(seed, rows=250, quotes=hazards == "all", lone_cr=hazards != "no quotes")
+    assert_same_reading(data, default_timezone="Europe/Paris" if seed % 2 else None, block_bytes=block_bytes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([97, 4096, 1 << 20]), st.booleans())
+def test_any_hostile_file_reads_like_the_reference(seed: int, block_bytes: int, quotes: bool) -> None:
+    assert_same_reading(hostile_history(seed, rows=120, quotes=quotes), default_timezone="UTC", block_bytes=block_bytes)
+
+
+def test_a_full_report_keeps_the_first_problems_and_counts_the_rest() -> None:
+    data = hostile_history(7, rows=400, quotes=False)
+    got, want = Report(limit=5), Report(limit=5)
+    read_history(io.BytesIO(data), report=got, block_bytes=900)
+    read_history_reference(io.BytesIO(data), report=want, block_bytes=900)
+    assert [str(p) for p in got.problems] == [str(p) for p in want.problems] and len(got.problems) == 5
+    assert got.count == want.count > 5
+
+
+@pytest.mark.parametrize(
+    ("path", "default_timezone", "zones"),
+    [
+        (FIXTURE, None, ("Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata", "America/Los_Angeles",
+                         "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo")),
+        (FIXTURE, "Europe/London", ("Europe/London", "Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata",
+                                    "America/Los_Angeles", "Europe/Berlin", "America/New_York", "Asia/Tokyo")),
+        (ENGAGEMENTS, None, ("America/Los_Angeles", "Europe/Zurich", "America/Chicago", "Europe/London",
+                             "Europe/Dublin", "Europe/Paris", "Europe/Stockholm", "Europe/Berlin", "America/New_York",
+                             "Asia/Tokyo", "Europe/Copenhagen", "Europe/Helsinki", "Europe/Vienna")),
+    ],
+)
+def test_zone_codes_keep_their_numbering(path: Path, default_timezone: str | None, zones: tuple[str, ...]) -> None:
+    assert read_history(path, default_timezone=default_timezone, report=Report()).zones == zones
+
+
+def test_a_line_longer_than_a_parsing_block_is_read() -> None:
+    note = "n" * (3 << 20)
+    h, report = read(
+        "customer_id,timezone,sent_at,opened_at,clicked_at,note\n"
+        f"a,UTC,2024-05-01T09:00:00Z,,,{note}\nb,UTC,2024-05-01T10:00:00Z,,\nc,UTC,2024-05-01T11:00:00Z,,,x\n"
+    )
+    assert h.customer_ids[h.customer].tolist() == ["a", "c"] and h.sent_minute.tolist() == [540, 660]
+    assert [(p.line, str(p.reason)) for p in report.problems] == [(3, "expected 6 fields, found 5")]  # type: ignore[attr-defined]
+
+
+def test_a_misshaped_line_that_is_not_utf8_is_named() -> None:
+    h, report = read_bytes(HEADER.encode() + b"\xff\xfe,UTC\n" + b"a,UTC,2024-05-01T09:00:00Z,,,\n")
+    assert len(h) == 1 and [(p.line, p.field) for p in report.problems] == [(2, None)]  # type: ignore[attr-defined]

@@ -5,10 +5,14 @@ ever) it was opened and clicked.  Send-time learning only needs local clock
 times and delays, so a :class:`History` keeps exactly that, about 21 bytes a
 row: twenty million rows fit in well under half a gigabyte.
 
-:func:`read_history` streams a CSV file in large blocks and parses each block
-with numpy (no Python loop per row); :meth:`History.from_arrays` and
-:func:`history_from_rows` build the same thing from arrays or dictionaries.
-Bad rows are reported to a :class:`~mailer.report.Report` and skipped.
+:func:`read_history` streams a CSV file in large blocks: pyarrow's CSV reader
+splits each block into columns and :func:`~mailer.sto.timestamps.parse_instants`
+reads a column of times at once (in a second thread, a block ahead), then
+:class:`~mailer.sto.zones.Zones` turns them into local clock times (no Python
+loop per row).
+:meth:`History.from_arrays` and :func:`history_from_rows` build the same
+thing from arrays or dictionaries.  Bad rows are reported to a
+:class:`~mailer.report.Report` and skipped.
 
 The file's columns (others are ignored): ``customer_id``, ``timezone``
 (IANA, optional), ``sent_at``, ``opened_at``, ``clicked_at`` (ISO 8601 with an
@@ -21,18 +25,23 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from os import PathLike
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar, cast
 
 import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+from pyarrow import csv as pacsv  # type: ignore[import-untyped]
 
 from mailer.errors import ConfigError, CustomerError, LocaleError
 from mailer.report import Report
-from mailer.sto.timestamps import EMPTY, INVALID, byte_words, parse_instants
+from mailer.sto.timestamps import EMPTY, INVALID, parse_instants
 from mailer.sto.zones import Zones
 
 REQUIRED = ("customer_id", "sent_at", "opened_at", "clicked_at")
@@ -42,10 +51,7 @@ _MAX_ID = 256
 _SKEW = 60  # seconds an open may precede its send (clock skew) before it is an error
 _TRUE = (b"true", b"t", b"1", b"yes", b"y")
 _FALSE = (b"false", b"f", b"0", b"no", b"n")
-_TOKEN_KEYS = {
-    tokens: np.array([int.from_bytes(t, "little") | int.from_bytes(b"\x20" * len(t), "little") for t in tokens], np.uint64)
-    for tokens in (_TRUE, _FALSE)
-}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,88 +220,70 @@ def _local_columns(
         minute[present] = (local // 60) % 1440
         out[f"{name}_minute"] = minute
     for code, name, secs, present in ((1, "open", opened, has_open), (2, "click", clicked, has_click)):
-        known = present & has_sent
-        delay = (secs - sent) / 60.0
-        problem[known & (delay < -_SKEW / 60.0) & (problem < 0)] = code
-        out[f"{name}_delay"] = np.where(known, np.maximum(delay, 0.0), np.nan).astype(np.float32)
+        known = np.flatnonzero(present & has_sent)
+        delay = (secs[known] - sent[known]) / 60.0
+        early = known[delay < -_SKEW / 60.0]
+        problem[early[problem[early] < 0]] = code
+        out[f"{name}_delay"] = np.full(secs.shape[0], np.nan, np.float32)
+        out[f"{name}_delay"][known] = np.maximum(delay, 0.0)
     return out, problem
 
 
+_Lines = Callable[[], np.ndarray]
+"""The line numbers of a block's rows, worked out only when a problem must name one."""
+
+_Columns = dict[str, pa.Array | pa.ChunkedArray]
+"""A block's needed columns, by name, each value as bytes."""
+
+
+def _given(lines: np.ndarray) -> _Lines:
+    return lambda: lines
+
+
 class _Problems:
-    """Turns per-row problem codes into reported errors, building at most what the report keeps."""
+    """Turns bad rows into reported errors, building at most what the report keeps."""
 
     def __init__(self, report: Report, path: str | None) -> None:
         self.report = report
         self.path = path
 
-    def add(self, lines: np.ndarray, field: str | None, reason: str | list[str]) -> None:
-        if lines.size == 0:
+    def add(self, rows: np.ndarray, lines: _Lines, field: str | None, reason: str | Callable[[np.ndarray], list[str]]) -> None:
+        """Report rows ``rows`` (indices into ``lines()``), for ``reason`` or ``reason(rows)[i]``."""
+        if rows.size == 0:
             return
-        room = max(self.report.limit - len(self.report.problems), 0)
-        for i in range(min(room, lines.size)):
-            text = reason if isinstance(reason, str) else reason[i]
-            self.report.add(CustomerError(text, path=self.path, line=int(lines[i]), field=field))
-        rest = lines.size - min(room, lines.size)
+        kept = rows[: max(self.report.limit - len(self.report.problems), 0)]
+        if kept.size:
+            texts = [reason] * kept.size if isinstance(reason, str) else reason(kept)
+            for line, text in zip(lines()[kept].tolist(), texts):
+                self.report.add(CustomerError(text, path=self.path, line=line, field=field))
+        rest = rows.size - kept.size
         if rest:
             self.report.count += rest
             self.report.reasons[CustomerError.__name__] += rest
 
 
-def _field_bytes(buf: np.ndarray, start: np.ndarray, stop: np.ndarray, width: int) -> np.ndarray:
-    """Fields ``buf[start:stop]`` as a fixed-width bytes array (zero padded)."""
-    width = max(width, 1)
-    index = start[:, None] + np.arange(width)
-    inside = index < stop[:, None]
-    raw = np.where(inside, buf[np.minimum(index, max(buf.shape[0] - 1, 0))], 0).astype(np.uint8)
-    return np.ascontiguousarray(raw).view(f"S{width}").ravel()
+@dataclass
+class _Parsed:
+    """A block's rows that have the header's number of fields: columns, and what needs no other block."""
 
-
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _packed(words: np.ndarray, start: np.ndarray, length: np.ndarray, offset: int) -> np.ndarray:
-    """The up-to-8 bytes of each field from ``offset`` on, packed in a word (zeros past the end)."""
-    left = np.clip(length - offset, 0, 8).astype(np.uint64)
-    mask = np.where(left >= 8, _ONES, (np.uint64(1) << (left * np.uint64(8))) - np.uint64(1))
-    return words[np.minimum(start + offset, words.shape[0] - 1)] & mask
-
-
-def _same(words: np.ndarray, start: np.ndarray, stop: np.ndarray, other: np.ndarray) -> bool:
-    """Whether every field ``i`` has the same bytes as field ``other[i]`` (compared a word at a time)."""
-    length = stop - start
-    if not (length == length[other]).all():
-        return False
-    for offset in range(0, int(length.max(initial=0)), 8):
-        if not (_packed(words, start, length, offset) == _packed(words, start[other], length[other], offset)).all():
-            return False
-    return True
-
-
-def _keys(words: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, bool]:
-    """A 64-bit key per field: the bytes themselves up to 8 bytes (exact), else a hash of them."""
-    length = stop - start
-    width = int(length.max(initial=0))
-    if width <= 8:
-        return _packed(words, start, length, 0), True
-    key = length.astype(np.uint64) * _MIX
-    for offset in range(0, width, 8):
-        key = (key ^ _packed(words, start, length, offset)) * _MIX
-        key ^= key >> np.uint64(29)
-    return key, False
+    columns: _Columns
+    lines: _Lines
+    misshaped: list[tuple[np.ndarray, str]]  # lines left out for their shape, and why, in report order
+    times: dict[str, tuple[np.ndarray, np.ndarray]]  # seconds and status (see parse_instants), by column
+    keys: np.ndarray | None  # customer ids as numbers (see _id_keys)
 
 
 @dataclass
 class _Chunk:
-    keys: np.ndarray  # chunk-local unique customer keys
-    ids: np.ndarray  # their bytes
-    exact: bool  # keys are the bytes themselves (ids of at most 8 bytes)
-    customer: np.ndarray  # per row, index into keys
+    """A block's good rows: customer ids (bytes) and the history's other per-row columns."""
+
+    ids: pa.Array | pa.ChunkedArray
+    keys: np.ndarray | None
     columns: dict[str, np.ndarray]
 
 
 class _Reader:
-    """Parses CSV blocks into per-row columns, sharing zones and problems across blocks."""
+    """Reads CSV blocks into per-row columns, sharing zones and problems across blocks."""
 
     def __init__(self, header: list[str], path: str | None, default_timezone: str | None, report: Report) -> None:
         self.path = path
@@ -321,17 +309,149 @@ class _Reader:
         if "timezone" not in self.index and self.default_zone < 0:
             raise ConfigError(f"{path or 'history'} has no timezone column; give a default time zone")
         self._zone_of: dict[bytes, int] = {}
+        # Columns by position (header names may repeat or be empty), each read as raw bytes.
+        fields = [f"f{j}" for j in range(self.ncols)]
+        self._read = pacsv.ReadOptions(column_names=fields)
+        self._convert = pacsv.ConvertOptions(
+            include_columns=[fields[j] for j in self.index.values()],
+            column_types={f: pa.binary() for f in fields},
+        )
 
-    def _zone_codes(
-        self, buf: np.ndarray, words: np.ndarray, start: np.ndarray, stop: np.ndarray, lines: np.ndarray, ok: np.ndarray
-    ) -> np.ndarray:
-        keys, exact = _keys(words, start, stop)
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        names = _field_bytes(buf, start[first], stop[first], int((stop - start).max(initial=1)))
-        if not exact and not _same(words, start, stop, first[inverse]):
-            names, inverse = np.unique(_field_bytes(buf, start, stop, names.itemsize), return_inverse=True)
-        codes = np.empty(names.shape[0], np.int64)
-        for i, name in enumerate(names.tolist()):
+    def parse(self, block: _Block) -> _Parsed:
+        """Split a block into columns and parse its times (nothing here depends on other blocks).
+
+        Blocks without quotes go through pyarrow's CSV reader; a block with a
+        quote is read by :mod:`csv`, and one with a CR that does not end a
+        line (data here, a line end to pyarrow) by splitting, both slower.
+        """
+        misshaped: list[tuple[np.ndarray, str]] = []
+        if block.has(b'"'):
+            columns, lines = self._quoted(block, misshaped)
+        elif block.has(b"\r") and block.count(b"\r") != block.count(b"\r\n"):
+            columns, lines = self._split(block, misshaped)
+        else:
+            columns, lines = self._arrow(block, misshaped)
+        times = {column: parse_instants(columns[column]) for column in _TIMES}
+        return _Parsed(columns, lines, misshaped, times, _id_keys(columns["customer_id"]))
+
+    def _arrow(self, block: _Block, misshaped: list[tuple[np.ndarray, str]]) -> tuple[_Columns, _Lines]:
+        invalid: list[object] = []
+
+        def skip(row: object) -> str:  # the line is named below, from its number of fields
+            invalid.append(row)
+            return "skip"
+
+        parse = pacsv.ParseOptions(quote_char=False, invalid_row_handler=skip)
+        if not block.utf8():  # pyarrow would fail to hand a misshaped line over as text: stop instead
+            parse = pacsv.ParseOptions(quote_char=False)
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(block.view()), read_options=self._read, parse_options=parse, convert_options=self._convert
+            )
+        except pa.ArrowInvalid:  # that, or a line longer than pyarrow's parsing block
+            return self._split(block, misshaped)
+        columns = {c: table.column(f"f{j}") for c, j in self.index.items()}
+        if invalid:
+            return columns, _given(self._shapes(block, misshaped))
+        first, n = block.first_line, block.lines
+        if table.num_rows == n:  # no blank line either: row i is on line first + i
+            return columns, cache(lambda: first + np.arange(n))
+        return columns, _given(_line_shapes(block, self.ncols)[0])
+
+    def _split(self, block: _Block, misshaped: list[tuple[np.ndarray, str]]) -> tuple[_Columns, _Lines]:
+        shaped = self._shapes(block, misshaped)
+        values: dict[str, list[bytes]] = {c: [] for c in self.index}
+        for text in bytes(block.view()).split(b"\n")[:-1]:
+            fields = (text[:-1] if text.endswith(b"\r") else text).split(b",")
+            if len(fields) == self.ncols:  # a blank line has one field, the header at least four
+                for c, j in self.index.items():
+                    values[c].append(fields[j])
+        return {c: pa.array(v, pa.binary()) for c, v in values.items()}, _given(shaped)
+
+    def _shapes(self, block: _Block, misshaped: list[tuple[np.ndarray, str]]) -> np.ndarray:
+        """Note the lines with the wrong number of fields; return the line numbers of the others."""
+        shaped, other, count = _line_shapes(block, self.ncols)
+        for n in np.unique(count).tolist():
+            misshaped.append((other[count == n], f"expected {self.ncols} fields, found {n}"))
+        return shaped
+
+    def _quoted(self, block: _Block, misshaped: list[tuple[np.ndarray, str]]) -> tuple[_Columns, _Lines]:
+        rows = csv.reader(io.StringIO(str(block.view(), "utf-8", "replace"), newline=""))
+        values: dict[str, list[bytes]] = {c: [] for c in self.index}
+        lines = []
+        for row in rows:
+            line = block.first_line + rows.line_num - 1
+            if not row:
+                continue
+            if len(row) != self.ncols:
+                misshaped.append((np.array([line]), f"expected {self.ncols} fields, found {len(row)}"))
+                continue
+            needed = [row[j] for j in self.index.values()]
+            if any(("," in v or "\n" in v or "\r" in v) for v in needed):
+                misshaped.append((np.array([line]), "a comma or line break inside a needed field"))
+                continue
+            for c, v in zip(self.index, needed):
+                values[c].append(v.encode())
+            lines.append(line)
+        return {c: pa.array(v, pa.binary()) for c, v in values.items()}, _given(np.array(lines, dtype=np.int64))
+
+    def check(self, block: _Parsed) -> _Chunk | None:
+        """Report a parsed block's bad rows, a kind of problem at a time, and keep the good ones."""
+        for misshaped, reason in block.misshaped:
+            self.problems.add(np.arange(misshaped.size), _given(misshaped), None, reason)
+        columns, lines = block.columns, block.lines
+        id_length = pc.binary_length(columns["customer_id"]).to_numpy(zero_copy_only=False)
+        n = id_length.shape[0]
+        if n == 0:
+            return None
+        self.problems.add(np.flatnonzero(id_length == 0), lines, "customer_id", "empty customer_id")
+        too_long = f"customer_id longer than {_MAX_ID} bytes"
+        self.problems.add(np.flatnonzero(id_length > _MAX_ID), lines, "customer_id", too_long)
+        ok = (id_length > 0) & (id_length <= _MAX_ID)
+
+        if "timezone" in columns:
+            zone = self._zone_codes(columns["timezone"], ok, lines)
+        else:
+            zone = np.full(n, self.default_zone, np.int16)
+
+        times = block.times
+        for column in _TIMES:
+            values, status = columns[column], times[column][1]
+
+            def shown(rows: np.ndarray, values: pa.Array | pa.ChunkedArray = values) -> list[str]:
+                texts = (v.decode("utf-8", "replace") for v in values.take(rows).to_pylist())
+                return [f"expected an ISO 8601 time with an offset or Z, found {t!r}" for t in texts]
+
+            self.problems.add(np.flatnonzero(ok & (status == INVALID)), lines, column, shown)
+            ok &= status != INVALID
+
+        flag = np.full(n, -1, np.int8)
+        if "machine_open" in columns:
+            flag = _machine_flags(columns["machine_open"])
+            filled = pc.binary_length(columns["machine_open"]).to_numpy(zero_copy_only=False) > 0
+            self.problems.add(np.flatnonzero(ok & (flag < 0) & filled), lines, "machine_open", "expected true or false")
+            ok &= (flag >= 0) | ~filled
+
+        (sent, sent_status), (opened, open_status), (clicked, click_status) = (times[c] for c in _TIMES)
+        local, problem = _local_columns(
+            self.zones, zone, sent, sent_status != EMPTY, opened, open_status != EMPTY, clicked, click_status != EMPTY
+        )
+        for code, (field, reason) in enumerate(_PROBLEMS):
+            self.problems.add(np.flatnonzero(ok & (problem == code)), lines, field, reason)
+        ok &= problem < 0
+
+        local = {k: v[ok] for k, v in local.items()}
+        local["zone"] = zone[ok]
+        local["machine_open"] = flag[ok]
+        keys = None if block.keys is None else block.keys[ok]
+        return _Chunk(columns["customer_id"].filter(pa.array(ok)), keys, local)
+
+    def _zone_codes(self, names: pa.Array | pa.ChunkedArray, ok: np.ndarray, lines: _Lines) -> np.ndarray:
+        dictionary, which = _distinct(names)
+        distinct = dictionary.to_pylist()
+        codes = np.empty(len(distinct), np.int64)
+        for i in _lookup_order(distinct):
+            name = distinct[i]
             if name not in self._zone_of:
                 if not name:
                     self._zone_of[name] = self.default_zone
@@ -341,140 +461,102 @@ class _Reader:
                     except LocaleError:
                         self._zone_of[name] = -2
             codes[i] = self._zone_of[name]
-        zone = codes[inverse]
-        missing = ok & (zone == -1)
-        self.problems.add(lines[missing], "timezone", "no time zone and no default time zone")
-        unknown = ok & (zone == -2)
-        shown = [v.decode("utf-8", "replace") for v in names[inverse[unknown]].tolist()]
-        self.problems.add(lines[unknown], "timezone", [f"unknown time zone {n!r}" for n in shown])
+        zone = codes[which]
+        self.problems.add(np.flatnonzero(ok & (zone == -1)), lines, "timezone", "no time zone and no default time zone")
+        self.problems.add(
+            np.flatnonzero(ok & (zone == -2)),
+            lines,
+            "timezone",
+            lambda rows: [f"unknown time zone {distinct[i].decode('utf-8', 'replace')!r}" for i in which[rows].tolist()],
+        )
         ok &= zone >= 0
         return np.maximum(zone, 0).astype(np.int16)
 
-    def parse(self, buf: np.ndarray, line_numbers: np.ndarray | None, first_line: int) -> _Chunk | None:
-        """Parse a block of complete, unquoted lines (each ending in ``\\n``)."""
-        newline = np.flatnonzero(buf == 10)
-        line_start = np.concatenate(([0], newline[:-1] + 1))
-        line_end = newline.copy()
-        cr = (line_end > line_start) & (buf[np.maximum(line_end - 1, 0)] == 13)
-        line_end[cr] -= 1
-        lines = first_line + np.arange(newline.shape[0]) if line_numbers is None else line_numbers
-        nonblank = line_end > line_start
-        line_start, line_end, lines = line_start[nonblank], line_end[nonblank], lines[nonblank]
-        comma = np.flatnonzero(buf == 44)
-        first_comma = np.searchsorted(comma, line_start)
-        count = np.searchsorted(comma, line_end) - first_comma
-        shaped = count == self.ncols - 1
-        for n in np.unique(count[~shaped]).tolist():
-            self.problems.add(lines[~shaped & (count == n)], None, f"expected {self.ncols} fields, found {n + 1}")
-        line_start, line_end, lines, first_comma = line_start[shaped], line_end[shaped], lines[shaped], first_comma[shaped]
-        n = line_start.shape[0]
-        if n == 0:
-            return None
 
-        def bounds(column: str) -> tuple[np.ndarray, np.ndarray]:
-            j = self.index[column]
-            start = line_start if j == 0 else comma[first_comma + j - 1] + 1
-            stop = line_end if j == self.ncols - 1 else comma[first_comma + j]
-            return start, stop
+def _line_shapes(block: _Block, ncols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line numbers of a block's lines with ``ncols`` fields; those of the other non-blank lines, and their field counts.
 
-        ok = np.ones(n, bool)
-        words = byte_words(buf)
-        id_start, id_stop = bounds("customer_id")
-        id_len = id_stop - id_start
-        self.problems.add(lines[id_len == 0], "customer_id", "empty customer_id")
-        self.problems.add(lines[id_len > _MAX_ID], "customer_id", f"customer_id longer than {_MAX_ID} bytes")
-        ok &= (id_len > 0) & (id_len <= _MAX_ID)
-
-        if "timezone" in self.index:
-            tz_start, tz_stop = bounds("timezone")
-            zone = self._zone_codes(buf, words, tz_start, tz_stop, lines, ok)
-        else:
-            zone = np.full(n, self.default_zone, np.int16)
-
-        parsed = {}
-        for column in _TIMES:
-            start, stop = bounds(column)
-            secs = np.zeros(n, np.int64)
-            status = np.full(n, EMPTY, np.int8)
-            filled = np.flatnonzero(stop > start)  # most opens and clicks are empty: parse only the rest
-            secs[filled], status[filled] = parse_instants(buf, start[filled], stop[filled], words)
-            invalid = ok & (status == INVALID)
-            if invalid.any():
-                shown = [bytes(buf[a:b]).decode("utf-8", "replace") for a, b in zip(start[invalid], stop[invalid])]
-                self.problems.add(
-                    lines[invalid],
-                    column,
-                    [f"expected an ISO 8601 time with an offset or Z, found {s!r}" for s in shown],
-                )
-            ok &= status != INVALID
-            parsed[column] = (secs, status != EMPTY)
-
-        if "machine_open" in self.index:
-            start, stop = bounds("machine_open")
-            length = stop - start
-            spaces = np.where(length >= 8, _ONES, (np.uint64(1) << (np.clip(length, 0, 8).astype(np.uint64) * np.uint64(8))) - np.uint64(1))
-            lower = _packed(words, start, length, 0) | (spaces & np.uint64(0x2020202020202020))  # ASCII lower case
-            flag = np.full(n, -1, np.int8)
-            flag[np.isin(lower, _TOKEN_KEYS[_TRUE]) & (length <= 8)] = 1
-            flag[np.isin(lower, _TOKEN_KEYS[_FALSE]) & (length <= 8)] = 0
-            bad = ok & (flag < 0) & (length > 0)
-            self.problems.add(lines[bad], "machine_open", "expected true or false")
-            ok &= ~bad
-        else:
-            flag = np.full(n, -1, np.int8)
-
-        (sent, has_sent), (opened, has_open), (clicked, has_click) = (parsed[c] for c in _TIMES)
-        columns, problem = _local_columns(self.zones, zone, sent, has_sent, opened, has_open, clicked, has_click)
-        for code, (field, reason) in enumerate(_PROBLEMS):
-            self.problems.add(lines[ok & (problem == code)], field, reason)
-        ok &= problem < 0
-
-        id_start, id_stop = id_start[ok], id_stop[ok]
-        keys, exact = _keys(words, id_start, id_stop)
-        uniq, first, customer = np.unique(keys, return_index=True, return_inverse=True)
-        width = int((id_stop - id_start).max(initial=1))
-        ids = _field_bytes(buf, id_start[first], id_stop[first], width)
-        if not exact and not _same(words, id_start, id_stop, first[customer]):
-            # A hash collision (never seen in practice): fall back to comparing the bytes.
-            ids, customer = np.unique(_field_bytes(buf, id_start, id_stop, width), return_inverse=True)
-            uniq = np.arange(ids.shape[0], dtype=np.uint64)
-            exact = False
-        columns = {k: v[ok] for k, v in columns.items()}
-        columns["zone"] = zone[ok]
-        columns["machine_open"] = flag[ok]
-        return _Chunk(uniq, ids, exact, customer.astype(np.int32), columns)
+    _Lines end at ``\\n`` (a ``\\r`` just before it is not data) and fields at
+    commas: the block holds no quotes.
+    """
+    buf = np.frombuffer(block.view(), np.uint8)
+    newline = np.flatnonzero(buf == 10)
+    start = np.concatenate(([0], newline[:-1] + 1))
+    stop = newline - ((newline > start) & (buf[np.maximum(newline - 1, 0)] == 13))
+    comma = np.flatnonzero(buf == 44)
+    count = np.searchsorted(comma, stop) - np.searchsorted(comma, start) + 1
+    lines = block.first_line + np.arange(newline.shape[0])
+    filled = stop > start
+    shaped = filled & (count == ncols)
+    other = filled & ~shaped
+    return lines[shaped], lines[other], count[other]
 
 
-def _quoted_block(text: bytes, reader: _Reader, first_line: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rewrite a block that uses CSV quoting as plain lines of the needed columns."""
-    rows = csv.reader(io.StringIO(text.decode("utf-8", "replace"), newline=""))
-    out, lines = [], []
-    wanted = sorted(reader.index.items(), key=lambda item: item[1])
-    for row in rows:
-        line = first_line + rows.line_num - 1
-        if not row:
-            continue
-        if len(row) != reader.ncols:
-            reader.problems.add(np.array([line]), None, f"expected {reader.ncols} fields, found {len(row)}")
-            continue
-        values = [row[j] for _, j in wanted]
-        if any(("," in v or "\n" in v or "\r" in v) for v in values):
-            reader.problems.add(np.array([line]), None, "a comma or line break inside a needed field")
-            continue
-        out.append(",".join(values))
-        lines.append(line)
-    data = ("\n".join(out) + "\n").encode() if out else b""
-    return np.frombuffer(data, np.uint8), np.array(lines, dtype=np.int64)
+def _distinct(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values (in order of appearance), and for each row the index of its own."""
+    encoded = pc.dictionary_encode(values)
+    parts = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    if any(len(p.dictionary) != len(parts[-1].dictionary) for p in parts):  # chunks encoded apart
+        parts = encoded.unify_dictionaries().chunks
+    if not parts:
+        return pa.array([], values.type), np.zeros(0, np.int32)
+    return parts[-1].dictionary, np.concatenate([p.indices.to_numpy(zero_copy_only=False) for p in parts])
 
 
-def _plain_reader(reader: _Reader) -> _Reader:
-    """A reader for blocks rewritten by :func:`_quoted_block` (needed columns only, in file order)."""
-    plain = object.__new__(_Reader)
-    plain.__dict__.update(reader.__dict__)
-    order = sorted(reader.index.items(), key=lambda item: item[1])
-    plain.index = {name: j for j, (name, _) in enumerate(order)}
-    plain.ncols = len(order)
-    return plain
+def _id_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """Each id's bytes read as one little-endian 64-bit number, if none has more than eight bytes.
+
+    Numbers hash several times faster than bytes, and telling a million
+    customers apart among twenty million rows is hashing.
+    """
+    if len(ids) == 0 or pc.max(pc.binary_length(ids)).as_py() > 8:
+        return None
+    words = pc.binary_slice(pc.binary_join_element_wise(ids, b"\0" * 8, b""), 0, 8).cast(pa.binary(8))
+    parts = words.chunks if isinstance(words, pa.ChunkedArray) else [words]
+    return np.concatenate([np.frombuffer(w.buffers()[1], "<u8", len(w), w.offset * 8) for w in parts if len(w)])
+
+
+def _machine_flags(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """1 for a true token, 0 for a false one, -1 otherwise (an empty field included).
+
+    A token matches when it has at most eight bytes and equals one of
+    :data:`_TRUE`/:data:`_FALSE` once the ``0x20`` bit of every byte is set
+    (ASCII lower case).
+    """
+    distinct, which = _distinct(values)
+    flags = []
+    for token in distinct.to_pylist():
+        lower = bytes(b | 0x20 for b in token)
+        flags.append(-1 if len(token) > 8 else 1 if lower in _TRUE else 0 if lower in _FALSE else -1)
+    return np.array(flags, np.int8)[which]
+
+
+_MIX = 0x9E3779B97F4A7C15
+_WORD = (1 << 64) - 1
+
+
+def _lookup_order(names: list[bytes]) -> list[int]:
+    """The order in which a block's distinct zone names are first looked up, and so numbered.
+
+    By a 64-bit key of each name: its bytes for names of up to eight bytes,
+    else a multiplicative hash of its eight-byte words (by the names
+    themselves should two keys meet).  Zone codes have always been given in
+    this order; keeping it keeps a file's history arrays the same.
+    """
+    width = max(map(len, names), default=0)
+
+    def key(name: bytes) -> int:
+        if width <= 8:
+            return int.from_bytes(name, "little")
+        value = len(name) * _MIX & _WORD
+        for at in range(0, width, 8):
+            value = (value ^ int.from_bytes(name[at : at + 8], "little")) * _MIX & _WORD
+            value ^= value >> 29
+        return value
+
+    keys = [key(name) for name in names]
+    by = names if len(set(keys)) < len(keys) else keys
+    return sorted(range(len(names)), key=by.__getitem__)
 
 
 def read_history(
@@ -489,6 +571,7 @@ def read_history(
     Bad rows go to ``report`` (a :class:`~mailer.errors.CustomerError` with
     ``path``, ``line`` and ``field`` each) and are skipped; a missing column
     raises.  Quoted fields are understood (more slowly, through :mod:`csv`).
+    Memory holds the history and about two blocks.
 
     >>> data = io.BytesIO(
     ...     b"customer_id,timezone,sent_at,opened_at,clicked_at\\n"
@@ -516,82 +599,136 @@ def read_history(
             header_bytes = header_bytes[3:]
         header = next(csv.reader([header_bytes.decode("utf-8", "replace")]), [])
         reader = _Reader(header, path, default_timezone, report)
-        plain = _plain_reader(reader)
-        chunks: list[_Chunk] = []
-        carry = b""
-        line = 2
-        while True:
-            block = stream.read(block_bytes)
-            data = carry + block
-            if not block:
-                if not data:
-                    break
-                if not data.endswith(b"\n"):
-                    data += b"\n"
-                cut = len(data)
-            else:
-                cut = _last_row_end(data)
-                if cut == 0:
-                    carry = data
-                    continue
-            body, carry = data[:cut], data[cut:]
-            if b'"' in body:
-                buf, lines = _quoted_block(body, reader, line)
-                chunk = plain.parse(buf, lines, line) if buf.size else None
-            else:
-                chunk = reader.parse(np.frombuffer(body, np.uint8), None, line)
-            if chunk is not None:
-                chunks.append(chunk)
-            line += body.count(b"\n")
-            if not block:
-                break
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            parsed = (reader.parse(block) for block in _blocks(stream, block_bytes))
+            chunks = [chunk for block in _prefetched(ahead, parsed) if (chunk := reader.check(block)) is not None]
     finally:
         if path is not None:
             stream.close()
-    return _assemble(chunks, reader.zones)
+    history = _assemble(chunks, reader.zones)
+    del chunks
+    pa.default_memory_pool().release_unused()  # give the blocks' memory back for what comes next (fitting)
+    return history
 
 
-def _last_row_end(data: bytes) -> int:
-    """Offset just past the last newline that is not inside a quoted field (0 if none)."""
-    end = data.rfind(b"\n") + 1
-    if end == 0 or b'"' not in data[:end]:
+@dataclass(frozen=True)
+class _Block:
+    """Whole lines of the file, ``data[:size]``: ``lines`` of them, the first being line ``first_line``."""
+
+    data: bytes | bytearray
+    size: int
+    first_line: int
+    lines: int
+
+    def view(self) -> memoryview:
+        return memoryview(self.data)[: self.size]
+
+    def has(self, text: bytes) -> bool:
+        return self.data.find(text, 0, self.size) >= 0
+
+    def count(self, text: bytes) -> int:
+        return self.data.count(text, 0, self.size)
+
+    def utf8(self) -> bool:
+        if np.frombuffer(self.view(), np.uint8).max(initial=0) < 0x80:
+            return True
+        try:
+            str(self.view(), "utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+
+def _blocks(stream: BinaryIO, block_bytes: int) -> Iterator[_Block]:
+    """The rest of ``stream`` in blocks of ``block_bytes`` or so, each cut after its last line end outside quotes.
+
+    Two buffers take turns, reused to spare the memory allocator: a block
+    stays as it is while the next one is read, and no longer.
+    """
+    buffers = [bytearray(block_bytes), bytearray(block_bytes)]
+    carry = b""  # the start of a line that the block before cut off
+    line = 2
+    while True:
+        buffer = buffers[0]
+        if len(buffer) < len(carry) + block_bytes:  # a line longer than a block
+            buffer = buffers[0] = bytearray(len(carry) + block_bytes)
+        buffer[: len(carry)] = carry
+        got = _read_into(stream, memoryview(buffer)[len(carry) : len(carry) + block_bytes])
+        size = len(carry) + got
+        if not got:
+            if size:
+                data = bytes(buffer[:size]) + (b"" if buffer[size - 1] == 10 else b"\n")
+                yield _Block(data, len(data), line, data.count(b"\n"))
+            return
+        cut = _last_row_end(buffer, size)
+        carry = bytes(buffer[cut:size])
+        if cut:
+            block = _Block(buffer, cut, line, int(np.count_nonzero(np.frombuffer(buffer, np.uint8, cut) == 10)))
+            yield block
+            line += block.lines
+            buffers.reverse()
+
+
+def _read_into(stream: BinaryIO, view: memoryview) -> int:
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return int(readinto(view))
+    data = stream.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
+def _last_row_end(data: bytearray, size: int) -> int:
+    """Offset just past the last newline of ``data[:size]`` that is not inside a quoted field (0 if none)."""
+    end = data.rfind(b"\n", 0, size) + 1
+    if end == 0 or data.find(b'"', 0, end) < 0:
         return end
-    buf = np.frombuffer(data, np.uint8)
+    buf = np.frombuffer(data, np.uint8, size)
     quotes = np.flatnonzero(buf == 34)
     newlines = np.flatnonzero(buf == 10)
     outside = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
     return int(outside[-1]) + 1 if outside.size else 0
 
 
+def _prefetched(pool: ThreadPoolExecutor, items: Iterator[_T]) -> Iterator[_T]:
+    """``items``, the next one being made in ``pool`` while the caller works on this one."""
+    done = object()
+    coming = pool.submit(next, items, done)
+    while (item := coming.result()) is not done:
+        coming = pool.submit(next, items, done)
+        yield cast(_T, item)
+
+
 def _assemble(chunks: list[_Chunk], zones: Zones) -> History:
-    if not chunks:
+    if not sum(len(c.ids) for c in chunks):
         empty = {name: np.zeros(0, dtype) for name, dtype in _EMPTY_DTYPES.items()}
         return History(customer_ids=np.zeros(0, "U1"), zones=tuple(zones.names), **empty)
-    names = np.concatenate([c.ids for c in chunks])
-    if all(c.exact for c in chunks):
-        _, first, inverse = np.unique(np.concatenate([c.keys for c in chunks]), return_index=True, return_inverse=True)
-        ids = names[first]
+    if all(c.keys is not None for c in chunks):
+        distinct, which = _distinct(pa.array(np.concatenate([c.keys for c in chunks])))
+        names = distinct.to_numpy().view("S8")  # the keys' bytes again, less the zeros they were padded with
     else:
-        ids, inverse = np.unique(names, return_inverse=True)
-    # Customers are numbered in the order of their ids, so that lookups can bisect.
-    order = np.argsort(ids, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.shape[0])
-    customer = rank[inverse]
-    offsets = np.cumsum([0] + [c.keys.shape[0] for c in chunks])
-    rows = np.concatenate([customer[offsets[i] + c.customer] for i, c in enumerate(chunks)]).astype(np.int32)
+        ids = pa.concat_arrays([p for c in chunks for p in (c.ids.chunks if isinstance(c.ids, pa.ChunkedArray) else [c.ids])])
+        distinct, which = _distinct(ids)
+        del ids
+        names = np.array(distinct.to_pylist(), dtype=f"S{max(pc.max(pc.binary_length(distinct)).as_py(), 1)}")
     for c in chunks:
-        c.customer = np.zeros(0, np.int32)  # let go of what is already copied
+        c.ids, c.keys = pa.array([], pa.binary()), None  # let go of each block's copy
+    # Customers are numbered in the order of their ids, so that lookups can bisect.
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(order.shape[0], np.int32)
+    rank[order] = np.arange(order.shape[0], dtype=np.int32)
+    customer = rank[which]
+    del which
     # One column at a time, dropping each block's copy as it goes, so the peak stays near one history.
     columns = {}
     for name in _ROW_FIELDS[1:]:
         columns[name] = np.concatenate([c.columns.pop(name) for c in chunks])
-    return History(
-        customer_ids=np.strings.decode(ids[order], "utf-8", "replace"),
-        zones=tuple(zones.names),
-        customer=rows,
-        **columns,
-    )
+    names = names[order]
+    if (names.view(np.uint8) < 0x80).all():  # ASCII, the usual case: no need to decode
+        customer_ids = names.astype(f"U{max(int(np.strings.str_len(names).max()), 1)}")
+    else:
+        customer_ids = np.strings.decode(names, "utf-8", "replace")
+    return History(customer_ids=customer_ids, zones=tuple(zones.names), customer=customer, **columns)
 
 
 _EMPTY_DTYPES = {
@@ -690,8 +827,7 @@ def _utc_instant(value: object, column: str) -> np.datetime64 | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        buf = np.frombuffer(value.encode(), np.uint8)
-        secs, status = parse_instants(buf, np.array([0]), np.array([buf.shape[0]]))
+        secs, status = parse_instants([value])
         if status[0] != 0:
             raise CustomerError(f"expected an ISO 8601 time with an offset or Z, found {value!r}", field=column)
         return np.datetime64(int(secs[0]), "s")
