@@ -14,7 +14,8 @@
     │   ├── LayoutSyntaxError              Jinja or MJML syntax, names file and line
     │   └── SlotError (LookupError)        a missing slot/variable, names file, line, name
     ├── MessageError (ValueError)          a message cannot be built safely
-    │   └── HeaderInjectionError           CR/LF (or worse) reached a header
+    │   ├── HeaderInjectionError           CR/LF (or worse) reached a header
+    │   └── UntrackableLink                a link cannot be a click target (mailer.tracking)
     └── StoreError                         the queue database cannot do what was asked
         └── StoreBusy                      another process held the database too long
 
