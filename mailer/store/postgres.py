@@ -11,6 +11,7 @@ Needs ``psycopg`` (version 3).
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import threading
@@ -25,6 +26,7 @@ from mailer.store.records import DeadSending
 from mailer.store.sql import SQLStore
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 
@@ -65,10 +67,11 @@ class PostgresStore(SQLStore):
         from psycopg.conninfo import make_conninfo
 
         conninfo = make_conninfo(dsn, options=f"-c search_path={schema}") if schema else dsn
+        self._connect = lambda: psycopg.connect(
+            conninfo, autocommit=True, row_factory=dict_row, connect_timeout=int(connect_timeout)
+        )
         try:
-            self._db = psycopg.connect(
-                conninfo, autocommit=True, row_factory=dict_row, connect_timeout=int(connect_timeout)
-            )
+            self._db = self._connect()
             if schema:
                 self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._migrate()
@@ -128,15 +131,47 @@ class PostgresStore(SQLStore):
                         raise StoreBusy(f"gave up after {self.retry_for:g} s of lock conflicts: {err}", url=self.url) from err
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 0.5)
+                except self._psycopg.OperationalError as err:
+                    if not self._db.broken:
+                        raise StoreError(str(err), url=self.url) from err
+                    # The transaction did not happen (or, if its commit was lost on the way
+                    # back, did): every statement is fenced by the row's lease, so running
+                    # it again changes nothing twice.
+                    self._reconnect(err)
                 except self._psycopg.Error as err:
                     raise StoreError(str(err), url=self.url) from err
 
+    def _reconnect(self, cause: Exception) -> None:
+        """Connect again after the connection was lost (the database restarted or
+        failed over, or an administrator ended the session), trying for
+        ``retry_for`` seconds before giving up."""
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.1
+        while True:
+            try:
+                self._db.close()
+                self._db = self._connect()
+            except self._psycopg.OperationalError as err:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"the connection was lost ({cause}) and the database did not come back "
+                                     f"within {self.retry_for:g} s: {err}", url=self.url) from err  # fmt: skip
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 2.0)
+                continue
+            log.warning("reconnected to %s after losing the connection: %s", self.url, str(cause).strip())
+            return
+
     def _read(self, name: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         with self._mutex:
-            try:
-                return self._db.execute(self._q[name].sql, dict(params or {})).fetchall()
-            except self._psycopg.Error as err:
-                raise StoreError(str(err), url=self.url) from err
+            while True:
+                try:
+                    return self._db.execute(self._q[name].sql, dict(params or {})).fetchall()
+                except self._psycopg.OperationalError as err:
+                    if not self._db.broken:
+                        raise StoreError(str(err), url=self.url) from err
+                    self._reconnect(err)  # a read is safe to run again
+                except self._psycopg.Error as err:
+                    raise StoreError(str(err), url=self.url) from err
 
     def _executemany(self, db: Any, sql: str, rows: list[dict[str, Any]]) -> int:
         with db.cursor() as cursor:
