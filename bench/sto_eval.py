@@ -21,6 +21,8 @@ compared with the naive fix, and an exploration run shows that the recorded
 propensities give unbiased estimates of other policies.
 
     python bench/sto_eval.py [--customers 100000] [--seed 2024]
+
+For the same policies in differently made worlds, see ``bench/sto_worlds.py``.
 """
 
 from __future__ import annotations
@@ -40,26 +42,8 @@ from mailer.sto.kernel import STEP  # noqa: E402
 from mailer.sto.profiles import fit_profiles  # noqa: E402
 from mailer.sto.schedule import best_send_times  # noqa: E402
 from tests.support.simulate import simulate_history, simulate_population  # noqa: E402
-
-HOURS = np.arange(24) * 60
-BUCKETS = ((0, 1, "0"), (1, 5, "1-4"), (5, 20, "5-19"), (20, 10**9, "20+"))
-
-
-def open_hour_counts(history) -> np.ndarray:  # type: ignore[no-untyped-def]
-    opened = history.open_minute >= 0
-    key = history.customer[opened].astype(np.int64) * 24 + history.open_minute[opened] // 60
-    return np.bincount(key, minlength=history.n_customers * 24).reshape(-1, 24)
-
-
-def median_hour(counts: np.ndarray, fallback: int) -> np.ndarray:
-    total = counts.sum(axis=1)
-    cumulative = np.cumsum(counts, axis=1)
-    median = np.argmax(cumulative * 2 >= total[:, None], axis=1)
-    return np.where(total > 0, median, fallback)
-
-
-def best_hour(profiles, rows=None) -> np.ndarray:  # type: ignore[no-untyped-def]
-    return np.argmax(profiles.engagement_probability(HOURS, rows), axis=1)
+from tests.support.worlds import BUCKETS, HOURS, median_hour, open_hour_counts  # noqa: E402
+from tests.support.worlds import profile_hours as best_hour  # noqa: E402
 
 
 def circular_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:

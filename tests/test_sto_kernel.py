@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from mailer.sto.kernel import HORIZON, SLOTS, STEP, DelayKernel, hour_of
-from mailer.sto.profiles import engagements
+from mailer.sto.profiles import engagements, responsiveness, usual_send_hour
 from tests.support.simulate import simulate_history, simulate_population
+from tests.support.worlds import WORLDS, build_world
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,31 @@ def test_small_histories_fall_back_to_the_published_shape() -> None:
     delay = np.array([5.0, 30.0, np.nan, 600.0] + [np.nan] * 16)
     kernel = DelayKernel.estimate(slot, delay)
     assert kernel.cumulative_share([60, 360, 1440]) == pytest.approx([0.21, 0.50, 0.73], abs=0.05)
+
+
+def test_weighting_by_responsiveness_keeps_the_kernel_from_fading_too_fast(simulated) -> None:  # type: ignore[no-untyped-def]
+    population, sim = simulated
+    h = sim.history
+    engaged, _, delay = engagements(h, None)
+    slot = h.sent_minute // STEP
+    want = population.kernel.cumulative_share([60, 360])
+    plain = DelayKernel.estimate(slot, delay).cumulative_share([60, 360])
+    keen = population.responsiveness / population.responsiveness.mean()
+    knowing = DelayKernel.estimate(slot, delay, weight=keen[h.customer]).cumulative_share([60, 360])
+    estimated = responsiveness(h.customer, engaged, h.n_customers)[h.customer]
+    weighted = DelayKernel.estimate(slot, delay, weight=estimated).cumulative_share([60, 360])
+    assert plain[0] - want[0] > 0.01  # the keen leave early: the kernel seems to fade fast
+    assert knowing == pytest.approx(want, abs=0.02)
+    assert np.abs(weighted - want).max() < np.abs(plain - want).max() / 2
+
+
+def test_sends_at_each_recipients_good_hour_do_not_shorten_the_kernel() -> None:
+    world = build_world(WORLDS["commuters"], seed=3, customers=5000)  # an earlier optimiser's send times
+    h = world.history
+    _, _, delay = engagements(h, world.population.machine)
+    slot = h.sent_minute // STEP
+    want = world.population.kernel.cumulative_share([60])[0]
+    pooled = DelayKernel.estimate(slot, delay).cumulative_share([60])[0]
+    grouped = DelayKernel.estimate(slot, delay, cohort=usual_send_hour(h)[h.customer]).cumulative_share([60])[0]
+    assert pooled - want > 0.05  # one shared rhythm credits the kernel with everyone's good hour
+    assert abs(grouped - want) < 0.6 * abs(pooled - want)

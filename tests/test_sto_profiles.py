@@ -10,6 +10,7 @@ import pytest
 from mailer.errors import ConfigError
 from mailer.sto.profiles import GRID, SOURCES, Shrinkage, fit_profiles
 from tests.support.simulate import Population, simulate_history, simulate_population
+from tests.support.worlds import WORLDS, build_world
 
 
 def evening_people(n: int, seed: int, **kwargs: object) -> Population:
@@ -89,9 +90,11 @@ def test_shrinkage_is_tuned_on_held_out_messages(mixed) -> None:  # type: ignore
     assert profiles.shrinkage.personal == best_personal
     best_bandwidth = max(tuning.curves["bandwidth"], key=lambda item: item[1])[0]
     assert profiles.shrinkage.bandwidth == best_bandwidth
-    # Personal data helps: the best personal strength beats leaning entirely on the prior.
+    # Personal data help: the best profiles beat the best segment prior, which has none.
+    # (The strongest personal strength is no longer "no personal data": the customer's own
+    # engagements also choose the habits their prior is drawn from.)
     personal = dict(tuning.curves["personal (again)"])
-    assert personal[best_personal] > personal[max(personal)]
+    assert personal[best_personal] > max(score for _, score in tuning.curves["segment"]) + 0.05
 
 
 def test_sparse_customers_get_their_segment_prior(mixed) -> None:  # type: ignore[no-untyped-def]
@@ -130,6 +133,40 @@ def test_distribution_rows_sum_to_one_and_unknown_customers_get_the_population(m
     assert profiles.rows(["c0000010", "zz"]).tolist() == [10, -1]
 
 
+def test_two_evening_opens_make_an_evening_person_among_morning_people() -> None:
+    population = simulate_population(6000, seed=91, machine_share=0.0)
+    rng = np.random.default_rng(92)
+    evening = rng.random(population.n) < 0.2  # four in five are morning people
+    peak = np.where(evening, 20.0, 8.0) + rng.normal(0, 0.7, population.n)
+    hours = np.arange(24) + 0.5
+    rhythm = 0.05 + np.exp(6 * (np.cos((hours[None, :] - peak[:, None]) * 2 * np.pi / 24) - 1))
+    population = dataclasses.replace(population, rhythm=rhythm / rhythm.mean(axis=1, keepdims=True))
+    sim = simulate_history(population, seed=93, schedule=((0, 720), (2, 720), (4, 720)))  # noon: no hint
+    profiles = fit_profiles(sim.history, seed=94)
+    h = sim.history
+    opened = h.open_minute >= 0
+    late = np.bincount(h.customer[opened], weights=h.open_minute[opened] >= 17 * 60, minlength=h.n_customers)
+    few_late = (profiles.engagements >= 1) & (profiles.engagements <= 2) & (late == profiles.engagements) & evening
+    assert few_late.sum() > 100
+    best = np.argmax(profiles.engagement_probability(np.arange(24) * 60)[few_late], axis=1)
+    # The segment is mostly morning people, but one or two evening opens already fit the evening habit.
+    assert np.mean((best >= 16) & (best <= 22)) > 0.8
+
+
+def test_zones_share_the_population_rhythm_when_their_people_are_alike() -> None:
+    world = build_world(WORLDS["office"], seed=4, customers=4000)  # three zones, the same habits
+    assert fit_profiles(world.history, seed=4).shrinkage.zone == float("inf")
+
+
+def test_zones_keep_a_rhythm_of_their_own_when_their_people_keep_other_hours() -> None:
+    population = simulate_population(4000, seed=95)
+    american = np.char.startswith(np.array(population.zones)[population.zone], "America/")
+    rhythm = population.rhythm.copy()
+    rhythm[american] = np.roll(rhythm[american], 5, axis=1)  # everything five hours later
+    sim = simulate_history(dataclasses.replace(population, rhythm=rhythm), seed=96)
+    assert fit_profiles(sim.history, seed=7).shrinkage.zone < 1e4
+
+
 def test_options_are_validated() -> None:
     history = simulate_history(simulate_population(20, seed=1), seed=2).history
     with pytest.raises(ConfigError):
@@ -138,3 +175,6 @@ def test_options_are_validated() -> None:
         fit_profiles(history, validation_share=1.5)
     with pytest.raises(ConfigError):
         Shrinkage(bandwidth=30)
+    with pytest.raises(ConfigError):
+        Shrinkage(personal=float("inf"))  # a customer's own engagements always count
+    assert Shrinkage(zone=float("inf")).zone == float("inf")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,29 @@ def test_histories_round_trip_through_csv(tmp_path) -> None:  # type: ignore[no-
     again = read_history(path)
     for name in ("customer", "sent_minute", "open_minute", "click_minute", "machine_open"):
         assert getattr(again, name).tolist() == getattr(sim.history, name).tolist(), name
+
+
+def test_a_rhythm_repeated_every_day_of_the_week_is_the_daily_rhythm() -> None:
+    population = simulate_population(300, seed=87)
+    weekly = dataclasses.replace(population, week=np.tile(population.rhythm, (1, 7)))
+    daily_sim, weekly_sim = simulate_history(population, seed=88), simulate_history(weekly, seed=88)
+    assert np.array_equal(np.isnan(daily_sim.human_delay), np.isnan(weekly_sim.human_delay))
+    assert np.allclose(np.nan_to_num(daily_sim.human_delay), np.nan_to_num(weekly_sim.human_delay))
+    minutes = np.arange(0, 1440, 10)
+    assert np.allclose(population.open_probability(minutes), weekly.open_probability(minutes, weekday=4))
+
+
+def test_dormant_people_never_open_but_their_proxies_do() -> None:
+    population = simulate_population(2000, seed=89, dormant_share=0.5, machine_share=0.5)
+    assert population.dormant.mean() == pytest.approx(0.5, abs=0.04)
+    sim = simulate_history(population, seed=90)
+    dormant_rows = population.dormant[sim.customer]
+    assert np.isnan(sim.human_delay[dormant_rows]).all()
+    assert sim.machine_opened[dormant_rows].any()  # Mail Privacy Protection fetches every message
+
+
+def test_an_earlier_optimisers_send_minutes_replace_the_schedules() -> None:
+    population = simulate_population(200, seed=91)
+    own = np.arange(200) * 7 % 1440
+    sim = simulate_history(population, seed=92, schedule=((0, 0), (3, 0)), send_minute=own, jitter_minutes=0)
+    assert (sim.sent_minute == own[sim.customer]).all()

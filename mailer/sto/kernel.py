@@ -105,6 +105,8 @@ class DelayKernel:
         slot: np.ndarray,
         delay_minutes: np.ndarray,
         *,
+        cohort: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
         prior: DelayKernel | None = None,
         prior_engagements: float = 200.0,
         iterations: int = 30,
@@ -112,40 +114,73 @@ class DelayKernel:
         """Learn the hazard from messages sent in ``slot`` (0-143) with engagement delays.
 
         ``delay_minutes`` is NaN for messages with no engagement.  The
-        population's rhythm and the kernel are estimated in turn (each is a
+        recipients' rhythm and the kernel are estimated in turn (each is a
         ratio of counts to exposure under the other); within coarse delay
         groups the hazard keeps the prior's shape, scaled by a ratio shrunk by
         ``prior_engagements`` pseudo-engagements toward 1, so small histories
         fall back to the published shape.
+
+        ``cohort`` (a small whole number per message) groups messages whose
+        recipients may keep different hours, each group with its own rhythm
+        (shrunk toward the pooled one by a pseudo-engagement per hour).  When
+        past sends already followed each recipient's habits, one shared
+        rhythm would credit the kernel with the opens that come soon after
+        every send only because each was sent at its recipient's good hour;
+        grouping recipients by their usual send hour keeps the kernel honest.
+
+        ``weight`` is each message's recipient's responsiveness relative to
+        the average.  Keen recipients engage early, so the messages still
+        waiting late are mostly unresponsive recipients'; a kernel that
+        counted every waiting message alike would fade too fast.
         """
         prior = prior or cls.default()
         slot = np.asarray(slot, dtype=np.int64)
         delay = np.asarray(delay_minutes, dtype=np.float64)
+        group = np.zeros(slot.shape[0], np.int64) if cohort is None else np.asarray(cohort, dtype=np.int64)
+        cohorts = int(group.max()) + 1 if group.size else 1
         engaged = ~np.isnan(delay)
         kbin = np.where(engaged, np.minimum(np.nan_to_num(delay) // STEP, HORIZON), HORIZON).astype(np.int64)
-        sent = np.bincount(slot, minlength=SLOTS).astype(np.float64)
-        counts = np.bincount(slot * (HORIZON + 1) + kbin, minlength=SLOTS * (HORIZON + 1))
-        counts = counts.reshape(SLOTS, HORIZON + 1).astype(np.float64)
-        found = counts[:, :HORIZON]  # engagements in each (slot, bin); the last column is "none"
-        at_risk = sent[:, None] - np.concatenate([np.zeros((SLOTS, 1)), np.cumsum(found, axis=1)[:, :-1]], axis=1)
+        key = group * SLOTS + slot
+        cell = key * (HORIZON + 1) + kbin
+        shape = (cohorts, SLOTS, HORIZON + 1)
+        counts = np.bincount(cell, minlength=cohorts * SLOTS * (HORIZON + 1)).reshape(shape).astype(np.float64)
+        found = counts[:, :, :HORIZON]  # engagements in each (cohort, slot, bin); the last column is "none"
+        # Responsiveness still waiting after each delay bin: weighted sends less the weighted engaged.
+        weighted = counts if weight is None else np.bincount(cell, weights=weight, minlength=counts.size).reshape(shape)
+        sent = weighted.sum(axis=2)
+        gone = np.cumsum(weighted[:, :, : HORIZON - 1], axis=2)
+        at_risk = sent[:, :, None] - np.concatenate([np.zeros((cohorts, SLOTS, 1)), gone], axis=2)
         hours = hour_of(np.arange(SLOTS)[:, None], np.arange(HORIZON)[None, :])
+        cohort_hours = (np.arange(cohorts)[:, None, None] * 24 + hours[None, :, :]).ravel()
+        # What is still waiting after each delay bin, by the local hour it then is: (cohort, bin, hour).
+        # Both halves of each iteration below are sums of it against the rhythm or the hazard.
+        cohort_bin = np.arange(cohorts)[:, None, None] * HORIZON + np.arange(HORIZON)[None, None, :]
+        cell_hour = (cohort_bin * 24 + hours).ravel()
+        waiting = np.bincount(cell_hour, weights=at_risk.ravel(), minlength=cohorts * HORIZON * 24)
+        waiting = waiting.reshape(cohorts, HORIZON, 24)
         n_groups = int(_GROUP.max()) + 1
-        group_found = np.bincount(_GROUP, weights=found.sum(axis=0), minlength=n_groups)
-        engaged_by_hour = np.bincount(hours.ravel(), weights=found.ravel(), minlength=24)
-        rhythm = np.ones(24)
+        group_found = np.bincount(_GROUP, weights=found.sum(axis=(0, 1)), minlength=n_groups)
+        engaged_by_hour = np.bincount(cohort_hours, weights=found.ravel(), minlength=cohorts * 24).reshape(cohorts, 24)
+        rhythm = np.ones((cohorts, 24))
+        pooled = np.ones(24)
         hazard = prior.hazard.copy()
         total = float(found.sum())
         for _ in range(iterations):
-            risk = (at_risk * rhythm[hours]).sum(axis=0) * _BIN_HOURS
+            risk = np.einsum("jkh,jh->k", waiting, rhythm) * _BIN_HOURS
             prior_risk = np.bincount(_GROUP, weights=risk * prior.hazard, minlength=n_groups)
             level = total / max(prior_risk.sum(), 1e-300)
             expected = level * prior_risk
             pseudo = prior_engagements * expected / max(expected.sum(), 1e-300)
             ratio = (group_found + pseudo) / np.maximum(expected + pseudo, 1e-300)
             hazard = level * prior.hazard * ratio[_GROUP]
-            exposure = np.bincount(hours.ravel(), weights=(at_risk * hazard).ravel(), minlength=24) * _BIN_HOURS
+            exposure = np.einsum("jkh,k->jh", waiting, hazard) * _BIN_HOURS
             # A day's worth of pseudo-engagements, spread evenly, keeps empty hours finite.
             mean_rate = max(total, 1.0) / max(exposure.sum(), 1e-300)
-            rhythm = (engaged_by_hour + 1.0) / (exposure + 1.0 / mean_rate)
-            rhythm = rhythm / rhythm.mean()
-        return cls(hazard=hazard, engagements=int(total), rhythm=rhythm)
+            pooled = (engaged_by_hour.sum(axis=0) + 1.0) / (exposure.sum(axis=0) + 1.0 / mean_rate)
+            pooled = pooled / pooled.mean()
+            if cohorts > 1:
+                rhythm = (engaged_by_hour + pooled) / (exposure + 1.0 / mean_rate)
+                rhythm = rhythm / rhythm.mean(axis=1, keepdims=True)
+            else:
+                rhythm = pooled[None, :]
+        return cls(hazard=hazard, engagements=int(total), rhythm=pooled)

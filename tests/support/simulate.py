@@ -11,6 +11,12 @@ how long it stays near the top of the inbox.  Histories come from
 fixed-time campaigns (by default 09:00 and 18:00 local, as real ones do);
 held-out periods can send at random times.
 
+A person's rhythm can also differ by weekday (``Population.week``, 168
+hours from Monday 00:00 local): the seven-day kernel then reads it hour by
+hour of the week.  Dormant people never open by themselves (their Mail
+Privacy Protection proxy, if any, still does).  ``tests.support.worlds``
+builds whole families of differently made audiences from these parts.
+
 Simulated people keep the UTC offset they had when a message was sent for
 the following week; real DST is still applied when the history is read.
 """
@@ -67,10 +73,22 @@ class Population:
     machine: np.ndarray
     tenure_weeks: np.ndarray
     kernel: DelayKernel
+    week: np.ndarray | None = None  # (n, 168) activity by local hour of the week from Monday; None: rhythm daily
 
     @property
     def n(self) -> int:
         return int(self.zone.shape[0])
+
+    @property
+    def dormant(self) -> np.ndarray:
+        """Who never opens by themselves."""
+        return self.responsiveness <= 0
+
+    def week_rhythm(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``(rows, 168)`` activity by local hour of the week (Monday 00:00 first)."""
+        if self.week is not None:
+            return self.week[rows]
+        return np.tile(self.rhythm[rows], (1, 7))
 
     @property
     def customer_ids(self) -> np.ndarray:
@@ -85,15 +103,49 @@ class Population:
         fine = np.repeat(self.rhythm, 60 // STEP, axis=1)
         return self.responsiveness[:, None] * (fine @ shift.T)
 
-    def open_probability(self, send_minutes: np.ndarray) -> np.ndarray:
+    def open_probability(self, send_minutes: np.ndarray, weekday: int | None = None) -> np.ndarray:
         """``(n, S)``: the true chance of a human open when sending at these local minutes.
+
+        ``weekday`` (Monday 0) is the local day of sending; ``None`` averages
+        over the seven.  Without weekly rhythms every day is the same.
 
         >>> pop = simulate_population(3, seed=1)
         >>> pop.open_probability(np.array([600, 1200])).shape
         (3, 2)
+        >>> bool(np.allclose(pop.open_probability(np.array([600]), weekday=5), pop.open_probability(np.array([600]))))
+        True
         """
         slots = np.asarray(send_minutes) // STEP
-        return 1.0 - np.exp(-self._slot_rates()[:, slots])
+        if self.week is None and weekday is None:
+            return 1.0 - np.exp(-self._slot_rates()[:, slots])
+        days = range(7) if weekday is None else (weekday,)
+        table = week_exposure(self.kernel)
+        out = np.zeros((self.n, slots.shape[0]))
+        for lo in range(0, self.n, 1 << 15):
+            rows = slice(lo, lo + (1 << 15))
+            week = self.week_rhythm(rows)
+            for day in days:
+                rates = self.responsiveness[rows, None] * (week @ table[day * SLOTS + slots].T)
+                out[rows] += -np.expm1(-rates)
+        return out / len(days)
+
+
+def week_exposure(kernel: DelayKernel) -> np.ndarray:
+    """``(1008, 168)``: the kernel's hazard mass in each local hour of the week after a send in each week slot.
+
+    >>> table = week_exposure(DelayKernel.default())
+    >>> table.shape, bool(np.allclose(table.sum(axis=1), table[0].sum()))
+    ((1008, 168), True)
+    """
+    per_hour = 60 // STEP
+    mass = kernel.hazard * STEP / 60
+    base = np.zeros((per_hour, 168))
+    for r in range(per_hour):
+        base[r] = np.bincount((r + np.arange(HORIZON)) % (7 * SLOTS) // per_hour, weights=mass, minlength=168)
+    slot = np.arange(7 * SLOTS)
+    # A send q hours and r bins into the week sees the r-bin row moved on by q hours.
+    hours = (np.arange(168)[None, :] - (slot // per_hour)[:, None]) % 168
+    return base[slot % per_hour][np.arange(7 * SLOTS)[:, None], hours]
 
 
 def simulate_population(
@@ -103,8 +155,12 @@ def simulate_population(
     machine_share: float = 0.12,
     weeks: int = 16,
     mean_log_responsiveness: float = -2.2,
+    dormant_share: float = 0.0,
 ) -> Population:
-    """Draw ``n`` people: zones, rhythms, responsiveness, clicks, Mail Privacy Protection."""
+    """Draw ``n`` people: zones, rhythms, responsiveness, clicks, Mail Privacy Protection.
+
+    ``dormant_share`` of them never open by themselves.
+    """
     rng = np.random.default_rng(seed)
     names = tuple(z for z, _, _ in ZONES)
     shares = np.array([s for _, s, _ in ZONES])
@@ -125,7 +181,7 @@ def simulate_population(
     asleep = ((hours[None, :] - sleep_start[:, None]) % 24) < 7
     activity = (activity + 0.15) * np.where(asleep, 0.12, 1.0)
     rhythm = activity / activity.mean(axis=1, keepdims=True)
-    return Population(
+    population = Population(
         zones=names,
         zone=zone_of.astype(np.int16),
         rhythm=rhythm,
@@ -133,8 +189,11 @@ def simulate_population(
         click_rate=rng.beta(2.0, 8.0, size=n),
         machine=rng.random(n) < machine_share,
         tenure_weeks=rng.integers(1, weeks + 1, size=n),
-        kernel=DelayKernel(mixture_hazard(*VISIBILITY)),
+        kernel=DelayKernel(mixture_hazard(np.array(VISIBILITY[0]), np.array(VISIBILITY[1]))),
     )
+    if dormant_share > 0:  # drawn last, so every other draw is as without dormant people
+        population.responsiveness[rng.random(n) < dormant_share] = 0.0
+    return population
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,11 +249,14 @@ def simulate_history(
     jitter_minutes: int = 40,
     random_times: int = 0,
     flag_share: float = 0.0,
+    send_minute: np.ndarray | None = None,
 ) -> Simulated:
     """Send campaigns and record what a mail platform would log.
 
     ``schedule`` lists (weekday, local minute) of the weekly campaigns each
-    customer receives during the last ``tenure_weeks`` of the period.  With
+    customer receives during the last ``tenure_weeks`` of the period;
+    ``send_minute`` (one local minute per customer, as an earlier send-time
+    optimiser would have chosen) replaces the schedule's minutes.  With
     ``random_times=k`` every customer instead gets ``k`` messages at random
     local times over the period.  ``flag_share`` of rows carry the
     provider's ``machine_open`` flag.
@@ -214,21 +276,42 @@ def simulate_history(
         entry = np.array(schedule)[position % len(schedule)]
         day = week * 7 + entry[:, 0]
         jitter = rng.integers(0, jitter_minutes // STEP + 1, size=customer.shape[0]) * STEP
-        minute = entry[:, 1] + jitter
+        base = entry[:, 1] if send_minute is None else np.asarray(send_minute, dtype=np.int64)[customer]
+        day = day + (base + jitter) // 1440  # a late send jittered past midnight goes out the next day
+        minute = (base + jitter) % 1440
     slot = minute // STEP
-    rates = population._slot_rates()[customer, slot]
+    # Slot of the week (from local Monday 00:00) of each send, for weekly rhythms.
+    week_slot = ((start.weekday() + day) % 7) * SLOTS + slot
+    if population.week is None:
+        rates = population._slot_rates()[customer, slot]
+    else:
+        table = week_exposure(population.kernel)
+        rates = np.empty(customer.shape[0])
+        for lo in range(0, customer.shape[0], 1 << 16):
+            part = slice(lo, lo + (1 << 16))
+            c = customer[part]
+            rates[part] = population.responsiveness[c] * np.einsum(
+                "nh,nh->n", population.week[c], table[week_slot[part]]
+            )
     p_open = 1.0 - np.exp(-rates)
     opened = rng.random(customer.shape[0]) < p_open
     human_delay = np.full(customer.shape[0], np.nan)
     rows = np.flatnonzero(opened)
     hazard = population.kernel.hazard * STEP / 60
-    fine = np.repeat(population.rhythm, 60 // STEP, axis=1)
+    week = population.week
+    fine = np.repeat(population.rhythm, 60 // STEP, axis=1) if week is None else None
     for lo in range(0, rows.shape[0], 20000):
         batch = rows[lo : lo + 20000]
         c, s = customer[batch], slot[batch]
         target = -np.log1p(-rng.random(batch.shape[0]) * p_open[batch])
-        steps = (s[:, None] + np.arange(HORIZON)[None, :]) % SLOTS
-        cum = np.cumsum(fine[c[:, None], steps] * hazard, axis=1) * population.responsiveness[c, None]
+        if week is None:
+            assert fine is not None
+            steps = (s[:, None] + np.arange(HORIZON)[None, :]) % SLOTS
+            activity = fine[c[:, None], steps]
+        else:
+            steps = (week_slot[batch][:, None] + np.arange(HORIZON)[None, :]) % (7 * SLOTS) // (60 // STEP)
+            activity = week[c[:, None], steps]
+        cum = np.cumsum(activity * hazard, axis=1) * population.responsiveness[c, None]
         k = np.minimum((cum < target[:, None]).sum(axis=1), HORIZON - 1)
         human_delay[batch] = (k + rng.random(batch.shape[0])) * STEP
     human_minute = np.where(opened, (minute + np.nan_to_num(human_delay)).astype(np.int64) % 1440, -1)
