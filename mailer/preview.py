@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mailer.campaign import Campaign
+from mailer.content.catalogs import Catalogs
 from mailer.content.compose import GMAIL_CLIP_BYTES, ComposedMessage
 from mailer.errors import ConfigError, LayoutError, MailerError
 from mailer.inputs.customers import Customer
@@ -190,6 +191,7 @@ class Preview:
         self._by_id: dict[str, Customer] = {}
         self._segments: dict[str, str] = {}
         self._customers_version: str | None = None
+        self._catalogs: tuple[str, Catalogs] | None = None
         self.customers_truncated = False
         if self.customers_file is not None and not self.customers_file.is_file():
             raise ConfigError(f"{self.customers_file}: no such customers file")
@@ -414,9 +416,12 @@ class Preview:
 
     # -- rendering ------------------------------------------------------------------------------
 
-    def prepared(self, campaign: str | None = None, layout: str | None = None) -> PreparedCampaign:
+    def prepared(
+        self, campaign: str | None = None, layout: str | None = None, *, version: str | None = None
+    ) -> PreparedCampaign:
         """The campaign (or a placeholder campaign for ``layout``) prepared from
-        the files as they are now; reused until one of them changes."""
+        the files as they are now (``version``, when the caller has just read it);
+        reused until one of them changes."""
         if campaign is None and layout is None:
             raise PreviewError("name a campaign or a layout")
         if layout is not None and layout not in self.layouts():
@@ -425,7 +430,7 @@ class Preview:
         campaign_file = self.campaign_path(campaign) if campaign is not None else None
         key = (str(campaign_file) if campaign_file else None, layout)
         with self._lock:
-            version = self.version()
+            version = version or self.version()
             cached = self._prepared.get(key)
             if cached is not None and cached.version == version:
                 return cached.prepared
@@ -484,12 +489,12 @@ class Preview:
             version = self.version()
             own_layout = None
             if campaign is not None and layout is not None:
-                prepared = self.prepared(campaign, None)
+                prepared = self.prepared(campaign, None, version=version)
                 own_layout = layout if layout != prepared.campaign.layout else None
                 if own_layout is not None:
-                    prepared = self.prepared(campaign, layout)
+                    prepared = self.prepared(campaign, layout, version=version)
             else:
-                prepared = self.prepared(campaign, layout)
+                prepared = self.prepared(campaign, layout, version=version)
             choice = next(prepared.choices([person]))
             findings: list[Finding] = []
             if not choice.kept:
@@ -504,10 +509,10 @@ class Preview:
             layout_name = choice.layout or prepared.campaign.layout
             findings.extend(Finding("composer", text) for text in message.warnings
                             if "Gmail" not in text)  # fmt: skip
-            findings.extend(self._lint(prepared, layout_name, person, message))
+            headers = _headers(message.data)
+            findings.extend(self._lint(prepared, layout_name, person, message, headers, version))
             findings = [f for f in findings if f.rule not in self.project.lint_ignore]
             products = self._products(prepared, choice, person)
-        headers = _headers(message.data)
         return Rendering(
             campaign=self.relative(self.campaign_path(campaign)) if campaign else None,
             layout=layout_name,
@@ -591,28 +596,34 @@ class Preview:
         return shown
 
     def _lint(
-        self, prepared: PreparedCampaign, layout: str, customer: Customer, message: ComposedMessage
+        self,
+        prepared: PreparedCampaign,
+        layout: str,
+        customer: Customer,
+        message: ComposedMessage,
+        headers: Sequence[tuple[str, str]],
+        version: str,
     ) -> list[Finding]:
         sources = self.layout_sources(layout)
         findings: list[Finding] = []
         for path, text in sources.items():
             findings.extend(lint_mjml(text, path=path))
-        unsubscribe = [url for url in _angle_urls(_header(message.data, "List-Unsubscribe")) if url.startswith("http")]
+        listed = next((value for name, value in headers if name.lower() == "list-unsubscribe"), "")
+        unsubscribe = [url for url in _angle_urls(listed) if url.startswith("http")]
         in_html = lint_html(message.html, unsubscribe_urls=unsubscribe, size_limit=GMAIL_CLIP_BYTES,
                             support=self.support, clients=self.clients, ignore_features=self.project.lint_ignore)
+        written = dict(sources)  # where an element's URL may have been written
         campaign_file = prepared.campaign.source
         if campaign_file is not None and campaign_file.is_file():
-            sources = {**sources, self.relative(campaign_file): campaign_file.read_text(encoding="utf-8")}
+            written[self.relative(campaign_file)] = campaign_file.read_text(encoding="utf-8")
         in_sources = " ".join(f.element or "" for f in findings if f.rule == "image-alt")
         for finding in in_html:
             url = _URL_ATTRIBUTE.search(finding.element or "")
             if finding.rule == "image-alt" and url and url.group(2) in in_sources:
                 continue  # the layout's <mj-image> without alt was reported at its own line
-            findings.append(_traced(finding, sources))
-        from mailer.content.catalogs import Catalogs
-
+            findings.append(_traced(finding, written))
         language = customer.locale.partition("_")[0]
-        catalogs = Catalogs(self.project.locales)
+        catalogs = self._catalogs_at(version)
         findings.extend(untranslated(sources, catalogs.translations(customer.locale), language,
                                      default_language=prepared.campaign.default_language))  # fmt: skip
         tables = {"subject": prepared.campaign.subject, "preheader": prepared.campaign.preheader,
@@ -622,6 +633,12 @@ class Preview:
             default_language=prepared.campaign.default_language,
         ))  # fmt: skip
         return findings
+
+    def _catalogs_at(self, version: str) -> Catalogs:
+        """The project's catalogs, read again only when a file changed."""
+        if self._catalogs is None or self._catalogs[0] != version:
+            self._catalogs = (version, Catalogs(self.project.locales))
+        return self._catalogs[1]
 
     def layout_sources(self, layout: str) -> dict[str, str]:
         """The layout's file and the partials it includes, by path relative to the project."""
@@ -761,13 +778,6 @@ def _headers(data: bytes) -> tuple[tuple[str, str], ...]:
     head = data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
     parsed = message_from_bytes(head, policy=policy.default)
     return tuple((name, str(value)) for name, value in parsed.items())
-
-
-def _header(data: bytes, name: str) -> str:
-    for field_name, value in _headers(data):
-        if field_name.lower() == name.lower():
-            return value
-    return ""
 
 
 def _angle_urls(value: str) -> list[str]:

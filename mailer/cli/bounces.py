@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mailer.cli.queue import iso
+from mailer.cli.queue import iso, whole_number
 from mailer.cli.worker import add_store_option
 from mailer.errors import ConfigError
 
@@ -63,11 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     read.add_argument("--json", action="store_true", help="print one JSON object")
     add_store_option(read)
     read.add_argument("--state-dir", type=Path, help="where the link-signing key is kept (default: the project's)")
-    read.add_argument("--soft-bounces", type=_whole, default=3, metavar="N",
+    read.add_argument("--soft-bounces", type=whole_number, default=3, metavar="N",
                       help="soft bounces in a row that suppress an address (default 3)")  # fmt: skip
     read.add_argument("--soft-bounce-days", type=float, default=7.0, metavar="DAYS",
                       help="the least time the run of soft bounces must span (default 7 days)")  # fmt: skip
-    read.add_argument("--min-delivered", type=_whole, default=1000, metavar="N",
+    read.add_argument("--min-delivered", type=whole_number, default=1000, metavar="N",
                       help="messages delivered before a complaint rate is judged (default 1000)")  # fmt: skip
     read.set_defaults(func=run_read)
     listing = commands.add_parser("list", help="the bounces, complaints and auto-replies read, oldest first")
@@ -77,19 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                          help="only those read since WHEN: an ISO 8601 instant (2026-05-04T09:00Z), "
                               "or a span back from now (7d, 12h, 30m)")  # fmt: skip
     listing.add_argument("--campaign", help="only those about this campaign's messages")
-    listing.add_argument("--limit", type=_whole, metavar="N", help="at most N events")
+    listing.add_argument("--limit", type=whole_number, metavar="N", help="at most N events")
     listing.add_argument("--json", action="store_true", help="print JSON Lines (one object per event)")
     listing.set_defaults(func=run_list)
-
-
-def _whole(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
-    return n
 
 
 def mask(address: str | None) -> str:

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     listing.add_argument("--state", choices=LISTED_STATES, metavar="STATE",
                          help=f"only messages in this state: {', '.join(LISTED_STATES)}")  # fmt: skip
     listing.add_argument("--campaign", help="only this campaign")
-    listing.add_argument("--limit", type=_count, metavar="N", help="at most N messages")
+    listing.add_argument("--limit", type=whole_number, metavar="N", help="at most N messages")
     listing.add_argument("--json", action="store_true", help="print JSON Lines (one object per message)")
     listing.set_defaults(func=run_list)
     again = commands.add_parser("retry", help="put failed messages back in the queue")
@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     again.set_defaults(func=run_retry)
 
 
-def _count(text: str) -> int:
+def whole_number(text: str) -> int:
+    """An option's whole number, 0 or more (for argparse's ``type=``)."""
     try:
         n = int(text)
     except ValueError:
